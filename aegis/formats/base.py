@@ -1,0 +1,68 @@
+"""The contract every format module follows, and the errors they raise.
+
+A format module turns a file on disk into normalised metadata and a list of pages
+of text. It never sees Celery, Flask or the database, so it can be tested (and
+fuzzed) in isolation, and the stages stay thin.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Protocol
+
+
+@dataclass(frozen=True)
+class Limits:
+    """Caps applied while parsing untrusted files."""
+
+    max_pages: int = 5000
+    max_bytes: int = 100 * 1024 * 1024
+    max_text_chars: int = 20_000_000
+    # Zip containers (DOCX, XLSX, PPTX, ODF, EPUB): checked before any parser opens them.
+    max_zip_entries: int = 10_000
+    max_zip_uncompressed: int = 500 * 1024 * 1024
+    max_zip_ratio: int = 200
+
+
+@dataclass
+class Page:
+    """One unit of text: a PDF page, a slide, a sheet, or the whole of a text file."""
+
+    number: int
+    text: str
+
+
+@dataclass
+class Detection:
+    """What a file really is, decided by its bytes, not its name."""
+
+    mime: str
+    family: str  # module name in aegis.formats: "pdf", "text", "html", "docx", ...
+    extension: str  # normalised extension from the client's filename, "" if none
+    details: dict[str, Any] = field(default_factory=dict)
+
+
+class DocumentError(Exception):
+    """A file we will not or cannot process.
+
+    ``code`` is stable (clients switch on it); ``message`` is a sentence for people.
+    ``rejected`` says whether the file is at fault (status ``rejected``) or we are
+    (status ``failed``).
+    """
+
+    def __init__(self, code: str, message: str, *, rejected: bool = True) -> None:
+        super().__init__(message)
+        self.code = code
+        self.message = message
+        self.rejected = rejected
+
+
+class FormatModule(Protocol):
+    """What ``aegis.formats.<family>`` modules provide."""
+
+    def extract_metadata(self, path: Path, limits: Limits, password: str | None = None) -> dict[str, Any]:
+        """Normalised metadata (see ARCHITECTURE.md) plus ``{family: {...}}`` detail."""
+
+    def extract_pages(self, path: Path, limits: Limits, password: str | None = None) -> list[Page]:
+        """Text per page, in reading order."""
