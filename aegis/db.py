@@ -1,0 +1,73 @@
+"""Engine and session factory, built lazily per process.
+
+Nothing connects at import time: a Celery prefork child or a gunicorn worker
+builds its own engine the first time it needs one (connections must not be
+shared across ``fork``).
+"""
+
+from __future__ import annotations
+
+import os
+from contextlib import contextmanager
+from typing import Iterator
+
+from sqlalchemy import Engine, create_engine, event
+from sqlalchemy.orm import Session, sessionmaker
+
+from aegis.config import Settings
+
+_engines: dict[tuple[int, str], Engine] = {}
+
+
+def _sqlite_pragmas(dbapi_connection, _record) -> None:  # type: ignore[no-untyped-def]
+    # WAL lets the gateway read while a worker writes; foreign keys make
+    # ON DELETE CASCADE work as it does on PostgreSQL.
+    cursor = dbapi_connection.cursor()
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute("PRAGMA foreign_keys=ON")
+    cursor.execute("PRAGMA busy_timeout=30000")
+    cursor.close()
+
+
+def get_engine(settings: Settings) -> Engine:
+    """One engine per (process, URL); a forked child gets a fresh one."""
+    key = (os.getpid(), settings.database_url)
+    engine = _engines.get(key)
+    if engine is None:
+        if settings.database_url.startswith("sqlite"):
+            settings.data_dir.mkdir(parents=True, exist_ok=True)
+            engine = create_engine(
+                settings.database_url, connect_args={"timeout": 30, "check_same_thread": False}
+            )
+            event.listen(engine, "connect", _sqlite_pragmas)
+        else:
+            engine = create_engine(
+                settings.database_url, pool_pre_ping=True, pool_size=5, max_overflow=5
+            )
+        _engines[key] = engine
+    return engine
+
+
+def session_factory(settings: Settings) -> sessionmaker[Session]:
+    return sessionmaker(bind=get_engine(settings), expire_on_commit=False)
+
+
+@contextmanager
+def session_scope(settings: Settings) -> Iterator[Session]:
+    """A transaction: committed on success, rolled back on any error."""
+    session = session_factory(settings)()
+    try:
+        yield session
+        session.commit()
+    except BaseException:
+        session.rollback()
+        raise
+    finally:
+        session.close()
+
+
+def dispose_engines() -> None:
+    """Drop pooled connections (after fork, or at the end of a test)."""
+    for engine in _engines.values():
+        engine.dispose()
+    _engines.clear()

@@ -1,0 +1,128 @@
+"""``aegis dev``: supervise the gateway, four stage workers, beat and Flower.
+
+Each child gets its own session (process group) so a Ctrl-C reaches only us; we
+then send SIGTERM to every child (Celery's warm shutdown: running tasks finish,
+unfinished ones go back to the queue), wait, and SIGKILL what is left.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from typing import Sequence
+
+import click
+
+from aegis.config import STAGES, Settings
+
+GRACE_SECONDS = 20
+
+
+@dataclass(frozen=True)
+class ProcessSpec:
+    name: str
+    argv: list[str]
+
+
+def worker_argv(stage: str, concurrency: int = 1, hostname: str | None = None) -> list[str]:
+    return [
+        sys.executable, "-m", "celery", "-A", "tasks", "worker",
+        "-Q", stage, "-n", hostname or f"{stage}@%h",
+        "--concurrency", str(concurrency), "--loglevel", "INFO",
+    ]
+
+
+def beat_argv(settings: Settings) -> list[str]:
+    return [
+        sys.executable, "-m", "celery", "-A", "tasks", "beat", "--loglevel", "INFO",
+        "-s", str(settings.data_dir / "celerybeat-schedule"),
+    ]
+
+
+def process_specs(settings: Settings, host: str, port: int, flower_port: int, concurrency: int) -> list[ProcessSpec]:
+    specs = [
+        ProcessSpec(
+            "gateway",
+            [sys.executable, "-m", "gunicorn", "--bind", f"{host}:{port}", "--workers", "1",
+             "--threads", "8", "--timeout", "120", "web:create_app()"],
+        )
+    ]
+    specs += [ProcessSpec(f"worker-{stage}", worker_argv(stage, concurrency)) for stage in STAGES]
+    specs.append(ProcessSpec("beat", beat_argv(settings)))
+    if flower_port:
+        specs.append(ProcessSpec(
+            "flower",
+            [sys.executable, "-m", "celery", "-A", "tasks", "flower", f"--port={flower_port}",
+             f"--address={host}"],
+        ))
+    return specs
+
+
+def start(specs: Sequence[ProcessSpec], env: dict[str, str]) -> dict[str, subprocess.Popen[bytes]]:
+    return {
+        spec.name: subprocess.Popen(spec.argv, env=env, start_new_session=True)
+        for spec in specs
+    }
+
+
+def stop(children: dict[str, subprocess.Popen[bytes]], grace: float = GRACE_SECONDS) -> None:
+    for proc in children.values():
+        if proc.poll() is None:
+            _signal_group(proc, signal.SIGTERM)
+    deadline = time.monotonic() + grace
+    for proc in children.values():
+        remaining = max(0.1, deadline - time.monotonic())
+        try:
+            proc.wait(timeout=remaining)
+        except subprocess.TimeoutExpired:
+            _signal_group(proc, signal.SIGKILL)
+            proc.wait()
+
+
+def _signal_group(proc: subprocess.Popen[bytes], sig: int) -> None:
+    try:
+        os.killpg(proc.pid, sig)
+    except ProcessLookupError:
+        pass
+
+
+def run_dev(settings: Settings, *, host: str, port: int, flower_port: int, concurrency: int) -> int:
+    from aegis import migrate
+
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    migrate.upgrade(settings)
+    env = dict(os.environ)
+    env["AEGIS_DATA_DIR"] = str(settings.data_dir)
+    children = start(process_specs(settings, host, port, flower_port, concurrency), env)
+
+    stopping = False
+
+    def _on_signal(signum: int, _frame: object) -> None:
+        nonlocal stopping
+        stopping = True
+
+    signal.signal(signal.SIGINT, _on_signal)
+    signal.signal(signal.SIGTERM, _on_signal)
+    broker = "filesystem (embedded)" if settings.embedded_broker else "redis"
+    click.echo(f"Aegis is starting: gateway http://{host}:{port}/  broker: {broker}", err=True)
+    if flower_port:
+        click.echo(f"Flower: http://{host}:{flower_port}/", err=True)
+    click.echo("Create a tenant and key: aegis tenant create NAME --json   (Ctrl-C stops everything)", err=True)
+    exit_code = 0
+    try:
+        while not stopping:
+            for name, proc in children.items():
+                if proc.poll() is not None:
+                    click.echo(f"{name} exited with code {proc.returncode}; stopping", err=True)
+                    stopping = True
+                    exit_code = 1
+                    break
+            time.sleep(0.5)
+    finally:
+        click.echo("stopping…", err=True)
+        stop(children)
+    return exit_code

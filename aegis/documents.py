@@ -1,0 +1,179 @@
+"""Document lifecycle outside the stages: intake, lookup, listing, reprocess, delete.
+
+The web gateway and the CLI both call these; they hold no HTTP or Celery detail.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import delete, select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session, selectinload
+
+from aegis.config import STAGES
+from aegis.models import Chunk, Document, PageText, utcnow
+from aegis.pipeline import _aware, create_stage_runs, describe_runs, reset_for_reprocess
+
+STATUSES = ("queued", "processing", "succeeded", "failed", "rejected")
+
+
+class InvalidCursor(ValueError):
+    pass
+
+
+@dataclass
+class Intake:
+    document: Document
+    duplicate: bool
+
+
+def find_by_sha(session: Session, tenant_id: str, sha256: str) -> Document | None:
+    return session.scalars(
+        select(Document).where(Document.tenant_id == tenant_id, Document.sha256 == sha256)
+    ).first()
+
+
+def create_document(
+    session: Session,
+    tenant_id: str,
+    filename: str,
+    sha256: str,
+    size: int,
+    callback_url: str | None = None,
+) -> Intake:
+    """Insert a queued document with its stage rows, or return the existing duplicate.
+
+    The caller commits, then sends the chain: if sending fails the row is still
+    ``queued`` and the reconciler sends it later.
+    """
+    existing = find_by_sha(session, tenant_id, sha256)
+    if existing is not None:
+        return Intake(existing, True)
+    document = Document(
+        tenant_id=tenant_id,
+        filename=filename,
+        sha256=sha256,
+        size=size,
+        status="queued",
+        stage=STAGES[0],
+        callback_url=callback_url,
+    )
+    try:
+        with session.begin_nested():
+            session.add(document)
+            session.flush()
+            create_stage_runs(session, document)
+            session.flush()
+    except IntegrityError:
+        # Same bytes uploaded concurrently by the same tenant: the other one won.
+        existing = find_by_sha(session, tenant_id, sha256)
+        if existing is None:
+            raise
+        return Intake(existing, True)
+    return Intake(document, False)
+
+
+def get_document(session: Session, tenant_id: str, document_id: str) -> Document | None:
+    """A tenant's document; another tenant's id is indistinguishable from a missing one."""
+    if not document_id or len(document_id) > 64:
+        return None
+    return session.scalars(
+        select(Document)
+        .options(selectinload(Document.stage_runs))
+        .where(Document.id == document_id, Document.tenant_id == tenant_id)
+    ).first()
+
+
+def encode_cursor(document: Document) -> str:
+    raw = json.dumps([_aware(document.created_at).isoformat(), document.id])
+    return base64.urlsafe_b64encode(raw.encode()).decode().rstrip("=")
+
+
+def decode_cursor(cursor: str) -> tuple[datetime, str]:
+    try:
+        padded = cursor + "=" * (-len(cursor) % 4)
+        created, doc_id = json.loads(base64.urlsafe_b64decode(padded.encode()).decode())
+        return datetime.fromisoformat(created), str(doc_id)
+    except Exception as exc:  # noqa: BLE001 - any garbage is just an invalid cursor
+        raise InvalidCursor("The cursor is not one this server issued.") from exc
+
+
+def list_documents(
+    session: Session, tenant_id: str, *, status: str | None = None, limit: int = 50, cursor: str | None = None
+) -> tuple[list[Document], str | None]:
+    """Newest first; keyset pagination on (created_at, id) so pages never shift."""
+    query = (
+        select(Document)
+        .options(selectinload(Document.stage_runs))
+        .where(Document.tenant_id == tenant_id)
+        .order_by(Document.created_at.desc(), Document.id.desc())
+    )
+    if status:
+        query = query.where(Document.status == status)
+    if cursor:
+        created, doc_id = decode_cursor(cursor)
+        query = query.where(
+            (Document.created_at < created) | ((Document.created_at == created) & (Document.id < doc_id))
+        )
+    rows = list(session.scalars(query.limit(limit + 1)).all())
+    next_cursor = encode_cursor(rows[limit - 1]) if len(rows) > limit else None
+    return rows[:limit], next_cursor
+
+
+def reprocess(session: Session, document: Document) -> None:
+    reset_for_reprocess(session, document)
+
+
+def delete_rows(session: Session, document: Document) -> None:
+    session.execute(delete(Chunk).where(Chunk.document_id == document.id))
+    session.execute(delete(PageText).where(PageText.document_id == document.id))
+    session.delete(document)
+
+
+def get_content(session: Session, document: Document) -> dict[str, Any]:
+    pages = session.scalars(
+        select(PageText).where(PageText.document_id == document.id).order_by(PageText.number)
+    ).all()
+    chunks = session.scalars(
+        select(Chunk).where(Chunk.document_id == document.id).order_by(Chunk.index)
+    ).all()
+    return {
+        "document_id": document.id,
+        "pages": [{"number": p.number, "text": p.text} for p in pages],
+        "chunks": [
+            {"index": c.index, "page_start": c.page_start, "page_end": c.page_end, "text": c.text}
+            for c in chunks
+        ],
+    }
+
+
+def to_dict(document: Document, *, duplicate: bool | None = None) -> dict[str, Any]:
+    out: dict[str, Any] = {
+        "id": document.id,
+        "filename": document.filename,
+        "status": document.status,
+        "stage": document.stage,
+        "stages": describe_runs(document),
+        "error": {"code": document.error_code, "message": document.error_message}
+        if document.error_code
+        else None,
+        "mime": document.mime,
+        "size": document.size,
+        "sha256": document.sha256,
+        "metadata": document.doc_metadata,
+        "ai": document.ai,
+        "created_at": _aware(document.created_at).isoformat(),
+        "updated_at": _aware(document.updated_at).isoformat(),
+    }
+    if duplicate is not None:
+        out["duplicate"] = duplicate
+    return out
+
+
+def touch(document: Document) -> None:
+    document.updated_at = utcnow()

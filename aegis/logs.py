@@ -1,0 +1,68 @@
+"""JSON logs, one line per event, carrying document_id, tenant, stage and task_id.
+
+The context is kept in a contextvar and merged into every record, so one
+``grep <document id>`` follows a document from the upload through every stage.
+"""
+
+from __future__ import annotations
+
+import contextvars
+import json
+import logging
+import sys
+from datetime import datetime, timezone
+from typing import Any
+
+CONTEXT_KEYS = ("document_id", "tenant", "stage", "task_id", "request_id")
+_context: contextvars.ContextVar[dict[str, Any]] = contextvars.ContextVar("aegis_log_context", default={})
+
+
+def bind_context(**values: Any) -> None:
+    """Replace the context (no arguments clears it)."""
+    _context.set({k: v for k, v in values.items() if v is not None})
+
+
+def add_context(**values: Any) -> None:
+    merged = dict(_context.get())
+    merged.update({k: v for k, v in values.items() if v is not None})
+    _context.set(merged)
+
+
+class JsonFormatter(logging.Formatter):
+    def format(self, record: logging.LogRecord) -> str:
+        entry: dict[str, Any] = {
+            "ts": datetime.fromtimestamp(record.created, timezone.utc).isoformat(),
+            "level": record.levelname,
+            "logger": record.name,
+            "message": record.getMessage(),
+        }
+        entry.update(_context.get())
+        for key in CONTEXT_KEYS:
+            value = getattr(record, key, None)
+            if value is not None:
+                entry[key] = value
+        if record.exc_info:
+            entry["exc"] = self.formatException(record.exc_info)
+        return json.dumps(entry, default=str)
+
+
+class ContextFilter(logging.Filter):
+    """Adds the context to plain-text records too."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        for key, value in _context.get().items():
+            if not hasattr(record, key):
+                setattr(record, key, value)
+        return True
+
+
+def configure(level: str = "INFO", json_logs: bool = True) -> None:
+    handler = logging.StreamHandler(sys.stderr)
+    if json_logs:
+        handler.setFormatter(JsonFormatter())
+    else:
+        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    handler.addFilter(ContextFilter())
+    root = logging.getLogger()
+    root.handlers[:] = [handler]
+    root.setLevel(level)

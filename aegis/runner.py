@@ -1,0 +1,229 @@
+"""Runs one stage for one document, effectively once.
+
+The three steps are separate transactions on purpose: ``begin`` claims the stage
+(attempt counter, worker, task id), the stage function runs with no transaction
+open (it may take minutes), and ``finish`` stores the outputs and advances the
+document only if the document is still at this stage with the same token. A
+duplicate, stale or late message therefore never writes anything twice.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass
+from datetime import timedelta
+from enum import Enum
+from importlib import import_module
+from types import ModuleType
+from typing import Any
+
+from celery.exceptions import SoftTimeLimitExceeded
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from aegis import events
+from aegis.config import Settings
+from aegis.db import session_scope
+from aegis.formats.base import DocumentError
+from aegis.models import Document, StageRun, utcnow
+from aegis.pipeline import _aware, fail_document, next_stage
+from aegis.storage import BlobStore
+
+log = logging.getLogger("aegis.runner")
+
+
+class Outcome(str, Enum):
+    SUCCEEDED = "succeeded"  # stage done, the chain goes on
+    DROPPED = "dropped"  # stale or duplicate message; the chain stops here
+    ENDED = "ended"  # the document ended (rejected/failed); the chain stops
+
+
+@dataclass(frozen=True)
+class DocInfo:
+    """What a stage function may know about a document (no ORM objects)."""
+
+    id: str
+    tenant_id: str
+    filename: str
+    sha256: str
+    size: int
+    mime: str | None
+    family: str | None
+    metadata: dict[str, Any] | None
+
+
+class TransientError(Exception):
+    """Worth retrying later (network, 429, database restart)."""
+
+
+def stage_module(stage: str) -> ModuleType:
+    return import_module(f"aegis.stages.{stage}")
+
+
+def _lock_document(session: Session, document_id: str) -> Document | None:
+    return session.scalars(
+        select(Document).where(Document.id == document_id).with_for_update()
+    ).one_or_none()
+
+
+def _run_for(document: Document, stage: str) -> StageRun:
+    for run in document.stage_runs:
+        if run.stage == stage:
+            return run
+    run = StageRun(document_id=document.id, stage=stage, status="pending")
+    document.stage_runs.append(run)
+    return run
+
+
+def execute(
+    settings: Settings, stage: str, document_id: str, token: str, *, task_id: str, worker: str
+) -> Outcome:
+    """Claim, run and record ``stage`` for ``document_id``."""
+    module = stage_module(stage)
+    started = time.monotonic()
+    with session_scope(settings) as session:
+        claim = _begin(session, settings, stage, document_id, token, task_id, worker)
+        if isinstance(claim, Outcome):
+            return claim
+        info, inputs = claim
+    events.publish(settings, info.tenant_id, info.id, stage, "started")
+    blob = BlobStore(settings.storage_dir).path_for(info.tenant_id, info.sha256)
+    try:
+        if not blob.exists():
+            raise DocumentError("blob_missing", "The uploaded file is no longer in storage.", rejected=False)
+        result = module.run(settings, info, blob, inputs)
+    except DocumentError as exc:
+        return _end(settings, stage, info, token, exc.code, exc.message, rejected=exc.rejected)
+    except SoftTimeLimitExceeded:
+        return _end(
+            settings, stage, info, token, "timeout",
+            f"The {stage} stage took longer than its {settings.time_limits[stage]} s limit.",
+            rejected=False,
+        )
+    except RecursionError:
+        return _end(settings, stage, info, token, "nesting_too_deep",
+                    "The file is nested too deeply to be processed safely.", rejected=True)
+    except MemoryError:
+        return _end(settings, stage, info, token, "too_complex",
+                    "The file needs more memory than a worker may use.", rejected=True)
+    elapsed_ms = int((time.monotonic() - started) * 1000)
+    with session_scope(settings) as session:
+        document = _lock_document(session, document_id)
+        if document is None or document.dispatch_token != token or document.stage != stage:
+            log.info("stage result discarded: document moved on", extra=_ctx(document_id, stage))
+            return Outcome.DROPPED
+        module.save(session, document, result)
+        run = _run_for(document, stage)
+        now = utcnow()
+        run.status = "succeeded"
+        run.finished_at = now
+        run.duration_ms = elapsed_ms
+        run.error_code = run.error_message = None
+        following = next_stage(stage)
+        document.stage = following
+        document.progress_at = now
+        document.updated_at = now
+        if following is None:
+            document.status = "succeeded"
+    events.publish(settings, info.tenant_id, info.id, stage, "succeeded", duration_ms=elapsed_ms)
+    if following is None:
+        events.publish(settings, info.tenant_id, info.id, None, "document_succeeded")
+    log.info("stage succeeded in %d ms", elapsed_ms, extra=_ctx(document_id, stage, info.tenant_id))
+    return Outcome.SUCCEEDED
+
+
+def _begin(
+    session: Session, settings: Settings, stage: str, document_id: str, token: str, task_id: str, worker: str
+) -> Outcome | tuple[DocInfo, Any]:
+    document = _lock_document(session, document_id)
+    if document is None or document.dispatch_token != token:
+        log.info("stale message dropped", extra=_ctx(document_id, stage))
+        return Outcome.DROPPED
+    if document.status not in ("queued", "processing"):
+        return Outcome.DROPPED
+    run = _run_for(document, stage)
+    if document.stage != stage:
+        # Done already (the chain moved on) or not reached yet: a duplicate.
+        return Outcome.DROPPED
+    now = utcnow()
+    if run.status == "running" and run.task_id != task_id and run.started_at is not None:
+        if _aware(run.started_at) + timedelta(seconds=settings.time_limits[stage]) > now:
+            # Another worker holds this stage right now.
+            return Outcome.DROPPED
+    if run.attempts >= settings.max_attempts:
+        code = run.error_code or "worker_lost"
+        message = run.error_message or (
+            f"The {stage} stage was interrupted {run.attempts} times "
+            "(worker crash or lost connection); giving up."
+        )
+        fail_document(document, run, code, message, rejected=False, now=now)
+        session.flush()
+        events.publish(settings, document.tenant_id, document.id, stage, "failed", code=code)
+        return Outcome.ENDED
+    run.attempts += 1
+    run.status = "running"
+    run.started_at = now
+    run.finished_at = None
+    run.duration_ms = None
+    run.worker = worker
+    run.task_id = task_id
+    document.status = "processing"
+    document.progress_at = now
+    document.updated_at = now
+    info = DocInfo(
+        id=document.id,
+        tenant_id=document.tenant_id,
+        filename=document.filename,
+        sha256=document.sha256,
+        size=document.size,
+        mime=document.mime,
+        family=document.family,
+        metadata=document.doc_metadata,
+    )
+    loader = getattr(stage_module(stage), "load", None)
+    inputs = loader(session, document) if loader else None
+    return info, inputs
+
+
+def _end(settings: Settings, stage: str, info: DocInfo, token: str, code: str, message: str, *, rejected: bool) -> Outcome:
+    with session_scope(settings) as session:
+        document = _lock_document(session, info.id)
+        if document is None or document.dispatch_token != token or document.stage != stage:
+            return Outcome.DROPPED
+        fail_document(document, _run_for(document, stage), code, message, rejected=rejected)
+    status = "rejected" if rejected else "failed"
+    events.publish(settings, info.tenant_id, info.id, stage, status, code=code, message=message)
+    log.info("document %s: %s", status, code, extra=_ctx(info.id, stage, info.tenant_id))
+    return Outcome.ENDED
+
+
+def record_timeout(settings: Settings, stage: str, document_id: str, token: str) -> None:
+    """Called in the worker's main process when Celery kills a task at its hard limit."""
+    with session_scope(settings) as session:
+        document = _lock_document(session, document_id)
+        if document is None or document.dispatch_token != token or document.stage != stage:
+            return
+        info_tenant = document.tenant_id
+        fail_document(
+            document, _run_for(document, stage), "timeout",
+            f"The {stage} stage took longer than its {settings.time_limits[stage]} s limit and was stopped.",
+            rejected=False,
+        )
+    events.publish(settings, info_tenant, document_id, stage, "failed", code="timeout")
+
+
+def record_transient(settings: Settings, stage: str, document_id: str, token: str, message: str) -> None:
+    """Note why an attempt failed so the final failure, if it comes, says so."""
+    with session_scope(settings) as session:
+        document = _lock_document(session, document_id)
+        if document is None or document.dispatch_token != token or document.stage != stage:
+            return
+        run = _run_for(document, stage)
+        run.error_code = "transient_error"
+        run.error_message = message[:1000]
+
+
+def _ctx(document_id: str, stage: str, tenant: str | None = None) -> dict[str, Any]:
+    return {"document_id": document_id, "stage": stage, "tenant": tenant}
+

@@ -1,0 +1,110 @@
+"""AI: summary, keywords, language, classification, and chunk embeddings in the vector store.
+
+Vectors are written during ``run`` (outside the database transaction) because a
+remote store such as Pinecone is not part of our transaction anyway; upserts
+replace a document's vectors, so a re-run never duplicates them.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from aegis.ai import get_provider, get_vector_store
+from aegis.ai.errors import BudgetExceeded, PermanentAIError, TransientAIError
+from aegis.ai.types import VectorItem
+from aegis.config import Settings
+from aegis.db import session_factory
+from aegis.formats.base import DocumentError
+from aegis.models import Chunk, Document, PageText, Tenant
+from aegis.runner import TransientError
+
+# The analysis reads at most this much text; summaries of longer documents are
+# map-reduced by providers that need it, within this bound.
+MAX_ANALYSIS_CHARS = 400_000
+EMBED_BATCH = 64
+
+
+@dataclass
+class AIInputs:
+    text: str
+    chunks: list[tuple[int, int, int, str]]  # index, page_start, page_end, text
+    token_budget: int
+    tokens_used: int
+
+
+@dataclass
+class AIResult:
+    analysis: dict[str, Any]
+    chunk_count: int
+    total_tokens: int
+
+
+def load(session: Session, document: Document) -> AIInputs:
+    pages = session.scalars(
+        select(PageText).where(PageText.document_id == document.id).order_by(PageText.number)
+    ).all()
+    text_parts: list[str] = []
+    size = 0
+    for page in pages:
+        if size >= MAX_ANALYSIS_CHARS:
+            break
+        text_parts.append(page.text)
+        size += len(page.text)
+    chunks = session.execute(
+        select(Chunk.index, Chunk.page_start, Chunk.page_end, Chunk.text)
+        .where(Chunk.document_id == document.id)
+        .order_by(Chunk.index)
+    ).all()
+    tenant = session.get(Tenant, document.tenant_id)
+    return AIInputs(
+        text="\n\n".join(text_parts)[:MAX_ANALYSIS_CHARS],
+        chunks=[tuple(row) for row in chunks],  # type: ignore[misc]
+        token_budget=tenant.token_budget if tenant else 0,
+        tokens_used=tenant.tokens_used if tenant else 0,
+    )
+
+
+def run(settings: Settings, doc: Any, blob: Path, inputs: AIInputs) -> AIResult:
+    budget = inputs.token_budget or settings.tenant_token_budget
+    if budget and inputs.tokens_used >= budget:
+        raise DocumentError(
+            "token_budget_exceeded",
+            f"This tenant has used its AI token budget ({budget} tokens).",
+            rejected=False,
+        )
+    provider = get_provider(settings)
+    store = get_vector_store(settings, session_factory(settings))
+    try:
+        analysis = provider.analyze(inputs.text, settings.classification_labels)
+        items: list[VectorItem] = []
+        for start in range(0, len(inputs.chunks), EMBED_BATCH):
+            batch = inputs.chunks[start:start + EMBED_BATCH]
+            vectors = provider.embed([c[3] for c in batch])
+            items.extend(
+                VectorItem(chunk_index=c[0], vector=v, page_start=c[1], page_end=c[2], text=c[3])
+                for c, v in zip(batch, vectors)
+            )
+        store.upsert(doc.tenant_id, doc.id, items)
+    except TransientAIError as exc:
+        raise TransientError(str(exc)) from exc
+    except BudgetExceeded as exc:
+        raise DocumentError("token_budget_exceeded", str(exc), rejected=False) from exc
+    except PermanentAIError as exc:
+        raise DocumentError(exc.code, exc.message, rejected=False) from exc
+    result = analysis.to_dict()
+    result["chunks"] = len(items)
+    result["vector_store"] = settings.vector_store
+    return AIResult(analysis=result, chunk_count=len(items), total_tokens=int(analysis.usage.get("total_tokens", 0)))
+
+
+def save(session: Session, document: Document, result: AIResult) -> None:
+    document.ai = result.analysis
+    if result.total_tokens:
+        tenant = session.get(Tenant, document.tenant_id)
+        if tenant is not None:
+            tenant.tokens_used += result.total_tokens

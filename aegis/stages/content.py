@@ -1,0 +1,58 @@
+"""Content: text per page, chunked along the document's structure for the AI stage."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import delete
+from sqlalchemy.orm import Session
+
+from aegis import formats
+from aegis.chunking import ChunkSpan, chunk_pages
+from aegis.config import Settings
+from aegis.formats.base import Page
+from aegis.language import detect_language
+from aegis.models import Chunk, Document, PageText
+from aegis.stages import limits_from
+from aegis.stages.metadata import detection_of
+
+# Enough text to recognise a language; more only costs time.
+LANGUAGE_SAMPLE_CHARS = 20_000
+
+
+@dataclass
+class ContentResult:
+    pages: list[Page]
+    chunks: list[ChunkSpan]
+    language: str | None
+
+
+def run(settings: Settings, doc: Any, blob: Path, inputs: None) -> ContentResult:
+    pages = formats.extract_pages(blob, detection_of(doc), limits_from(settings))
+    chunks = chunk_pages(pages, settings.chunk_chars, settings.chunk_overlap)
+    sample = "\n".join(p.text for p in pages)[:LANGUAGE_SAMPLE_CHARS]
+    return ContentResult(pages=pages, chunks=chunks, language=detect_language(sample))
+
+
+def save(session: Session, document: Document, result: ContentResult) -> None:
+    """Replace, never append: a re-run leaves exactly one copy of each output."""
+    session.execute(delete(PageText).where(PageText.document_id == document.id))
+    session.execute(delete(Chunk).where(Chunk.document_id == document.id))
+    session.add_all(PageText(document_id=document.id, number=p.number, text=p.text) for p in result.pages)
+    session.add_all(
+        Chunk(
+            document_id=document.id,
+            tenant_id=document.tenant_id,
+            index=c.index,
+            page_start=c.page_start,
+            page_end=c.page_end,
+            text=c.text,
+        )
+        for c in result.chunks
+    )
+    metadata = dict(document.doc_metadata or {})
+    metadata["language"] = result.language
+    metadata.setdefault("pages", len(result.pages))
+    document.doc_metadata = metadata

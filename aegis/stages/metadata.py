@@ -1,0 +1,31 @@
+"""Metadata: normalised document properties plus per-format detail."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy.orm import Session
+
+from aegis import formats
+from aegis.config import Settings
+from aegis.formats.base import Detection
+from aegis.models import Document
+from aegis.stages import limits_from
+
+
+def detection_of(doc: Any) -> Detection:
+    return Detection(mime=doc.mime or "", family=doc.family or "", extension=Path(doc.filename).suffix.lower().lstrip("."))
+
+
+def run(settings: Settings, doc: Any, blob: Path, inputs: None) -> dict[str, Any]:
+    return formats.extract_metadata(blob, detection_of(doc), limits_from(settings))
+
+
+def save(session: Session, document: Document, result: dict[str, Any]) -> None:
+    # Keep keys that later stages added (language) if a reprocess re-runs this one.
+    previous = document.doc_metadata or {}
+    merged = dict(result)
+    if "language" not in merged and "language" in previous:
+        merged["language"] = previous["language"]
+    document.doc_metadata = merged

@@ -1,0 +1,23 @@
+"""Validate: decide what the file really is, by its bytes, and refuse what we won't parse."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy.orm import Session
+
+from aegis import formats
+from aegis.config import Settings
+from aegis.formats.base import Detection
+from aegis.models import Document
+from aegis.stages import limits_from
+
+
+def run(settings: Settings, doc: Any, blob: Path, inputs: None) -> Detection:
+    return formats.validate(blob, doc.filename, limits_from(settings))
+
+
+def save(session: Session, document: Document, result: Detection) -> None:
+    document.mime = result.mime
+    document.family = result.family

@@ -1,0 +1,64 @@
+"""Celery configuration: routing (one queue per stage) and every reliability setting.
+
+Read by ``tasks.app`` through ``config_from_object``. Values come from the same
+``AEGIS_*`` environment as the rest of Aegis, so workers, beat and the gateway
+always agree on the broker and the limits.
+"""
+
+from __future__ import annotations
+
+from kombu import Queue
+
+from aegis.config import STAGES, load_settings
+
+_settings = load_settings()
+
+broker_url = _settings.broker_url
+broker_connection_retry_on_startup = True
+broker_transport_options: dict[str, object] = {
+    # Must exceed every stage's hard time limit, or Redis would hand a running
+    # task to a second worker (load_settings enforces it).
+    "visibility_timeout": _settings.visibility_timeout,
+}
+if _settings.embedded_broker:
+    _folder = _settings.broker_folder()
+    for _sub in ("queue", "control"):
+        (_folder / _sub).mkdir(parents=True, exist_ok=True)
+    broker_transport_options.update(
+        data_folder_in=str(_folder / "queue"),
+        data_folder_out=str(_folder / "queue"),
+        control_folder=str(_folder / "control"),
+    )
+
+# The database is the record of truth; Celery results are not needed.
+result_backend = None
+task_ignore_result = True
+task_serializer = "json"
+accept_content = ["json"]
+
+task_queues = [Queue(stage, routing_key=stage) for stage in STAGES]
+task_default_queue = STAGES[0]
+task_routes = {
+    **{f"aegis.{stage}": {"queue": stage, "routing_key": stage} for stage in STAGES},
+    # The reconciler is a light database query: it shares the validate queue.
+    "aegis.reconcile": {"queue": STAGES[0], "routing_key": STAGES[0]},
+}
+
+# At-least-once delivery, made effectively-once by the stage runner.
+task_acks_late = True
+task_reject_on_worker_lost = True
+worker_prefetch_multiplier = 1
+worker_cancel_long_running_tasks_on_connection_loss = True
+worker_max_memory_per_child = _settings.worker_max_memory_kb
+worker_max_tasks_per_child = 200
+
+# Flower and `celery events` need these.
+worker_send_task_events = True
+task_send_sent_event = True
+
+worker_hijack_root_logger = False
+
+beat_schedule = {
+    "reconcile": {"task": "aegis.reconcile", "schedule": _settings.reconcile_interval},
+}
+beat_schedule_filename = str(_settings.data_dir / "celerybeat-schedule")

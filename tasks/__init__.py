@@ -1,0 +1,5 @@
+"""Celery tasks: thin adapters from messages to ``aegis.runner``."""
+
+from tasks.app import app
+
+__all__ = ["app"]

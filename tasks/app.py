@@ -1,0 +1,31 @@
+"""The Celery application. ``celery -A tasks ...`` finds it as ``tasks.app``."""
+
+from __future__ import annotations
+
+from celery import Celery
+
+app = Celery("aegis")
+app.config_from_object("celeryconfig")
+# One thin module per stage, plus the reconciler; imported when a worker starts.
+app.conf.imports = ("tasks.validate", "tasks.metadata", "tasks.content", "tasks.ai", "tasks.reconcile")
+
+try:
+    from tasks import probes
+except ImportError:  # pragma: no cover - probes are optional outside Kubernetes
+    probes = None  # type: ignore[assignment]
+if probes is not None:
+    probes.install(app)
+
+
+def _configure_logging(**_kwargs: object) -> None:
+    from aegis.config import load_settings
+    from aegis.logs import configure
+
+    s = load_settings()
+    configure(s.log_level, s.log_json)
+
+
+# With a receiver on setup_logging, Celery leaves logging to us: JSON lines everywhere.
+from celery.signals import setup_logging  # noqa: E402
+
+setup_logging.connect(_configure_logging, weak=False)

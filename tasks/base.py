@@ -1,0 +1,99 @@
+"""What every stage task shares: limits, retries, the crash guard and the chain stop."""
+
+from __future__ import annotations
+
+import logging
+import os
+import random
+import resource
+from typing import Any
+
+from celery import Task
+from celery.exceptions import TimeLimitExceeded
+from sqlalchemy.exc import OperationalError
+
+from aegis import runner
+from aegis.config import Settings, load_settings
+from aegis.logs import bind_context
+
+log = logging.getLogger("aegis.tasks")
+
+# Parsers of untrusted files run under an address-space cap in the pool child.
+PARSER_STAGES = frozenset({"validate", "metadata", "content"})
+_settings: Settings | None = None
+_memory_capped = False
+
+
+def settings() -> Settings:
+    global _settings
+    if _settings is None:
+        _settings = load_settings()
+    return _settings
+
+
+def cap_memory(megabytes: int) -> None:
+    """Set RLIMIT_AS once per pool child, so a hostile file gets MemoryError, not the OOM killer."""
+    global _memory_capped
+    if _memory_capped or megabytes <= 0:
+        return
+    limit = megabytes * 1024 * 1024
+    _soft, hard = resource.getrlimit(resource.RLIMIT_AS)
+    if hard != resource.RLIM_INFINITY:
+        limit = min(limit, hard)
+    resource.setrlimit(resource.RLIMIT_AS, (limit, hard))
+    _memory_capped = True
+
+
+def backoff(retries: int, base: float = 2.0, cap: float = 120.0) -> float:
+    """Exponential backoff with full jitter."""
+    return random.uniform(0, min(cap, base * (2 ** retries)))
+
+
+def stage_options(stage: str) -> dict[str, Any]:
+    s = settings()
+    return {
+        "name": f"aegis.{stage}",
+        "bind": True,
+        "base": StageTask,
+        "time_limit": s.time_limits[stage],
+        "soft_time_limit": s.soft_time_limit(stage),
+        "max_retries": None,  # the attempt counter in the database decides
+        "acks_late": True,
+        "reject_on_worker_lost": True,
+    }
+
+
+class StageTask(Task):
+    abstract = True
+
+    def on_failure(self, exc: BaseException, task_id: str, args: Any, kwargs: Any, einfo: Any) -> None:
+        # Celery calls this in the worker's main process when it kills a task at
+        # its hard time limit: record a clean `timeout` instead of waiting for the reconciler.
+        if isinstance(exc, TimeLimitExceeded) and len(args) == 2:
+            stage = self.name.split(".", 1)[1]
+            try:
+                runner.record_timeout(settings(), stage, args[0], args[1])
+            except Exception:  # noqa: BLE001 - the reconciler is the safety net
+                log.exception("could not record timeout")
+
+
+def run_stage(task: Task, stage: str, document_id: str, token: str) -> str:
+    s = settings()
+    bind_context(document_id=document_id, stage=stage, task_id=task.request.id)
+    if stage in PARSER_STAGES:
+        cap_memory(s.parser_memory_mb)
+    worker = f"{task.request.hostname}:{os.getpid()}"
+    try:
+        outcome = runner.execute(s, stage, document_id, token, task_id=task.request.id, worker=worker)
+    except (runner.TransientError, OperationalError) as exc:
+        try:
+            runner.record_transient(s, stage, document_id, token, f"{type(exc).__name__}: {exc}")
+        except Exception:  # noqa: BLE001 - the database itself may be what is down
+            pass
+        raise task.retry(exc=exc, countdown=backoff(task.request.retries)) from exc
+    finally:
+        bind_context()
+    if outcome in (runner.Outcome.DROPPED, runner.Outcome.ENDED):
+        # Stop the chain here: the document ended, or another message owns it.
+        task.request.chain = None
+    return outcome.value

@@ -1,0 +1,28 @@
+"""The reconciler, run by beat: re-sends chains that Redis lost or workers dropped."""
+
+from __future__ import annotations
+
+import logging
+
+from aegis import pipeline
+from aegis.db import session_scope
+from tasks.app import app
+from tasks.base import settings
+
+log = logging.getLogger("aegis.reconcile")
+
+
+@app.task(name="aegis.reconcile", ignore_result=True, time_limit=60, soft_time_limit=50, acks_late=False)
+def reconcile() -> int:
+    s = settings()
+    with session_scope(s) as session:
+        actions = pipeline.reconcile(session, s)
+    sent = 0
+    for action in actions:
+        if action.action == "redispatch":
+            pipeline.send(app, action.document_id, action.token, action.stage)
+            sent += 1
+            log.info("re-enqueued from %s", action.stage, extra={"document_id": action.document_id, "stage": action.stage})
+        else:
+            log.warning("failed after too many attempts", extra={"document_id": action.document_id, "stage": action.stage})
+    return sent

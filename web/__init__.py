@@ -1,0 +1,50 @@
+"""The Flask gateway. Production: ``gunicorn 'web:create_app()'``."""
+
+from __future__ import annotations
+
+import uuid
+
+from flask import Flask, g, request
+
+from aegis.config import Settings, load_settings
+from aegis.logs import bind_context
+from aegis.storage import BlobStore
+from web import db, errors
+from web.uploads import StreamingRequest, discard_leftovers
+
+
+def create_app(settings: Settings | None = None) -> Flask:
+    settings = settings or load_settings()
+    from tasks.app import app as celery_app
+
+    app = Flask(__name__)
+    app.request_class = StreamingRequest
+    app.config.update(
+        AEGIS_SETTINGS=settings,
+        AEGIS_STORE=BlobStore(settings.storage_dir),
+        AEGIS_CELERY=celery_app,
+        MAX_CONTENT_LENGTH=settings.max_upload_bytes + 64 * 1024,  # multipart overhead
+        MAX_FORM_MEMORY_SIZE=1024 * 1024,
+        JSON_SORT_KEYS=False,
+    )
+    app.json.sort_keys = False  # type: ignore[attr-defined]
+    settings.storage_dir.mkdir(parents=True, exist_ok=True)
+
+    @app.before_request
+    def _request_context() -> None:
+        g.request_id = request.headers.get("X-Request-ID") or uuid.uuid4().hex
+        bind_context(request_id=g.request_id)
+
+    @app.teardown_request
+    def _cleanup(exc: BaseException | None) -> None:
+        discard_leftovers(exc)
+        bind_context()
+
+    db.register(app)
+    errors.register(app)
+
+    from web import documents, health
+
+    app.register_blueprint(health.bp)
+    app.register_blueprint(documents.bp)
+    return app

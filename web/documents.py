@@ -1,0 +1,163 @@
+"""``/v1/documents``: upload, status, content, list, reprocess, delete."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from flask import Blueprint, Response, current_app, g, jsonify, request, url_for
+
+from aegis import documents as docs
+from aegis import pipeline
+from aegis.formats.base import DocumentError
+from aegis.formats.names import safe_filename
+from aegis.logs import add_context
+from aegis.storage import BlobStore
+from web.auth import require_tenant
+from web.db import db_session, settings
+from web.errors import ApiError
+from web.uploads import incoming_of
+
+bp = Blueprint("documents", __name__, url_prefix="/v1/documents")
+log = logging.getLogger("aegis.gateway")
+
+
+def _celery() -> Any:
+    return current_app.config["AEGIS_CELERY"]
+
+
+def _dispatch(document_id: str, token: str, stage: str) -> None:
+    """Send the chain; a broker outage only delays the document (the reconciler resends)."""
+    try:
+        pipeline.send(_celery(), document_id, token, stage)
+    except Exception as exc:  # noqa: BLE001 - the row is committed; the reconciler owns it now
+        log.warning("could not enqueue, the reconciler will: %s", exc, extra={"document_id": document_id})
+
+
+def _document_or_404(document_id: str) -> Any:
+    document = docs.get_document(db_session(), g.tenant.id, document_id)
+    if document is None:
+        raise ApiError(404, "not_found", "No such document.")
+    return document
+
+
+@bp.post("")
+@require_tenant
+def upload() -> tuple[Response, int, dict[str, str]] | tuple[Response, int]:
+    files = request.files.getlist("file")
+    if not files:
+        raise ApiError(400, "no_file", "Send the file as a multipart form field named 'file'.")
+    password = request.form.get("password") or None
+    callback_url = request.form.get("callback_url") or None
+    store: BlobStore = current_app.config["AEGIS_STORE"]
+    session = db_session()
+    tenant_id = g.tenant.id
+    results: list[tuple[Any, bool]] = []
+    for part in files:
+        incoming = incoming_of(part)
+        incoming.close()
+        if password:
+            incoming = _decrypted(store, incoming, password)
+        intake = docs.create_document(
+            session, tenant_id, safe_filename(part.filename or ""), incoming.sha256, incoming.size, callback_url
+        )
+        if intake.duplicate:
+            incoming.discard()
+        else:
+            store.commit(incoming, tenant_id)
+        results.append((intake.document, intake.duplicate))
+    session.commit()
+    for document, duplicate in results:
+        if not duplicate:
+            add_context(document_id=document.id)
+            log.info("document accepted", extra={"document_id": document.id, "tenant": g.tenant.name})
+            _dispatch(document.id, document.dispatch_token, pipeline.STAGES[0])
+    all_duplicates = all(dup for _, dup in results)
+    status = 200 if all_duplicates else 202
+    first = results[0][0]
+    headers = {"Location": url_for("documents.status", document_id=first.id)}
+    if len(results) == 1:
+        body = docs.to_dict(first, duplicate=results[0][1])
+    else:
+        body = {"documents": [docs.to_dict(d, duplicate=dup) for d, dup in results]}
+    return jsonify(body), status, headers
+
+
+def _decrypted(store: BlobStore, incoming: Any, password: str) -> Any:
+    """Replace an encrypted PDF by an unencrypted copy; the password is never stored."""
+    from aegis.formats import decrypt_pdf
+
+    plain = store.incoming()
+    plain.close()
+    try:
+        decrypt_pdf(incoming.path, plain.path, password)
+    except DocumentError as exc:
+        plain.discard()
+        incoming.discard()
+        raise ApiError(422, exc.code, exc.message) from exc
+    incoming.discard()
+    plain.recompute()
+    return plain
+
+
+@bp.get("")
+@require_tenant
+def list_() -> Response:
+    status = request.args.get("status") or None
+    if status and status not in docs.STATUSES:
+        raise ApiError(400, "invalid_status", f"status must be one of {', '.join(docs.STATUSES)}.")
+    try:
+        limit = min(max(int(request.args.get("limit", 50)), 1), 200)
+    except ValueError as exc:
+        raise ApiError(400, "invalid_limit", "limit must be an integer from 1 to 200.") from exc
+    try:
+        rows, cursor = docs.list_documents(
+            db_session(), g.tenant.id, status=status, limit=limit, cursor=request.args.get("cursor")
+        )
+    except docs.InvalidCursor as exc:
+        raise ApiError(400, "invalid_cursor", str(exc)) from exc
+    return jsonify({"documents": [docs.to_dict(d) for d in rows], "next_cursor": cursor})
+
+
+@bp.get("/<document_id>")
+@require_tenant
+def status(document_id: str) -> Response:
+    return jsonify(docs.to_dict(_document_or_404(document_id)))
+
+
+@bp.get("/<document_id>/content")
+@require_tenant
+def content(document_id: str) -> Response:
+    document = _document_or_404(document_id)
+    return jsonify(docs.get_content(db_session(), document))
+
+
+@bp.post("/<document_id>/reprocess")
+@require_tenant
+def reprocess(document_id: str) -> tuple[Response, int]:
+    session = db_session()
+    document = _document_or_404(document_id)
+    docs.reprocess(session, document)
+    session.commit()
+    _dispatch(document.id, document.dispatch_token, pipeline.STAGES[0])
+    return jsonify(docs.to_dict(document)), 202
+
+
+@bp.delete("/<document_id>")
+@require_tenant
+def remove(document_id: str) -> tuple[str, int]:
+    session = db_session()
+    document = _document_or_404(document_id)
+    tenant_id, sha256, doc_id = document.tenant_id, document.sha256, document.id
+    _delete_vectors(tenant_id, doc_id)
+    docs.delete_rows(session, document)
+    session.commit()
+    BlobStore(settings().storage_dir).delete(tenant_id, sha256)
+    return "", 204
+
+
+def _delete_vectors(tenant_id: str, document_id: str) -> None:
+    from aegis.ai import get_vector_store
+    from aegis.db import session_factory
+
+    get_vector_store(settings(), session_factory(settings())).delete_document(tenant_id, document_id)
