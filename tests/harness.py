@@ -1,0 +1,268 @@
+"""A real Aegis stack for tests and benchmarks: a PostgreSQL database of its own, a
+Redis db index of its own, and real ``celery worker`` processes, one per queue.
+
+Nothing here is mocked: the processes are the same commands production runs.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any, Iterator
+
+import psycopg
+import redis
+
+from aegis.config import STAGES
+
+ROOT = Path(__file__).resolve().parent.parent
+CORPUS = ROOT.parent / "shared" / "corpus"
+PG_ADMIN = os.environ.get("AEGIS_TEST_PG", "postgresql://postgres@127.0.0.1:5432/postgres")
+REDIS_HOST = os.environ.get("AEGIS_TEST_REDIS_HOST", "127.0.0.1")
+REDIS_PORT = int(os.environ.get("AEGIS_TEST_REDIS_PORT", "6379"))
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@contextmanager
+def postgres_database() -> Iterator[str]:
+    """A fresh database, dropped afterwards (with any connections still open to it)."""
+    name = f"aegis_test_{os.getpid()}_{uuid.uuid4().hex[:6]}"
+    with psycopg.connect(PG_ADMIN, autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "{name}"')
+    base = PG_ADMIN.rsplit("/", 1)[0]
+    try:
+        yield f"{base}/{name}"
+    finally:
+        with psycopg.connect(PG_ADMIN, autocommit=True) as conn:
+            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+def pick_redis_db(host: str = REDIS_HOST, port: int = REDIS_PORT) -> int:
+    """An empty Redis db index (1..15), claimed with a marker key so parallel runs differ."""
+    for index in range(15, 0, -1):
+        client = redis.Redis(host=host, port=port, db=index)
+        if client.dbsize() == 0 and client.set("aegis:test:claim", str(os.getpid()), nx=True, ex=3600):
+            return index
+    raise RuntimeError("no free Redis db index for the tests")
+
+
+class RedisServer:
+    """A test-owned ``redis-server`` on a free port (for restart tests)."""
+
+    def __init__(self) -> None:
+        self.port = free_port()
+        self.dir = Path(tempfile.mkdtemp(prefix="aegis-redis-"))
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    @property
+    def url(self) -> str:
+        return f"redis://127.0.0.1:{self.port}/0"
+
+    def start(self) -> None:
+        self.proc = subprocess.Popen(
+            ["redis-server", "--port", str(self.port), "--bind", "127.0.0.1", "--save", "",
+             "--appendonly", "no", "--dir", str(self.dir)],
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        )
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            try:
+                if redis.Redis(port=self.port).ping():
+                    return
+            except redis.ConnectionError:
+                time.sleep(0.05)
+        raise RuntimeError("redis-server did not start")
+
+    def stop(self) -> None:
+        if self.proc and self.proc.poll() is None:
+            self.proc.terminate()
+            self.proc.wait(10)
+        self.proc = None
+
+    def cleanup(self) -> None:
+        self.stop()
+        shutil.rmtree(self.dir, ignore_errors=True)
+
+
+class Stack:
+    """Environment plus worker processes for one isolated Aegis deployment."""
+
+    def __init__(self, database_url: str, broker_url: str, **env: str) -> None:
+        self.data_dir = Path(tempfile.mkdtemp(prefix="aegis-stack-"))
+        self.env = {
+            **os.environ,
+            "AEGIS_DATABASE_URL": database_url,
+            "AEGIS_BROKER_URL": broker_url,
+            "AEGIS_DATA_DIR": str(self.data_dir),
+            "AEGIS_LOG_JSON": "1",
+            "PYTHONPATH": str(ROOT),
+            **env,
+        }
+        self.procs: dict[str, subprocess.Popen[bytes]] = {}
+        self.logs: dict[str, Path] = {}
+
+    def settings(self) -> Any:
+        from aegis.config import load_settings
+
+        return load_settings(self.env)
+
+    def migrate(self) -> None:
+        from aegis import migrate
+
+        migrate.upgrade(self.settings())
+
+    def start_worker(self, stage: str, concurrency: int = 1, name: str | None = None) -> subprocess.Popen[bytes]:
+        name = name or f"worker-{stage}"
+        heartbeat = self.data_dir / f"{name}.heartbeat"
+        ready = heartbeat.with_name(heartbeat.name + ".ready")
+        ready.unlink(missing_ok=True)
+        env = {**self.env, "AEGIS_HEARTBEAT_FILE": str(heartbeat)}
+        argv = [sys.executable, "-m", "celery", "-A", "tasks", "worker", "-Q", stage,
+                "-n", f"{name}-{uuid.uuid4().hex[:6]}@%h", "--concurrency", str(concurrency),
+                "--loglevel", "INFO", "--without-mingle", "--without-gossip"]
+        log = self.data_dir / f"{name}.log"
+        self.logs[name] = log
+        proc = subprocess.Popen(argv, env=env, cwd=ROOT, stdout=open(log, "ab"), stderr=subprocess.STDOUT,
+                                start_new_session=True)
+        self.procs[name] = proc
+        deadline = time.monotonic() + 60
+        while not ready.exists():
+            if proc.poll() is not None:
+                raise RuntimeError(f"{name} exited: {log.read_text()[-3000:]}")
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"{name} did not become ready: {log.read_text()[-3000:]}")
+            time.sleep(0.1)
+        return proc
+
+    def start_workers(self, concurrency: int = 1) -> None:
+        for stage in STAGES:
+            self.start_worker(stage, concurrency)
+
+    def start_gateway(self) -> str:
+        """gunicorn serving ``web:create_app()``; returns its base URL once /health answers."""
+        import requests
+
+        port = free_port()
+        log = self.data_dir / "gateway.log"
+        self.logs["gateway"] = log
+        self.procs["gateway"] = subprocess.Popen(
+            [sys.executable, "-m", "gunicorn", "--bind", f"127.0.0.1:{port}", "--workers", "1",
+             "--threads", "8", "web:create_app()"],
+            env=self.env, cwd=ROOT, stdout=open(log, "ab"), stderr=subprocess.STDOUT, start_new_session=True,
+        )
+        self.url = f"http://127.0.0.1:{port}"
+
+        def up() -> bool:
+            if self.procs["gateway"].poll() is not None:
+                raise RuntimeError(f"gateway exited: {log.read_text()[-3000:]}")
+            try:
+                return requests.get(self.url + "/health", timeout=1).ok
+            except requests.ConnectionError:
+                return False
+
+        wait_for(up, 30, message="gateway /health")
+        return self.url
+
+    def create_tenant(self, name: str) -> str:
+        """A tenant and its API key, straight in the database."""
+        from aegis.db import session_scope
+        from aegis.tenants import create_tenant
+
+        with session_scope(self.settings()) as session:
+            return create_tenant(session, name).api_key
+
+    def start_beat(self) -> None:
+        log = self.data_dir / "beat.log"
+        self.logs["beat"] = log
+        self.procs["beat"] = subprocess.Popen(
+            [sys.executable, "-m", "celery", "-A", "tasks", "beat", "--loglevel", "INFO",
+             "-s", str(self.data_dir / "beat-schedule")],
+            env=self.env, cwd=ROOT, stdout=open(log, "ab"), stderr=subprocess.STDOUT, start_new_session=True,
+        )
+
+    def stop(self, name: str, sig: int = signal.SIGTERM, timeout: float = 30) -> None:
+        proc = self.procs.pop(name, None)
+        if proc is None or proc.poll() is not None:
+            return
+        try:
+            os.killpg(proc.pid, sig)
+            proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait(10)
+        except ProcessLookupError:
+            pass
+
+    def close(self) -> None:
+        for name in list(self.procs):
+            self.stop(name)
+        from aegis.db import dispose_engines
+
+        dispose_engines()
+        shutil.rmtree(self.data_dir, ignore_errors=True)
+
+    def log_text(self) -> str:
+        return "\n".join(f"== {n}\n{p.read_text(errors='replace')[-4000:]}" for n, p in self.logs.items() if p.exists())
+
+
+def wait_for(predicate: Any, timeout: float, interval: float = 0.2, message: str = "condition") -> Any:
+    deadline = time.monotonic() + timeout
+    while True:
+        value = predicate()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout}s waiting for {message}")
+        time.sleep(interval)
+
+
+TERMINAL = ("succeeded", "failed", "rejected")
+
+
+class ApiClient:
+    """A tiny HTTP client for the gateway, as a user's script would be."""
+
+    def __init__(self, base_url: str, api_key: str) -> None:
+        import requests
+
+        self.base = base_url
+        self.session = requests.Session()
+        self.session.headers["Authorization"] = f"Bearer {api_key}"
+
+    def upload(self, path: Path, name: str | None = None, **form: str) -> Any:
+        with open(path, "rb") as fh:
+            return self.session.post(
+                self.base + "/v1/documents", files={"file": (name or path.name, fh)}, data=form, timeout=60
+            )
+
+    def upload_bytes(self, name: str, data: bytes, **form: str) -> Any:
+        return self.session.post(self.base + "/v1/documents", files={"file": (name, data)}, data=form, timeout=60)
+
+    def get(self, path: str) -> Any:
+        return self.session.get(self.base + path, timeout=30)
+
+    def document(self, document_id: str) -> dict[str, Any]:
+        response = self.get(f"/v1/documents/{document_id}")
+        response.raise_for_status()
+        return response.json()
+
+    def wait(self, document_id: str, timeout: float = 120) -> dict[str, Any]:
+        def done() -> dict[str, Any] | None:
+            doc = self.document(document_id)
+            return doc if doc["status"] in TERMINAL else None
+
+        return wait_for(done, timeout, interval=0.25, message=f"document {document_id} to end")

@@ -1,0 +1,45 @@
+"""Fixtures that start a real stack: PostgreSQL database, Redis db index, gateway,
+one Celery worker per stage queue, and beat."""
+
+from __future__ import annotations
+
+from typing import Iterator
+
+import pytest
+import redis
+
+from tests.harness import REDIS_HOST, REDIS_PORT, ApiClient, Stack, pick_redis_db, postgres_database
+
+pytestmark = pytest.mark.integration
+
+
+@pytest.fixture(scope="session")
+def redis_url() -> Iterator[str]:
+    index = pick_redis_db()
+    client = redis.Redis(host=REDIS_HOST, port=REDIS_PORT, db=index)
+    try:
+        yield f"redis://{REDIS_HOST}:{REDIS_PORT}/{index}"
+    finally:
+        client.flushdb()
+
+
+@pytest.fixture(scope="session")
+def stack(redis_url: str) -> Iterator[Stack]:
+    with postgres_database() as database_url:
+        stack = Stack(database_url, redis_url, AEGIS_RECONCILE_INTERVAL="5")
+        try:
+            stack.migrate()
+            stack.start_gateway()
+            stack.start_workers()
+            stack.start_beat()
+            yield stack
+        except BaseException:
+            print(stack.log_text())
+            raise
+        finally:
+            stack.close()
+
+
+@pytest.fixture(scope="session")
+def api(stack: Stack) -> ApiClient:
+    return ApiClient(stack.url, stack.create_tenant("tenant-a"))

@@ -1,0 +1,117 @@
+"""Crashes and broker loss: documents still end `succeeded`, outputs exist once."""
+
+from __future__ import annotations
+
+import os
+import signal
+from typing import Iterator
+
+import pytest
+from sqlalchemy import func, select
+
+from aegis.db import session_scope
+from aegis.models import Chunk, PageText, StageRun
+from tests.harness import CORPUS, ApiClient, RedisServer, Stack, postgres_database, wait_for
+
+pytestmark = pytest.mark.integration
+
+BIG_PDF = CORPUS / "pdf" / "DA-619p.pdf"
+
+
+def _running_worker(stack: Stack, document_id: str, stage: str) -> str | None:
+    with session_scope(stack.settings()) as session:
+        run = session.scalars(
+            select(StageRun).where(StageRun.document_id == document_id, StageRun.stage == stage)
+        ).one()
+        return run.worker if run.status == "running" else None
+
+
+def _output_counts(stack: Stack, document_id: str) -> tuple[int, int, int, int]:
+    with session_scope(stack.settings()) as session:
+        pages = session.scalar(select(func.count()).where(PageText.document_id == document_id))
+        distinct_pages = session.scalar(
+            select(func.count(func.distinct(PageText.number))).where(PageText.document_id == document_id)
+        )
+        chunks = session.scalar(select(func.count()).where(Chunk.document_id == document_id))
+        distinct_chunks = session.scalar(
+            select(func.count(func.distinct(Chunk.index))).where(Chunk.document_id == document_id)
+        )
+    return pages or 0, distinct_pages or 0, chunks or 0, distinct_chunks or 0
+
+
+def test_sigkill_of_the_process_running_a_stage_still_ends_succeeded_with_outputs_once(
+    api: ApiClient, stack: Stack
+) -> None:
+    doc_id = api.upload(BIG_PDF).json()["id"]
+    worker = wait_for(lambda: _running_worker(stack, doc_id, "content"), 120, interval=0.05,
+                      message="content stage to start")
+    pid = int(worker.rsplit(":", 1)[1])
+    os.kill(pid, signal.SIGKILL)
+    doc = api.wait(doc_id, timeout=300)
+    assert doc["status"] == "succeeded", doc
+    assert doc["stages"]["content"]["attempts"] == 2
+    pages, distinct_pages, chunks, distinct_chunks = _output_counts(stack, doc_id)
+    assert pages == distinct_pages == doc["metadata"]["pages"] == 619
+    assert chunks == distinct_chunks == doc["ai"]["chunks"] > 0
+
+
+@pytest.fixture()
+def small_stack() -> Iterator[tuple[Stack, RedisServer]]:
+    """A stack on its own redis-server, with short limits so the reconciler acts fast."""
+    server = RedisServer()
+    server.start()
+    with postgres_database() as database_url:
+        stack = Stack(
+            database_url, server.url,
+            AEGIS_TIME_LIMIT_VALIDATE="8", AEGIS_TIME_LIMIT_METADATA="8",
+            AEGIS_TIME_LIMIT_CONTENT="30", AEGIS_TIME_LIMIT_AI="30",
+            AEGIS_VISIBILITY_TIMEOUT="120", AEGIS_RECONCILE_INTERVAL="1",
+        )
+        try:
+            stack.migrate()
+            stack.start_gateway()
+            stack.start_beat()
+            yield stack, server
+        except BaseException:
+            print(stack.log_text())
+            raise
+        finally:
+            stack.close()
+            server.cleanup()
+
+
+def test_documents_queued_when_redis_restarts_still_end_succeeded(small_stack: tuple[Stack, RedisServer]) -> None:
+    stack, server = small_stack
+    api = ApiClient(stack.url, stack.create_tenant("restart"))
+    names = ["minimal-document.pdf", "pdflatex-4-pages.pdf", "google-doc-document.pdf", "crazyones-pdfa.pdf"]
+    ids = [api.upload(CORPUS / "pdf" / n).json()["id"] for n in names]
+    import redis
+
+    assert redis.Redis(port=server.port).llen("validate") == len(ids)
+    server.stop()  # no persistence: every queued message is gone
+    server.start()
+    assert redis.Redis(port=server.port).llen("validate") == 0
+    stack.start_workers()
+    try:
+        for doc_id in ids:
+            doc = api.wait(doc_id, timeout=120)
+            assert doc["status"] == "succeeded", doc
+    except AssertionError:
+        print(stack.log_text())
+        raise
+
+
+def test_a_whole_worker_killed_mid_stage_is_recovered_by_the_reconciler(small_stack: tuple[Stack, RedisServer]) -> None:
+    stack, _server = small_stack
+    stack.start_workers()
+    api = ApiClient(stack.url, stack.create_tenant("kill"))
+    doc_id = api.upload(BIG_PDF).json()["id"]
+    wait_for(lambda: _running_worker(stack, doc_id, "content"), 120, interval=0.05, message="content to start")
+    stack.stop("worker-content", sig=signal.SIGKILL)  # main process and pool child, no warm shutdown
+    stack.start_worker("content")
+    doc = api.wait(doc_id, timeout=180)
+    assert doc["status"] == "succeeded", doc
+    assert doc["stages"]["content"]["attempts"] == 2
+    pages, distinct_pages, chunks, distinct_chunks = _output_counts(stack, doc_id)
+    assert pages == distinct_pages == 619
+    assert chunks == distinct_chunks > 0
