@@ -1,0 +1,187 @@
+"""The extraction layer: decide what a file is, read its metadata and its text.
+
+The pipeline stages call exactly four functions: :func:`validate`,
+:func:`extract_metadata`, :func:`extract_pages` and :func:`decrypt_pdf`. Each
+family of formats lives in its own module (``pdf``, ``text``, ``html``, ...),
+named by ``Detection.family``. Anything a library raises on a hostile or broken
+file becomes a :class:`DocumentError` with a stable code here, so a stage never
+has to know which parser failed or how.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import importlib
+import logging
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+
+from aegis.formats.base import Detection, DocumentError, Limits, Page
+from aegis.formats.detect import resolve_family, sniff
+from aegis.formats.names import extension_of, safe_filename
+from aegis.formats.sanitize import cap_pages_text, clean_text, json_safe
+
+__all__ = [
+    "Detection",
+    "DocumentError",
+    "Limits",
+    "Page",
+    "decrypt_pdf",
+    "extract_metadata",
+    "extract_pages",
+    "safe_filename",
+    "validate",
+]
+
+log = logging.getLogger(__name__)
+
+FAMILIES = frozenset(
+    {
+        "pdf",
+        "text",
+        "html",
+        "xml",
+        "csv",
+        "json",
+        "email",
+        "msg",
+        "docx",
+        "pptx",
+        "xlsx",
+        "xls",
+        "odf",
+        "epub",
+        "rtf",
+    }
+)
+# Text sampled for language detection when reading metadata.
+LANGUAGE_SAMPLE_CHARS = 20_000
+
+
+def _module(family: str) -> ModuleType:
+    if family not in FAMILIES:
+        raise DocumentError("unsupported_format", "This kind of file is not supported.")
+    try:
+        return importlib.import_module(f"aegis.formats.{family}")
+    except ModuleNotFoundError as exc:
+        if exc.name != f"aegis.formats.{family}":
+            raise
+        raise DocumentError("unsupported_format", "This kind of file is not supported yet.") from exc
+
+
+def _guarded(what: str, call: Any, *args: Any, **kwargs: Any) -> Any:
+    """Run a format function; anything but a DocumentError becomes one.
+
+    RecursionError means the file nests deeper than a parser's stack, MemoryError
+    that it expands beyond the worker's memory cap; both are properties of the
+    file. Other exceptions come from parsers meeting damaged input.
+    """
+    try:
+        return call(*args, **kwargs)
+    except DocumentError:
+        raise
+    except RecursionError as exc:
+        raise DocumentError("nesting_too_deep", "The file nests its content too deeply to be read safely.") from exc
+    except MemoryError as exc:
+        raise DocumentError("too_large", "The file needs more memory to read than we allow.") from exc
+    except Exception as exc:  # noqa: BLE001 - the contract: only DocumentError leaves this package
+        log.warning("%s failed on a damaged or unusual file", what, exc_info=exc)
+        raise DocumentError("malformed", "The file is damaged or malformed and cannot be read.") from exc
+
+
+def validate(path: Path, filename: str, limits: Limits, password: str | None = None) -> Detection:
+    """Decide the real type of ``path`` by content and check it can be processed.
+
+    ``filename`` is the client's name for the file; only its extension is used,
+    to choose which families it may claim to be. Raises :class:`DocumentError`.
+    """
+    path = Path(path)
+    try:
+        size = path.stat().st_size
+    except OSError as exc:
+        raise DocumentError("malformed", "The file could not be read.", rejected=False) from exc
+    if size == 0:
+        raise DocumentError("empty_file", "The file is empty.")
+    if size > limits.max_bytes:
+        raise DocumentError("too_large", f"The file is {size} bytes; the limit is {limits.max_bytes} bytes.")
+    extension = extension_of(filename)
+    sniffed = _guarded("sniff", sniff, path)
+    family = resolve_family(extension, sniffed, path)
+    detection = Detection(mime=sniffed.mime, family=family, extension=extension)
+    module = _module(family)
+    details = _guarded(f"{family}.check", module.check, path, limits, password, detection=detection) or {}
+    if sniffed.note:
+        details["note"] = sniffed.note
+    detection.details = json_safe(details)
+    return detection
+
+
+def extract_metadata(path: Path, detection: Detection, limits: Limits, password: str | None = None) -> dict[str, Any]:
+    """Normalised metadata (ARCHITECTURE.md keys) plus detail under the family name.
+
+    ``language`` is detected from a sample of the text, falling back to the
+    language the document declares. The result is JSON-serialisable and free of
+    NUL characters.
+    """
+    path = Path(path)
+    module = _module(detection.family)
+    meta = _guarded(
+        f"{detection.family}.extract_metadata", module.extract_metadata, path, limits, password, detection=detection
+    )
+    sample_limits = dataclasses.replace(limits, max_text_chars=min(limits.max_text_chars, LANGUAGE_SAMPLE_CHARS))
+    language = None
+    try:
+        pages = _guarded(
+            f"{detection.family}.extract_pages",
+            module.extract_pages,
+            path,
+            sample_limits,
+            password,
+            detection=detection,
+        )
+        from aegis.language import detect_language
+
+        language = detect_language("\n".join(page.text for page in pages))
+    except DocumentError as exc:
+        # Metadata readable but text not: the content stage will report it.
+        log.info("no text for language detection: %s", exc.code)
+    declared = meta.get("language") or _declared_language(meta, detection.family)
+    meta["language"] = language or declared
+    if meta["language"] is None:
+        del meta["language"]
+    meta.setdefault("encrypted", False)
+    return json_safe(meta)
+
+
+def _declared_language(meta: dict[str, Any], family: str) -> str | None:
+    detail = meta.get(family) or {}
+    for key in ("lang", "declared_language", "language"):
+        value = detail.get(key) if isinstance(detail, dict) else None
+        if value:
+            return str(value).split("-")[0].split("_")[0].lower()[:3] or None
+    return None
+
+
+def extract_pages(path: Path, detection: Detection, limits: Limits, password: str | None = None) -> list[Page]:
+    """Text per page in reading order, NUL-free, capped at ``limits.max_text_chars``."""
+    path = Path(path)
+    module = _module(detection.family)
+    pages = _guarded(
+        f"{detection.family}.extract_pages", module.extract_pages, path, limits, password, detection=detection
+    )
+    if len(pages) > limits.max_pages:
+        raise DocumentError("too_many_pages", f"The document has {len(pages)} pages; the limit is {limits.max_pages}.")
+    for page in pages:
+        page.text = clean_text(page.text)
+    return cap_pages_text(pages, limits.max_text_chars)
+
+
+def decrypt_pdf(src: Path, dst: Path, password: str) -> None:
+    """Write an unencrypted copy of an encrypted PDF, so the password need not be kept.
+
+    Raises ``DocumentError("wrong_password")`` if the password does not open it.
+    """
+    from aegis.formats import pdf
+
+    _guarded("pdf.decrypt", pdf.decrypt, Path(src), Path(dst), password)

@@ -1,0 +1,283 @@
+"""Decide what a file really is from its bytes, and whether its name may say so.
+
+The client's extension picks the families it may claim; the content, read by
+libmagic and our own structural sniffing, picks the family it is. A disagreement
+(an EXE called ``.pdf``, an HTML page called ``.txt``) is a ``type_mismatch``:
+we would rather refuse than parse a file with the wrong parser.
+"""
+
+from __future__ import annotations
+
+import zipfile
+from dataclasses import dataclass
+from pathlib import Path
+
+from aegis.formats.base import DocumentError
+from aegis.formats.encoding import decode_bytes, looks_binary
+
+HEAD_BYTES = 64 * 1024
+# PDF readers accept a header anywhere in the first 1024 bytes (PDF 32000, annex H).
+PDF_HEADER_WINDOW = 1024
+
+# extension -> family that handles it
+EXTENSIONS: dict[str, str] = {
+    "pdf": "pdf",
+    "txt": "text",
+    "text": "text",
+    "log": "text",
+    "md": "text",
+    "markdown": "text",
+    "rst": "text",
+    "org": "text",
+    "html": "html",
+    "htm": "html",
+    "xhtml": "html",
+    "xml": "xml",
+    "csv": "csv",
+    "tsv": "csv",
+    "json": "json",
+    "ndjson": "json",
+    "jsonl": "json",
+    "eml": "email",
+    "msg": "msg",
+    "docx": "docx",
+    "doc": "docx",
+    "pptx": "pptx",
+    "ppt": "pptx",
+    "xlsx": "xlsx",
+    "xlsm": "xlsx",
+    "xls": "xls",
+    "odt": "odf",
+    "ods": "odf",
+    "odp": "odf",
+    "epub": "epub",
+    "rtf": "rtf",
+}
+TEXT_FAMILIES = {"text", "html", "xml", "csv", "json", "email"}
+
+_OLE = b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"
+_ODF_MIMES = {
+    "application/vnd.oasis.opendocument.text": "odt",
+    "application/vnd.oasis.opendocument.spreadsheet": "ods",
+    "application/vnd.oasis.opendocument.presentation": "odp",
+}
+_OOXML_MIMES = {
+    "docx": "application/vnd.openxmlformats-officedocument.wordprocessingml.document",
+    "pptx": "application/vnd.openxmlformats-officedocument.presentationml.presentation",
+    "xlsx": "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+}
+_LEGACY_MIMES = {
+    "doc": "application/msword",
+    "xls": "application/vnd.ms-excel",
+    "ppt": "application/vnd.ms-powerpoint",
+    "msg": "application/vnd.ms-outlook",
+}
+
+
+@dataclass
+class Sniffed:
+    """What the bytes say: a coarse kind, the MIME type to record, extra facts."""
+
+    kind: str  # pdf, docx, pptx, xlsx, odt, ods, odp, epub, zip, doc, xls, ppt, msg, ole, rtf, text, binary, exe
+    mime: str
+    note: str = ""
+
+
+def _magic_mime(head: bytes) -> str:
+    try:
+        import magic
+
+        return str(magic.from_buffer(head, mime=True))
+    except Exception:  # noqa: BLE001 - libmagic missing or failing must not decide the outcome
+        return "application/octet-stream"
+
+
+def _sniff_zip(path: Path) -> Sniffed:
+    try:
+        with zipfile.ZipFile(path) as zf:
+            names = zf.namelist()
+            lowered = {name.lower() for name in names}
+            if "mimetype" in names:
+                info = zf.getinfo("mimetype")
+                mimetype = zf.read("mimetype").decode("ascii", "replace").strip() if info.file_size < 200 else ""
+                if mimetype == "application/epub+zip":
+                    return Sniffed("epub", mimetype)
+                if mimetype in _ODF_MIMES:
+                    return Sniffed(_ODF_MIMES[mimetype], mimetype)
+                if mimetype.startswith("application/vnd.oasis.opendocument"):
+                    return Sniffed("odf-other", mimetype)
+            if "[content_types].xml" in lowered:
+                if "word/document.xml" in lowered:
+                    return Sniffed("docx", _OOXML_MIMES["docx"])
+                if "ppt/presentation.xml" in lowered:
+                    return Sniffed("pptx", _OOXML_MIMES["pptx"])
+                if "xl/workbook.xml" in lowered:
+                    return Sniffed("xlsx", _OOXML_MIMES["xlsx"])
+                return Sniffed("ooxml-other", "application/zip")
+    except (zipfile.BadZipFile, zipfile.LargeZipFile, OSError, EOFError, ValueError, KeyError, NotImplementedError):
+        return Sniffed("zip-damaged", "application/zip")
+    return Sniffed("zip", "application/zip")
+
+
+def _sniff_ole(path: Path) -> Sniffed:
+    try:
+        import olefile
+
+        with olefile.OleFileIO(str(path)) as ole:
+            streams = {"/".join(entry).lower() for entry in ole.listdir(streams=True, storages=True)}
+    except Exception:  # noqa: BLE001 - olefile raises OSError and its own types on damage
+        return Sniffed("ole-damaged", "application/x-ole-storage")
+    if "encryptioninfo" in streams and "encryptedpackage" in streams:
+        return Sniffed("ooxml-encrypted", "application/x-ole-storage")
+    if "worddocument" in streams:
+        return Sniffed("doc", _LEGACY_MIMES["doc"])
+    if "workbook" in streams or "book" in streams:
+        return Sniffed("xls", _LEGACY_MIMES["xls"])
+    if "powerpoint document" in streams:
+        return Sniffed("ppt", _LEGACY_MIMES["ppt"])
+    if any(name.startswith("__substg1.0_") for name in streams):
+        return Sniffed("msg", _LEGACY_MIMES["msg"])
+    return Sniffed("ole", "application/x-ole-storage")
+
+
+def sniff(path: Path) -> Sniffed:
+    """Classify the file by content only."""
+    with path.open("rb") as fh:
+        head = fh.read(HEAD_BYTES)
+    mime = _magic_mime(head)
+    if head.startswith(b"%PDF-"):
+        return Sniffed("pdf", "application/pdf")
+    if b"%PDF-" in head[:PDF_HEADER_WINDOW]:
+        return Sniffed("pdf", "application/pdf", note="bytes before the PDF header")
+    if head.startswith(b"PK\x03\x04") or head.startswith(b"PK\x05\x06"):
+        return _sniff_zip(path)
+    if head.startswith(_OLE):
+        return _sniff_ole(path)
+    if head.startswith(b"{\\rtf"):
+        return Sniffed("rtf", "text/rtf")
+    if head.startswith((b"MZ", b"\x7fELF", b"\xcf\xfa\xed\xfe", b"\xca\xfe\xba\xbe")) or mime in {
+        "application/x-dosexec",
+        "application/x-executable",
+        "application/x-sharedlib",
+        "application/x-mach-binary",
+    }:
+        return Sniffed("exe", mime)
+    if mime.startswith(("image/", "audio/", "video/", "font/")) or mime in {
+        "application/gzip",
+        "application/x-bzip2",
+        "application/x-xz",
+        "application/x-7z-compressed",
+        "application/x-rar",
+        "application/vnd.rar",
+        "application/x-tar",
+        "application/zstd",
+    }:
+        return Sniffed("binary", mime)
+    text, _ = decode_bytes(head[: len(head) - 4] if len(head) == HEAD_BYTES else head)
+    if looks_binary(text):
+        return Sniffed("binary", mime if mime != "text/plain" else "application/octet-stream")
+    return Sniffed(
+        "text",
+        mime
+        if mime.startswith(("text/", "application/json", "message/", "application/x-ndjson", "application/xml"))
+        else "text/plain",
+    )
+
+
+def looks_like_html_document(path: Path) -> bool:
+    """An HTML page, not text that mentions a tag: it starts with a doctype or <html>."""
+    with path.open("rb") as fh:
+        head = fh.read(4096)
+    text, _ = decode_bytes(head)
+    start = text.lstrip("\ufeff \t\r\n").lower()
+    if start.startswith("<!--"):
+        end = start.find("-->")
+        start = start[end + 3 :].lstrip() if end >= 0 else start
+    return start.startswith(("<!doctype html", "<html"))
+
+
+def looks_like_pdf_in_text(path: Path) -> bool:
+    with path.open("rb") as fh:
+        return fh.read(5) == b"%PDF-"
+
+
+def resolve_family(extension: str, sniffed: Sniffed, path: Path) -> str:
+    """The family to parse with, or a DocumentError saying why not."""
+    claimed = EXTENSIONS.get(extension) if extension else None
+    kind = sniffed.kind
+    if extension and claimed is None:
+        raise DocumentError("unsupported_format", f"Files of type .{extension} are not supported.")
+
+    if kind in {"zip-damaged", "ole-damaged"}:
+        raise DocumentError("malformed", "The file is a damaged container and cannot be opened.")
+    if kind == "ooxml-encrypted":
+        raise DocumentError("encrypted", "The Office document is protected with a password.")
+    if kind in {"exe"}:
+        raise DocumentError("type_mismatch", "The file is a program, not a document.")
+
+    by_kind = {
+        "pdf": "pdf",
+        "docx": "docx",
+        "pptx": "pptx",
+        "xlsx": "xlsx",
+        "odt": "odf",
+        "ods": "odf",
+        "odp": "odf",
+        "epub": "epub",
+        "rtf": "rtf",
+        "msg": "msg",
+        "xls": "xls",
+    }
+    if kind in {"doc", "ppt"}:
+        if claimed is None or extension in {"doc", "ppt"}:
+            extension = extension or kind
+            raise DocumentError(
+                "unsupported_format",
+                f"Legacy binary .{extension} files are not supported; save it as .{extension}x and upload it again.",
+            )
+        raise _mismatch(extension, kind)
+    if kind in {"zip", "ooxml-other", "odf-other", "ole", "binary"}:
+        if claimed is None:
+            raise DocumentError("unsupported_format", "This kind of file is not supported.")
+        raise _mismatch(extension, kind)
+    if kind == "text":
+        if claimed is None:
+            return "text"
+        if claimed not in TEXT_FAMILIES:
+            raise _mismatch(extension, kind)
+        if claimed == "text" and extension in {"txt", "text", "log"} and looks_like_html_document(path):
+            raise DocumentError("type_mismatch", "The file is an HTML page but its name says it is plain text.")
+        return claimed
+    family = by_kind.get(kind)
+    if family is None:  # pragma: no cover - every kind is handled above
+        raise DocumentError("unsupported_format", "This kind of file is not supported.")
+    if claimed is None or claimed == family or (extension == "xls" and family == "xlsx"):
+        # A modern file with the legacy extension opens in the same application.
+        return family
+    raise _mismatch(extension, kind)
+
+
+def _mismatch(extension: str, kind: str) -> DocumentError:
+    described = {
+        "pdf": "a PDF",
+        "docx": "a Word document",
+        "pptx": "a PowerPoint presentation",
+        "xlsx": "an Excel workbook",
+        "odt": "an OpenDocument text",
+        "ods": "an OpenDocument spreadsheet",
+        "odp": "an OpenDocument presentation",
+        "epub": "an EPUB book",
+        "rtf": "an RTF document",
+        "msg": "an Outlook message",
+        "xls": "an Excel 97 workbook",
+        "doc": "a Word 97 document",
+        "ppt": "a PowerPoint 97 presentation",
+        "zip": "a zip archive",
+        "text": "text",
+        "binary": "binary data",
+        "exe": "a program",
+        "ole": "an OLE container",
+        "ooxml-other": "an Office package of an unknown kind",
+        "odf-other": "an OpenDocument file of an unsupported kind",
+    }.get(kind, "something else")
+    return DocumentError("type_mismatch", f"The file is {described}, which does not match its .{extension} name.")

@@ -1,0 +1,104 @@
+"""What DOCX, PPTX and XLSX share: the zip gate and the document properties.
+
+Every OOXML file passes :func:`open_package` before python-docx, python-pptx or
+openpyxl touches it, so the bomb, path and entity checks live in one place.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from aegis.formats.base import DocumentError, Limits
+from aegis.formats.dates import iso_date
+from aegis.formats.sanitize import clean_inline
+from aegis.formats.zipsafe import check_xml_prologs, check_zip, open_zip
+
+# The part that makes a zip a given OOXML kind.
+MAIN_PARTS = {
+    "docx": ("word/document.xml",),
+    "pptx": ("ppt/presentation.xml",),
+    "xlsx": ("xl/workbook.xml",),
+}
+
+
+def open_package(path: Path, limits: Limits | None = None) -> list[str]:
+    """Run the zip gate on an OOXML package and return its entry names."""
+    limits = limits or Limits()
+    with open_zip(path) as zf:
+        infos = check_zip(zf, limits)
+        names = [info.filename for info in infos]
+        if "[Content_Types].xml" not in names:
+            raise DocumentError("malformed", "The Office file is missing its content types part.")
+        check_xml_prologs(zf, infos, allow_doctype=False)
+    return names
+
+
+def kind_of(names: list[str]) -> str | None:
+    """Which OOXML kind a package is, by its main part (names are case-sensitive in OPC)."""
+    lowered = {name.lower() for name in names}
+    for kind, parts in MAIN_PARTS.items():
+        if any(part in lowered for part in parts):
+            return kind
+    # Main parts may have other names; the content types part says which kind.
+    return None
+
+
+def _text(value: Any, limit: int = 2000) -> str | None:
+    if value is None:
+        return None
+    text = clean_inline(str(value), limit)
+    return text or None
+
+
+def core_properties(props: Any) -> dict[str, Any]:
+    """python-docx/python-pptx/openpyxl core properties in our normalised keys."""
+
+    def get(name: str) -> Any:
+        try:
+            return getattr(props, name, None)
+        except Exception:  # noqa: BLE001 - a malformed date in core.xml raises on access
+            return None
+
+    revision = get("revision")
+    return {
+        "title": _text(get("title")),
+        "author": _text(get("author") or get("creator")),
+        "subject": _text(get("subject")),
+        "keywords": _text(get("keywords")),
+        "created_at": iso_date(get("created")),
+        "modified_at": iso_date(get("modified")),
+        "last_modified_by": _text(get("last_modified_by") or get("lastModifiedBy")),
+        "revision": int(revision)
+        if isinstance(revision, int) or (isinstance(revision, str) and revision.isdigit())
+        else None,
+        "category": _text(get("category")),
+        "comments": _text(get("comments") or get("description"), 5000),
+        "declared_language": _text(get("language"), 35),
+    }
+
+
+def app_properties(path: Path) -> dict[str, Any]:
+    """docProps/app.xml: the producing application and its own counts."""
+    import zipfile
+
+    from defusedxml import ElementTree
+
+    try:
+        with zipfile.ZipFile(path) as zf:
+            if "docProps/app.xml" not in zf.namelist():
+                return {}
+            with zf.open("docProps/app.xml") as fh:
+                root = ElementTree.fromstring(fh.read(1024 * 1024))
+    except Exception:  # noqa: BLE001 - app.xml is optional and informational
+        return {}
+    values: dict[str, Any] = {}
+    for child in root:
+        tag = child.tag.rsplit("}", 1)[-1]
+        if tag in {"Application", "AppVersion", "Company"} and child.text:
+            values[tag.lower() if tag != "AppVersion" else "app_version"] = _text(child.text, 200)
+        elif tag in {"Pages", "Words", "Characters", "Slides", "Notes"} and child.text and child.text.strip().isdigit():
+            values[tag.lower()] = int(child.text.strip())
+    if "application" in values:
+        values["creator"] = values.pop("application")
+    return values

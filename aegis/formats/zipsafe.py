@@ -1,0 +1,85 @@
+"""Checks on zip containers before any Office/ODF/EPUB parser opens them.
+
+python-docx, python-pptx and openpyxl trust the archive: they will happily inflate
+a 300 MB part from a 300 KB file, or read a part called ``../../etc/passwd``. The
+central directory tells us the declared sizes and names without inflating
+anything, and CPython's zipfile never returns more bytes than an entry declares,
+so checking the declarations is enough to bound what the parsers can allocate.
+"""
+
+from __future__ import annotations
+
+import re
+import zipfile
+from pathlib import Path
+
+from aegis.formats.base import DocumentError, Limits
+
+_DRIVE = re.compile(r"^[A-Za-z]:")
+# Below this size a high ratio is harmless (an XML part of zeros, a tiny text).
+_RATIO_FLOOR = 1024 * 1024
+# How much of each XML part we inflate to look at its prolog.
+_PROLOG_BYTES = 4096
+
+
+def open_zip(path: Path) -> zipfile.ZipFile:
+    """Open the archive or say it is damaged (``PK`` followed by noise, truncation)."""
+    try:
+        return zipfile.ZipFile(path)
+    except (zipfile.BadZipFile, zipfile.LargeZipFile, OSError, ValueError, EOFError) as exc:
+        raise DocumentError("malformed", "The file is a damaged zip container and cannot be opened.") from exc
+
+
+def check_zip(zf: zipfile.ZipFile, limits: Limits) -> list[zipfile.ZipInfo]:
+    """Reject archives that are bombs, carry unsafe names or are encrypted."""
+    infos = zf.infolist()
+    if len(infos) > limits.max_zip_entries:
+        raise DocumentError(
+            "zip_bomb", f"The archive holds {len(infos)} entries, more than the {limits.max_zip_entries} allowed."
+        )
+    total = 0
+    for info in infos:
+        name = info.filename
+        parts = name.replace("\\", "/").split("/")
+        if name.startswith(("/", "\\")) or _DRIVE.match(name) or ".." in parts or "\0" in name or "\\" in name:
+            raise DocumentError("unsafe_archive", "The archive contains an entry with an unsafe path name.")
+        if info.flag_bits & 0x1:
+            raise DocumentError("encrypted", "The archive's entries are encrypted.")
+        total += info.file_size
+        if total > limits.max_zip_uncompressed:
+            raise DocumentError("zip_bomb", "The archive expands to more data than allowed.")
+        if info.file_size > _RATIO_FLOOR:
+            ratio = info.file_size / max(1, info.compress_size)
+            if ratio > limits.max_zip_ratio:
+                raise DocumentError(
+                    "zip_bomb",
+                    f"An archive entry expands {int(ratio)} times, more than the {limits.max_zip_ratio} allowed.",
+                )
+    return infos
+
+
+def read_prolog(zf: zipfile.ZipFile, name: str, size: int = _PROLOG_BYTES) -> bytes:
+    """The first bytes of an entry, inflated no further than needed."""
+    try:
+        with zf.open(name) as fh:
+            return fh.read(size)
+    except (zipfile.BadZipFile, OSError, EOFError, ValueError, NotImplementedError) as exc:
+        raise DocumentError("malformed", "A part of the archive is damaged.") from exc
+
+
+def check_xml_prologs(zf: zipfile.ZipFile, infos: list[zipfile.ZipInfo], *, allow_doctype: bool) -> None:
+    """Reject XML parts that declare entities (XXE, billion laughs).
+
+    OOXML and ODF never use a DTD, so any ``<!DOCTYPE`` there is hostile. XHTML in
+    EPUB legitimately names an external DTD, so there we only refuse an internal
+    subset, which is where entities are declared.
+    """
+    for info in infos:
+        lower = info.filename.lower()
+        if not lower.endswith((".xml", ".rels", ".xhtml", ".htm", ".html", ".opf", ".ncx", ".vml")):
+            continue
+        head = read_prolog(zf, info.filename)
+        if b"<!DOCTYPE" not in head and b"<!ENTITY" not in head and b"\0<\0!" not in head and b"<\0!\0" not in head:
+            continue
+        if not allow_doctype or b"<!ENTITY" in head or b"[" in head.split(b"<!DOCTYPE", 1)[-1].split(b">", 1)[0]:
+            raise DocumentError("xml_entities", "The document declares XML entities, which we do not accept.")
