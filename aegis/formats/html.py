@@ -85,7 +85,7 @@ def _read(path: Path, limits: Limits) -> str:
     text, _ = decode_html(data)
     if looks_binary(text):
         raise DocumentError("type_mismatch", "The file is binary data, not an HTML page as its name says.")
-    return _XML_DECL.sub("", text, count=1)
+    return text
 
 
 def parse(markup: str) -> Any:
@@ -93,6 +93,7 @@ def parse(markup: str) -> Any:
     import lxml.html
     from lxml import etree
 
+    markup = _XML_DECL.sub("", markup, count=1)
     if not markup.strip():
         return None
     parser = lxml.html.HTMLParser(no_network=True, remove_comments=True, remove_pis=True, recover=True)

@@ -1,0 +1,131 @@
+"""XML: the text content, parsed with defusedxml so entities cannot attack us.
+
+defusedxml refuses entity declarations (billion laughs, quadratic blowup) and
+external references (XXE), and we walk the document with ``iterparse`` while
+counting depth, so 100,000 nested elements end as ``nesting_too_deep`` rather
+than a RecursionError somewhere in a tree walk.
+"""
+
+from __future__ import annotations
+
+import io
+import re
+from pathlib import Path
+from typing import Any
+
+from aegis.formats.base import Detection, DocumentError, Limits, Page
+from aegis.formats.encoding import decode_bytes, detect_encoding
+from aegis.formats.sanitize import cap_pages_text, clean_inline, clean_text
+
+MAX_DEPTH = 1000
+_DECLARATION = re.compile(r"""^(\s*<\?xml[^>]*encoding\s*=\s*["'])[^"']*(["'])""")
+# Elements whose text is a title worth reporting, by local name.
+_TITLE_TAGS = {"title", "dc:title", "name"}
+
+
+def _local(tag: Any) -> str:
+    return tag.rsplit("}", 1)[-1] if isinstance(tag, str) else ""
+
+
+def walk(source: Any, budget: int) -> tuple[str, dict[str, Any]]:
+    """Stream-parse XML; return its text and a few structural facts.
+
+    Element text is joined with spaces inside an element and newlines between
+    elements that hold text, which keeps records readable.
+    """
+    from xml.etree.ElementTree import ParseError
+
+    from defusedxml import DTDForbidden, EntitiesForbidden, ExternalReferenceForbidden, NotSupportedError
+    from defusedxml.ElementTree import iterparse
+
+    parts: list[str] = []
+    size = 0
+    depth = 0
+    elements = 0
+    root_tag = None
+    title = None
+    try:
+        for event, element in iterparse(
+            source, events=("start", "end"), forbid_dtd=False, forbid_entities=True, forbid_external=True
+        ):
+            if event == "start":
+                depth += 1
+                elements += 1
+                if root_tag is None:
+                    root_tag = _local(element.tag)
+                if depth > MAX_DEPTH:
+                    raise DocumentError("nesting_too_deep", "The XML nests elements too deeply to be read safely.")
+                continue
+            depth -= 1
+            text = (element.text or "").strip()
+            if text and size < budget:
+                if title is None and _local(element.tag).lower() in _TITLE_TAGS:
+                    title = clean_inline(text, 500)
+                parts.append(text)
+                size += len(text) + 1
+            tail = (element.tail or "").strip()
+            if tail and size < budget:
+                parts.append(tail)
+                size += len(tail) + 1
+            # Free what we have read: memory stays flat on large files.
+            element.clear()
+    except (EntitiesForbidden, DTDForbidden, ExternalReferenceForbidden) as exc:
+        raise DocumentError(
+            "xml_entities", "The XML declares entities or external references, which we refuse."
+        ) from exc
+    except NotSupportedError as exc:
+        raise DocumentError("xml_entities", "The XML uses features we refuse for safety.") from exc
+    except ParseError as exc:
+        raise DocumentError("malformed", f"The XML is not well-formed: {clean_inline(str(exc), 200)}.") from exc
+    except RecursionError as exc:
+        raise DocumentError("nesting_too_deep", "The XML nests elements too deeply to be read safely.") from exc
+    facts = {"root": root_tag, "elements": elements, "title": title}
+    return clean_text("\n".join(parts)), facts
+
+
+def _source(path: Path, limits: Limits) -> io.BytesIO:
+    with path.open("rb") as fh:
+        data = fh.read(limits.max_bytes + 1)
+    if len(data) > limits.max_bytes:
+        raise DocumentError("too_large", "The file is larger than the allowed size.")
+    if not data.strip(b" \t\r\n\0\xef\xbb\xbf\xff\xfe"):
+        raise DocumentError("empty_file", "The file contains only whitespace, no XML.")
+    return io.BytesIO(_to_utf8(data))
+
+
+def _to_utf8(data: bytes) -> bytes:
+    """Transcode UTF-16/32 to UTF-8 and say so in the declaration.
+
+    Files converted by tools often keep ``encoding="UTF-8"`` in a UTF-16 file, which
+    expat rightly refuses; the byte order mark is the better witness.
+    """
+    encoding = detect_encoding(data[:4096]) if data[:1] in (b"\xff", b"\xfe", b"\0") or data[1:2] == b"\0" else None
+    if not encoding or not encoding.startswith(("utf-16", "utf-32")):
+        return data
+    text, _ = decode_bytes(data, encoding)
+    text = _DECLARATION.sub(r"\1UTF-8\2", text, count=1)
+    return text.encode("utf-8")
+
+
+def check(
+    path: Path, limits: Limits, password: str | None = None, *, detection: Detection | None = None
+) -> dict[str, Any]:
+    _, facts = walk(_source(path, limits), limits.max_text_chars)
+    return {"root": facts["root"]}
+
+
+def extract_pages(
+    path: Path, limits: Limits, password: str | None = None, *, detection: Detection | None = None
+) -> list[Page]:
+    text, _ = walk(_source(path, limits), limits.max_text_chars)
+    return cap_pages_text([Page(number=1, text=text)], limits.max_text_chars)
+
+
+def extract_metadata(
+    path: Path, limits: Limits, password: str | None = None, *, detection: Detection | None = None
+) -> dict[str, Any]:
+    _, facts = walk(_source(path, limits), 100_000)
+    meta: dict[str, Any] = {"pages": 1, "xml": {"root": facts["root"], "elements": facts["elements"]}}
+    if facts["title"]:
+        meta["title"] = facts["title"]
+    return meta
