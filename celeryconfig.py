@@ -7,7 +7,7 @@ always agree on the broker and the limits.
 
 from __future__ import annotations
 
-from kombu import Queue
+from kombu import Exchange, Queue
 
 from aegis.config import STAGES, load_settings
 
@@ -36,7 +36,7 @@ task_ignore_result = True
 task_serializer = "json"
 accept_content = ["json"]
 
-task_queues = [Queue(stage, routing_key=stage) for stage in STAGES]
+task_queues = [Queue(stage, Exchange(stage, type="direct"), routing_key=stage) for stage in STAGES]
 task_default_queue = STAGES[0]
 task_routes = {
     **{f"aegis.{stage}": {"queue": stage, "routing_key": stage} for stage in STAGES},

@@ -12,8 +12,8 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Sequence
 
 import click
 
@@ -97,6 +97,9 @@ def run_dev(settings: Settings, *, host: str, port: int, flower_port: int, concu
     migrate.upgrade(settings)
     env = dict(os.environ)
     env["AEGIS_DATA_DIR"] = str(settings.data_dir)
+    if host in ("127.0.0.1", "localhost", "::1"):
+        # Flower's JSON API is closed by default; on loopback, for a laptop, open it.
+        env.setdefault("FLOWER_UNAUTHENTICATED_API", "true")
     children = start(process_specs(settings, host, port, flower_port, concurrency), env)
 
     stopping = False

@@ -10,11 +10,11 @@ import contextvars
 import json
 import logging
 import sys
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 CONTEXT_KEYS = ("document_id", "tenant", "stage", "task_id", "request_id")
-_context: contextvars.ContextVar[dict[str, Any]] = contextvars.ContextVar("aegis_log_context", default={})
+_context: contextvars.ContextVar[dict[str, Any] | None] = contextvars.ContextVar("aegis_log_context", default=None)
 
 
 def bind_context(**values: Any) -> None:
@@ -23,7 +23,7 @@ def bind_context(**values: Any) -> None:
 
 
 def add_context(**values: Any) -> None:
-    merged = dict(_context.get())
+    merged = dict(_context.get() or {})
     merged.update({k: v for k, v in values.items() if v is not None})
     _context.set(merged)
 
@@ -31,12 +31,12 @@ def add_context(**values: Any) -> None:
 class JsonFormatter(logging.Formatter):
     def format(self, record: logging.LogRecord) -> str:
         entry: dict[str, Any] = {
-            "ts": datetime.fromtimestamp(record.created, timezone.utc).isoformat(),
+            "ts": datetime.fromtimestamp(record.created, UTC).isoformat(),
             "level": record.levelname,
             "logger": record.name,
             "message": record.getMessage(),
         }
-        entry.update(_context.get())
+        entry.update(_context.get() or {})
         for key in CONTEXT_KEYS:
             value = getattr(record, key, None)
             if value is not None:
@@ -50,7 +50,7 @@ class ContextFilter(logging.Filter):
     """Adds the context to plain-text records too."""
 
     def filter(self, record: logging.LogRecord) -> bool:
-        for key, value in _context.get().items():
+        for key, value in (_context.get() or {}).items():
             if not hasattr(record, key):
                 setattr(record, key, value)
         return True

@@ -11,9 +11,10 @@ harmless.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime, timedelta
-from typing import TYPE_CHECKING, Any, Sequence
+from datetime import UTC, datetime, timedelta
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -163,9 +164,8 @@ def fail_document(
 
 def _aware(value: datetime) -> datetime:
     """SQLite returns naive datetimes; they are UTC."""
-    from datetime import timezone
 
-    return value if value.tzinfo else value.replace(tzinfo=timezone.utc)
+    return value if value.tzinfo else value.replace(tzinfo=UTC)
 
 
 def describe_runs(document: Document) -> dict[str, Any]:

@@ -13,7 +13,7 @@ import logging
 import time
 from dataclasses import dataclass
 from datetime import timedelta
-from enum import Enum
+from enum import StrEnum
 from importlib import import_module
 from types import ModuleType
 from typing import Any
@@ -33,7 +33,7 @@ from aegis.storage import BlobStore
 log = logging.getLogger("aegis.runner")
 
 
-class Outcome(str, Enum):
+class Outcome(StrEnum):
     SUCCEEDED = "succeeded"  # stage done, the chain goes on
     DROPPED = "dropped"  # stale or duplicate message; the chain stops here
     ENDED = "ended"  # the document ended (rejected/failed); the chain stops
@@ -186,7 +186,9 @@ def _begin(
     return info, inputs
 
 
-def _end(settings: Settings, stage: str, info: DocInfo, token: str, code: str, message: str, *, rejected: bool) -> Outcome:
+def _end(
+    settings: Settings, stage: str, info: DocInfo, token: str, code: str, message: str, *, rejected: bool
+) -> Outcome:
     with session_scope(settings) as session:
         document = _lock_document(session, info.id)
         if document is None or document.dispatch_token != token or document.stage != stage:

@@ -32,13 +32,13 @@ class BlobStore:
             raise ValueError("bad tenant id")
         return self.root / tenant_id / sha256[:2] / sha256
 
-    def incoming(self) -> "IncomingBlob":
+    def incoming(self) -> IncomingBlob:
         """A writable temporary blob that hashes what is written to it."""
         tmp_dir = self.root / ".incoming"
         tmp_dir.mkdir(parents=True, exist_ok=True)
         return IncomingBlob(tmp_dir)
 
-    def commit(self, incoming: "IncomingBlob", tenant_id: str) -> Path:
+    def commit(self, incoming: IncomingBlob, tenant_id: str) -> Path:
         """Move a finished upload into place under its hash."""
         incoming.close()
         dest = self.path_for(tenant_id, incoming.sha256)

@@ -19,10 +19,11 @@ def reconcile() -> int:
         actions = pipeline.reconcile(session, s)
     sent = 0
     for action in actions:
+        context = {"document_id": action.document_id, "stage": action.stage}
         if action.action == "redispatch":
             pipeline.send(app, action.document_id, action.token, action.stage)
             sent += 1
-            log.info("re-enqueued from %s", action.stage, extra={"document_id": action.document_id, "stage": action.stage})
+            log.info("re-enqueued from %s", action.stage, extra=context)
         else:
-            log.warning("failed after too many attempts", extra={"document_id": action.document_id, "stage": action.stage})
+            log.warning("failed after too many attempts", extra=context)
     return sent

@@ -43,8 +43,10 @@ def create_app(settings: Settings | None = None) -> Flask:
     db.register(app)
     errors.register(app)
 
-    from web import documents, health
+    from web import documents, events, health, search
 
     app.register_blueprint(health.bp)
     app.register_blueprint(documents.bp)
+    app.register_blueprint(events.bp)
+    app.register_blueprint(search.bp)
     return app

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from functools import wraps
-from typing import Any, Callable, TypeVar
+from typing import Any, TypeVar
 
 from flask import g, request
 
@@ -18,9 +19,12 @@ F = TypeVar("F", bound=Callable[..., Any])
 def bearer_key() -> str | None:
     header = request.headers.get("Authorization", "")
     scheme, _, key = header.partition(" ")
-    if scheme.lower() != "bearer" or not key.strip():
-        return None
-    return key.strip()
+    if scheme.lower() == "bearer" and key.strip():
+        return key.strip()
+    # EventSource cannot send headers: the events stream alone also takes ?key=.
+    if request.path.endswith("/events") and request.args.get("key"):
+        return request.args["key"]
+    return None
 
 
 def require_tenant(view: F) -> F:

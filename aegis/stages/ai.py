@@ -87,7 +87,7 @@ def run(settings: Settings, doc: Any, blob: Path, inputs: AIInputs) -> AIResult:
             vectors = provider.embed([c[3] for c in batch])
             items.extend(
                 VectorItem(chunk_index=c[0], vector=v, page_start=c[1], page_end=c[2], text=c[3])
-                for c, v in zip(batch, vectors)
+                for c, v in zip(batch, vectors, strict=False)
             )
         store.upsert(doc.tenant_id, doc.id, items)
     except TransientAIError as exc:

@@ -13,9 +13,15 @@ from aegis.formats.base import Detection
 from aegis.models import Document
 from aegis.stages import limits_from
 
+# Every document carries these keys (null when the format or file lacks them), so
+# clients never need to guess whether a key is missing or unknown.
+NORMALISED_KEYS = ("pages", "encrypted", "title", "author", "subject", "keywords", "creator",
+                   "producer", "created_at", "modified_at", "language")
+
 
 def detection_of(doc: Any) -> Detection:
-    return Detection(mime=doc.mime or "", family=doc.family or "", extension=Path(doc.filename).suffix.lower().lstrip("."))
+    extension = Path(doc.filename).suffix.lower().lstrip(".")
+    return Detection(mime=doc.mime or "", family=doc.family or "", extension=extension)
 
 
 def run(settings: Settings, doc: Any, blob: Path, inputs: None) -> dict[str, Any]:
@@ -25,7 +31,8 @@ def run(settings: Settings, doc: Any, blob: Path, inputs: None) -> dict[str, Any
 def save(session: Session, document: Document, result: dict[str, Any]) -> None:
     # Keep keys that later stages added (language) if a reprocess re-runs this one.
     previous = document.doc_metadata or {}
-    merged = dict(result)
-    if "language" not in merged and "language" in previous:
+    merged = {key: None for key in NORMALISED_KEYS}
+    merged.update(result)
+    if merged.get("language") is None and previous.get("language"):
         merged["language"] = previous["language"]
     document.doc_metadata = merged

@@ -3,7 +3,7 @@ one Celery worker per stage queue, and beat."""
 
 from __future__ import annotations
 
-from typing import Iterator
+from collections.abc import Iterator
 
 import pytest
 import redis

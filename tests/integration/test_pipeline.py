@@ -54,7 +54,7 @@ def test_the_same_bytes_again_return_the_existing_document(api: ApiClient) -> No
 def test_every_corpus_pdf_ends_succeeded_or_rejected_with_a_code(api: ApiClient) -> None:
     with ThreadPoolExecutor(4) as pool:
         responses = list(pool.map(api.upload, PDFS))
-    ids = {path.name: r.json()["id"] for path, r in zip(PDFS, responses)}
+    ids = {path.name: r.json()["id"] for path, r in zip(PDFS, responses, strict=False)}
     outcomes = {name: api.wait(doc_id, timeout=300) for name, doc_id in ids.items()}
     for name, doc in outcomes.items():
         assert doc["status"] in ("succeeded", "rejected"), (name, doc["status"], doc["error"])

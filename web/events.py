@@ -1,0 +1,116 @@
+"""``GET /v1/documents/<id>/events``: stage transitions as Server-Sent Events.
+
+With Redis, events come from pub/sub (``aegis:events:<tenant>``); in the embedded
+mode (no Redis) the row is polled. Either way the first event is a snapshot of the
+document, so a client that connects late misses nothing, and the stream ends when
+the document does.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Iterator
+from typing import Any
+
+from flask import Blueprint, Response, g, stream_with_context
+
+from aegis import documents as docs
+from aegis import events
+from aegis.config import Settings
+from aegis.db import session_scope
+from web.auth import require_tenant
+from web.db import db_session, settings
+from web.errors import ApiError
+
+bp = Blueprint("events", __name__, url_prefix="/v1/documents")
+
+KEEPALIVE_SECONDS = 15.0
+MAX_STREAM_SECONDS = 600.0
+TERMINAL = ("succeeded", "failed", "rejected")
+
+
+def _sse(data: dict[str, Any], event: str | None = None) -> str:
+    head = f"event: {event}\n" if event else ""
+    return f"{head}data: {json.dumps(data, default=str)}\n\n"
+
+
+def _snapshot(s: Settings, tenant_id: str, document_id: str) -> dict[str, Any] | None:
+    with session_scope(s) as session:
+        document = docs.get_document(session, tenant_id, document_id)
+        return docs.to_dict(document) if document else None
+
+
+def _stream(s: Settings, tenant_id: str, document_id: str) -> Iterator[str]:
+    snapshot = _snapshot(s, tenant_id, document_id)
+    if snapshot is None:
+        return
+    yield _sse({"document_id": document_id, "event": "snapshot", "status": snapshot["status"],
+                "stage": snapshot["stage"], "document": snapshot})
+    if snapshot["status"] in TERMINAL:
+        return
+    deadline = time.monotonic() + MAX_STREAM_SECONDS
+    if s.events_url:
+        yield from _from_pubsub(s, tenant_id, document_id, deadline)
+    else:
+        yield from _from_polling(s, tenant_id, document_id, snapshot, deadline)
+
+
+def _from_pubsub(s: Settings, tenant_id: str, document_id: str, deadline: float) -> Iterator[str]:
+    pubsub = events.redis_client(s.events_url or "").pubsub(ignore_subscribe_messages=True)
+    pubsub.subscribe(events.channel(tenant_id))
+    try:
+        # Re-check after subscribing: the document may have ended in between.
+        current = _snapshot(s, tenant_id, document_id)
+        if current is None or current["status"] in TERMINAL:
+            if current:
+                yield _sse({"document_id": document_id, "event": "snapshot", "status": current["status"],
+                            "stage": current["stage"], "document": current})
+            return
+        last_beat = time.monotonic()
+        while time.monotonic() < deadline:
+            message = pubsub.get_message(timeout=1.0)
+            if message is None:
+                if time.monotonic() - last_beat > KEEPALIVE_SECONDS:
+                    last_beat = time.monotonic()
+                    yield ": keep-alive\n\n"
+                continue
+            payload = json.loads(message["data"])
+            if payload.get("document_id") != document_id:
+                continue
+            yield _sse(payload)
+            if payload.get("event") in ("document_succeeded", "failed", "rejected"):
+                return
+    finally:
+        pubsub.close()
+
+
+def _from_polling(
+    s: Settings, tenant_id: str, document_id: str, last: dict[str, Any], deadline: float
+) -> Iterator[str]:
+    seen = {name: run["status"] for name, run in last["stages"].items()}
+    while time.monotonic() < deadline:
+        time.sleep(1.0)
+        current = _snapshot(s, tenant_id, document_id)
+        if current is None:
+            return
+        for name, run in current["stages"].items():
+            if seen.get(name) != run["status"]:
+                seen[name] = run["status"]
+                yield _sse({"document_id": document_id, "stage": name, "event": run["status"]})
+        if current["status"] in TERMINAL:
+            event = "document_succeeded" if current["status"] == "succeeded" else current["status"]
+            yield _sse({"document_id": document_id, "stage": None, "event": event})
+            return
+
+
+@bp.get("/<document_id>/events")
+@require_tenant
+def document_events(document_id: str) -> Response:
+    if docs.get_document(db_session(), g.tenant.id, document_id) is None:
+        raise ApiError(404, "not_found", "No such document.")
+    s, tenant_id = settings(), g.tenant.id
+    response = Response(stream_with_context(_stream(s, tenant_id, document_id)), mimetype="text/event-stream")
+    response.headers["Cache-Control"] = "no-cache"
+    response.headers["X-Accel-Buffering"] = "no"
+    return response

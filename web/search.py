@@ -1,0 +1,38 @@
+"""``GET /v1/search``: semantic search over the tenant's chunks."""
+
+from __future__ import annotations
+
+from flask import Blueprint, Response, g, jsonify, request
+
+from aegis.ai import AIError, get_provider, get_vector_store
+from aegis.db import session_factory
+from aegis.search import MAX_K, search
+from web.auth import require_tenant
+from web.db import db_session, settings
+from web.errors import ApiError
+
+bp = Blueprint("search", __name__, url_prefix="/v1")
+
+
+@bp.get("/search")
+@require_tenant
+def search_chunks() -> Response:
+    q = (request.args.get("q") or "").strip()
+    if not q:
+        raise ApiError(400, "missing_query", "Pass the text to search for as ?q=.")
+    try:
+        k = int(request.args.get("k", 10))
+    except ValueError as exc:
+        raise ApiError(400, "invalid_k", f"k must be an integer from 1 to {MAX_K}.") from exc
+    if not 1 <= k <= MAX_K:
+        raise ApiError(400, "invalid_k", f"k must be an integer from 1 to {MAX_K}.")
+    document_id = request.args.get("document_id") or None
+    s = settings()
+    try:
+        results = search(
+            db_session(), s, get_provider(s), get_vector_store(s, session_factory(s)),
+            g.tenant.id, q, k=k, document_id=document_id,
+        )
+    except AIError as exc:
+        raise ApiError(503, exc.code, f"Search is unavailable right now: {exc.message}") from exc
+    return jsonify({"query": q, "results": results})
