@@ -9,9 +9,9 @@ a filesystem broker and a local storage folder under ``AEGIS_DATA_DIR``.
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Mapping
 
 STAGES: tuple[str, ...] = ("validate", "metadata", "content", "ai")
 
