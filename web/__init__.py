@@ -47,6 +47,10 @@ def create_app(settings: Settings | None = None) -> Flask:
 
     app.register_blueprint(health.bp)
     app.register_blueprint(documents.bp)
+    from web import openapi, ui
+
+    app.register_blueprint(ui.bp)
+    app.register_blueprint(openapi.bp)
     app.register_blueprint(events.bp)
     app.register_blueprint(search.bp)
     return app
