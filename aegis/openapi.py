@@ -1,0 +1,598 @@
+"""The OpenAPI 3.1 description of the gateway, as a plain dict.
+
+It lives in ``aegis/`` rather than ``web/`` so it can be built, validated and diffed
+without Flask: the unit tests check it with ``openapi-spec-validator`` and the
+gateway serves the very same dict at ``/openapi.json`` and renders ``/docs`` from it.
+Keeping one source means the docs page can never drift from the machine-readable
+spec. Stage names and document statuses come from the modules that define them, so
+adding a stage updates the spec too.
+"""
+
+from __future__ import annotations
+
+from importlib import metadata
+from typing import Any
+
+from aegis.config import STAGES
+
+# Kept in step with ``aegis.documents.STATUSES``; repeated here (and checked by a
+# unit test) so building the spec never imports the ORM layer.
+DOCUMENT_STATUSES: tuple[str, ...] = ("queued", "processing", "succeeded", "failed", "rejected")
+STAGE_STATUSES: tuple[str, ...] = ("pending", "running", "succeeded", "failed", "skipped")
+STAGE_EVENTS: tuple[str, ...] = ("snapshot", "started", "succeeded", "failed", "rejected", "document_succeeded")
+
+# Stable error codes a client may branch on (not an enum: new codes may appear).
+ERROR_CODES: tuple[str, ...] = (
+    "empty_file", "too_large", "file_too_large", "unsupported_format", "type_mismatch", "encrypted",
+    "malformed", "too_many_pages", "zip_bomb", "timeout", "worker_lost", "token_budget_exceeded",
+    "unauthorized", "not_found", "no_file", "invalid_status", "invalid_limit", "invalid_cursor",
+    "missing_query", "invalid_k", "internal_error",
+)
+
+PROBLEM = "application/problem+json"
+JSON = "application/json"
+
+
+def _ref(name: str) -> dict[str, str]:
+    return {"$ref": f"#/components/schemas/{name}"}
+
+
+def _response(name: str) -> dict[str, str]:
+    return {"$ref": f"#/components/responses/{name}"}
+
+
+def _nullable(schema: dict[str, Any]) -> dict[str, Any]:
+    """OpenAPI 3.1 spells "or null" as a JSON Schema union, not ``nullable``."""
+    return {"anyOf": [schema, {"type": "null"}]}
+
+
+def _version() -> str:
+    try:
+        return metadata.version("aegis")
+    except metadata.PackageNotFoundError:  # running from a checkout that was never installed
+        return "0.0.0"
+
+
+def _schemas() -> dict[str, Any]:
+    timestamp = {"type": "string", "format": "date-time"}
+    return {
+        "Problem": {
+            "type": "object",
+            "description": "An error, as RFC 9457 problem details plus a stable `code`. Show `detail` to people.",
+            "required": ["type", "title", "status", "detail", "code"],
+            "properties": {
+                "type": {"type": "string", "format": "uri", "example": "https://aegis.dev/problems/not_found"},
+                "title": {"type": "string", "example": "Not found"},
+                "status": {"type": "integer", "minimum": 400, "maximum": 599, "example": 404},
+                "detail": {"type": "string", "example": "No such document."},
+                "code": {
+                    "type": "string",
+                    "description": "Stable machine-readable code, e.g. " + ", ".join(f"`{c}`" for c in ERROR_CODES),
+                    "example": "not_found",
+                },
+            },
+            "additionalProperties": True,
+        },
+        "ErrorDetail": {
+            "type": "object",
+            "description": "Why a document or a stage did not succeed.",
+            "required": ["code", "message"],
+            "properties": {
+                "code": {"type": "string", "example": "encrypted"},
+                "message": {"type": "string", "example": "The PDF is encrypted; upload it with its password."},
+            },
+        },
+        "StageRun": {
+            "type": "object",
+            "description": "One stage's progress for one document.",
+            "required": ["status", "attempts", "started_at", "finished_at", "duration_ms", "error"],
+            "properties": {
+                "status": {"type": "string", "enum": list(STAGE_STATUSES)},
+                "attempts": {"type": "integer", "minimum": 0},
+                "started_at": _nullable(timestamp),
+                "finished_at": _nullable(timestamp),
+                "duration_ms": _nullable({"type": "integer", "minimum": 0}),
+                "error": _nullable(_ref("ErrorDetail")),
+            },
+        },
+        "Stages": {
+            "type": "object",
+            "description": "Stage runs keyed by stage name, in pipeline order: " + " → ".join(STAGES) + ".",
+            "properties": {stage: _ref("StageRun") for stage in STAGES},
+            "additionalProperties": False,
+        },
+        "Metadata": {
+            "type": "object",
+            "description": (
+                "Normalised keys where the format has them; format-specific detail sits under the format's "
+                "name (`pdf`, `email`, ...)."
+            ),
+            "properties": {
+                "pages": {"type": "integer", "minimum": 0},
+                "encrypted": {"type": "boolean"},
+                "title": {"type": ["string", "null"]},
+                "author": {"type": ["string", "null"]},
+                "subject": {"type": ["string", "null"]},
+                "keywords": {},
+                "creator": {"type": ["string", "null"]},
+                "producer": {"type": ["string", "null"]},
+                "created_at": {"type": ["string", "null"], "description": "ISO 8601"},
+                "modified_at": {"type": ["string", "null"], "description": "ISO 8601"},
+                "language": {"type": ["string", "null"]},
+            },
+            "additionalProperties": True,
+        },
+        "Classification": {
+            "type": "object",
+            "required": ["label", "score"],
+            "properties": {
+                "label": {"type": "string", "example": "scientific paper"},
+                "score": {"type": "number", "minimum": 0, "maximum": 1},
+            },
+        },
+        "AI": {
+            "type": "object",
+            "description": "What the ai stage found.",
+            "properties": {
+                "summary": {"type": "string"},
+                "keywords": {"type": "array", "items": {"type": "string"}},
+                "language": {"type": ["string", "null"]},
+                "classification": _nullable(_ref("Classification")),
+                "usage": {"type": "object", "additionalProperties": {"type": "integer"}},
+                "provider": {"type": "string", "example": "local"},
+                "model": {"type": "string"},
+                "chunks": {"type": "integer", "minimum": 0},
+                "vector_store": {"type": "string", "example": "local"},
+            },
+            "additionalProperties": True,
+        },
+        "Document": {
+            "type": "object",
+            "required": ["id", "filename", "status", "stage", "stages", "error", "size", "sha256"],
+            "properties": {
+                "id": {"type": "string"},
+                "filename": {"type": "string", "example": "report.pdf"},
+                "status": {"type": "string", "enum": list(DOCUMENT_STATUSES)},
+                "stage": {
+                    "type": ["string", "null"],
+                    "description": "The stage the document is at (or ended at).",
+                    "examples": list(STAGES),
+                },
+                "stages": _ref("Stages"),
+                "error": _nullable(_ref("ErrorDetail")),
+                "mime": {"type": ["string", "null"], "example": "application/pdf"},
+                "size": {"type": "integer", "minimum": 0},
+                "sha256": {"type": "string", "pattern": "^[0-9a-f]{64}$"},
+                "metadata": _nullable(_ref("Metadata")),
+                "ai": _nullable(_ref("AI")),
+                "created_at": timestamp,
+                "updated_at": timestamp,
+                "duplicate": {
+                    "type": "boolean",
+                    "description": "Only on upload: true when the tenant already had these exact bytes.",
+                },
+            },
+        },
+        "DocumentBatch": {
+            "type": "object",
+            "description": "The answer to an upload of several files.",
+            "required": ["documents"],
+            "properties": {"documents": {"type": "array", "items": _ref("Document")}},
+        },
+        "DocumentList": {
+            "type": "object",
+            "required": ["documents", "next_cursor"],
+            "properties": {
+                "documents": {"type": "array", "items": _ref("Document")},
+                "next_cursor": {
+                    "type": ["string", "null"],
+                    "description": "Pass as `cursor` for the next page; null on the last page.",
+                },
+            },
+        },
+        "Upload": {
+            "type": "object",
+            "required": ["file"],
+            "properties": {
+                "file": {
+                    "type": "array",
+                    "items": {"type": "string", "format": "binary"},
+                    "description": "One or more files, each as a part named `file`.",
+                },
+                "password": {
+                    "type": "string",
+                    "description": "Opens an encrypted PDF before it is stored; never stored itself.",
+                },
+                "callback_url": {
+                    "type": "string",
+                    "format": "uri",
+                    "description": "Called when the document reaches a final status.",
+                },
+            },
+        },
+        "Page": {
+            "type": "object",
+            "required": ["number", "text"],
+            "properties": {"number": {"type": "integer", "minimum": 1}, "text": {"type": "string"}},
+        },
+        "Chunk": {
+            "type": "object",
+            "required": ["index", "page_start", "page_end", "text"],
+            "properties": {
+                "index": {"type": "integer", "minimum": 0},
+                "page_start": {"type": "integer", "minimum": 1},
+                "page_end": {"type": "integer", "minimum": 1},
+                "text": {"type": "string"},
+            },
+        },
+        "Content": {
+            "type": "object",
+            "required": ["pages", "chunks"],
+            "properties": {
+                "document_id": {"type": "string"},
+                "pages": {"type": "array", "items": _ref("Page")},
+                "chunks": {"type": "array", "items": _ref("Chunk")},
+            },
+        },
+        "SearchResult": {
+            "type": "object",
+            "required": ["document_id", "filename", "page_start", "page_end", "score", "text"],
+            "properties": {
+                "document_id": {"type": "string"},
+                "filename": {"type": "string"},
+                "page_start": {"type": "integer", "minimum": 1},
+                "page_end": {"type": "integer", "minimum": 1},
+                "score": {"type": "number", "description": "Cosine similarity; higher is closer."},
+                "text": {"type": "string"},
+            },
+        },
+        "SearchResults": {
+            "type": "object",
+            "required": ["results"],
+            "properties": {
+                "query": {"type": "string", "description": "The query as searched (trimmed)."},
+                "results": {"type": "array", "items": _ref("SearchResult")},
+            },
+        },
+        "StageEvent": {
+            "type": "object",
+            "description": (
+                "The JSON in each Server-Sent Event's `data:` line. Events are a convenience: re-read the "
+                "document for its state of record."
+            ),
+            "required": ["document_id", "event"],
+            "properties": {
+                "document_id": {"type": "string"},
+                "stage": {"type": ["string", "null"], "examples": list(STAGES)},
+                "event": {
+                    "type": "string",
+                    "description": "What happened; a stage's new status in the embedded (no Redis) mode.",
+                    "examples": list(STAGE_EVENTS),
+                },
+                "status": {"type": "string", "description": "On `snapshot`: the document's status."},
+                "document": {**_ref("Document"), "description": "On `snapshot`: the whole document."},
+                "at": timestamp,
+            },
+            "additionalProperties": True,
+        },
+        "Health": {
+            "type": "object",
+            "required": ["status"],
+            "properties": {"status": {"type": "string", "const": "ok"}},
+        },
+        "Readiness": {
+            "type": "object",
+            "required": ["status", "checks"],
+            "properties": {
+                "status": {"type": "string", "enum": ["ok", "unavailable"]},
+                "checks": {
+                    "type": "object",
+                    "properties": {"database": {"type": "string"}, "broker": {"type": "string"}},
+                    "additionalProperties": {"type": "string"},
+                },
+            },
+        },
+    }
+
+
+def _problem_response(description: str) -> dict[str, Any]:
+    return {"description": description, "content": {PROBLEM: {"schema": _ref("Problem")}}}
+
+
+def _responses() -> dict[str, Any]:
+    return {
+        "BadRequest": _problem_response("The request is malformed; `detail` says what to change."),
+        "Unauthorized": {
+            **_problem_response("No API key, or a key that is not valid or has been revoked."),
+            "headers": {"WWW-Authenticate": {"schema": {"type": "string"}, "example": 'Bearer realm="aegis"'}},
+        },
+        "NotFound": _problem_response("No such document for this tenant (another tenant's document is also a 404)."),
+        "ServerError": _problem_response("Something went wrong on the server; it has been logged."),
+    }
+
+
+def _json(schema: dict[str, Any], description: str) -> dict[str, Any]:
+    return {"description": description, "content": {JSON: {"schema": schema}}}
+
+
+_SHARED_ERRORS = {"400": "BadRequest", "404": "NotFound"}
+
+
+def _with_errors(responses: dict[str, Any], *statuses: str) -> dict[str, Any]:
+    """Every /v1 call can fail auth or crash: list those too, so generated clients handle them."""
+    out = dict(responses)
+    for status in statuses:
+        out[status] = _response(_SHARED_ERRORS[status])
+    out["401"] = _response("Unauthorized")
+    out["500"] = _response("ServerError")
+    return out
+
+
+DOCUMENT_ID = {
+    "name": "document_id",
+    "in": "path",
+    "required": True,
+    "description": "The id returned by the upload.",
+    "schema": {"type": "string", "maxLength": 64},
+}
+
+
+def _paths(max_upload_bytes: int | None) -> dict[str, Any]:
+    limit = f" of {max_upload_bytes} bytes" if max_upload_bytes else ""
+    document = _json(_ref("Document"), "The document.")
+    return {
+        "/v1/documents": {
+            "post": {
+                "operationId": "uploadDocuments",
+                "tags": ["documents"],
+                "summary": "Upload one or more files",
+                "description": (
+                    "Each file is stored, recorded and sent down the " + " → ".join(STAGES) + " chain. "
+                    "One file answers with the document, several with `{\"documents\": [...]}`. "
+                    "Bytes the tenant already uploaded are not processed again: the existing document "
+                    "comes back with `\"duplicate\": true` (200 when every file was a duplicate)."
+                ),
+                "requestBody": {
+                    "required": True,
+                    "content": {
+                        "multipart/form-data": {
+                            "schema": _ref("Upload"),
+                            "encoding": {"file": {"contentType": "application/octet-stream"}},
+                        }
+                    },
+                },
+                "responses": _with_errors(
+                    {
+                        "202": {
+                            "description": "Accepted; processing has started.",
+                            "headers": {
+                                "Location": {
+                                    "description": "The (first) document's URL.",
+                                    "schema": {"type": "string"},
+                                }
+                            },
+                            "content": {JSON: {"schema": {"oneOf": [_ref("Document"), _ref("DocumentBatch")]}}},
+                        },
+                        "200": {
+                            "description": "Every file was a duplicate of an existing document.",
+                            "content": {JSON: {"schema": {"oneOf": [_ref("Document"), _ref("DocumentBatch")]}}},
+                        },
+                        "413": _problem_response(f"The upload is larger than the limit{limit}."),
+                        "422": _problem_response("An encrypted PDF could not be opened with the password given."),
+                    },
+                    "400",
+                ),
+            },
+            "get": {
+                "operationId": "listDocuments",
+                "tags": ["documents"],
+                "summary": "List documents, newest first",
+                "parameters": [
+                    {
+                        "name": "status",
+                        "in": "query",
+                        "description": "Only documents with this status.",
+                        "schema": {"type": "string", "enum": list(DOCUMENT_STATUSES)},
+                    },
+                    {
+                        "name": "limit",
+                        "in": "query",
+                        "description": "Page size.",
+                        "schema": {"type": "integer", "minimum": 1, "maximum": 200, "default": 50},
+                    },
+                    {
+                        "name": "cursor",
+                        "in": "query",
+                        "description": "The `next_cursor` of the previous page.",
+                        "schema": {"type": "string"},
+                    },
+                ],
+                "responses": _with_errors({"200": _json(_ref("DocumentList"), "A page of documents.")}, "400"),
+            },
+        },
+        "/v1/documents/{document_id}": {
+            "parameters": [DOCUMENT_ID],
+            "get": {
+                "operationId": "getDocument",
+                "tags": ["documents"],
+                "summary": "A document's status, stages, metadata and AI results",
+                "responses": _with_errors({"200": document}, "404"),
+            },
+            "delete": {
+                "operationId": "deleteDocument",
+                "tags": ["documents"],
+                "summary": "Delete a document",
+                "description": "The stored file, its rows, text and vectors are removed.",
+                "responses": _with_errors({"204": {"description": "Deleted."}}, "404"),
+            },
+        },
+        "/v1/documents/{document_id}/content": {
+            "parameters": [DOCUMENT_ID],
+            "get": {
+                "operationId": "getDocumentContent",
+                "tags": ["documents"],
+                "summary": "The extracted text, page by page, and its search chunks",
+                "responses": _with_errors({"200": _json(_ref("Content"), "Pages and chunks.")}, "404"),
+            },
+        },
+        "/v1/documents/{document_id}/reprocess": {
+            "parameters": [DOCUMENT_ID],
+            "post": {
+                "operationId": "reprocessDocument",
+                "tags": ["documents"],
+                "summary": "Run every stage again",
+                "responses": _with_errors({"202": _json(_ref("Document"), "Accepted; the chain restarts.")}, "404"),
+            },
+        },
+        "/v1/documents/{document_id}/events": {
+            "parameters": [DOCUMENT_ID],
+            "get": {
+                "operationId": "streamDocumentEvents",
+                "tags": ["documents"],
+                "summary": "Live stage transitions as Server-Sent Events",
+                "description": (
+                    "A `text/event-stream`; each `data:` line is a `StageEvent` as JSON. The first event is a "
+                    "`snapshot` of the document; the stream ends when the document does. Browsers' EventSource "
+                    "cannot send headers, so the key may also be given as the `key` query parameter. "
+                    "A lost event loses no state: re-read the document."
+                ),
+                "security": [{"bearerAuth": []}, {"queryKey": []}],
+                "responses": _with_errors(
+                    {
+                        "200": {
+                            "description": "The event stream.",
+                            "content": {
+                                "text/event-stream": {
+                                    "schema": {"type": "string"},
+                                    "example": 'data: {"document_id": "…", "stage": "content", "event": '
+                                    '"started"}\n\n',
+                                }
+                            },
+                        }
+                    },
+                    "404",
+                ),
+            },
+        },
+        "/v1/search": {
+            "get": {
+                "operationId": "search",
+                "tags": ["search"],
+                "summary": "Semantic search over the tenant's documents",
+                "parameters": [
+                    {
+                        "name": "q",
+                        "in": "query",
+                        "required": True,
+                        "description": "What to look for, in words.",
+                        "schema": {"type": "string", "minLength": 1, "maxLength": 2000},
+                    },
+                    {
+                        "name": "k",
+                        "in": "query",
+                        "description": "How many results.",
+                        "schema": {"type": "integer", "minimum": 1, "maximum": 100, "default": 10},
+                    },
+                    {
+                        "name": "document_id",
+                        "in": "query",
+                        "description": "Search within one document only.",
+                        "schema": {"type": "string"},
+                    },
+                ],
+                "responses": _with_errors(
+                    {
+                        "200": _json(_ref("SearchResults"), "Best matches first."),
+                        "503": _problem_response("The embedding provider is unavailable; try again later."),
+                    },
+                    "400",
+                ),
+            },
+        },
+        "/health": {
+            "get": {
+                "operationId": "health",
+                "tags": ["operations"],
+                "summary": "Liveness: the process serves requests",
+                "security": [],
+                "responses": {"200": _json(_ref("Health"), "Alive.")},
+            }
+        },
+        "/ready": {
+            "get": {
+                "operationId": "ready",
+                "tags": ["operations"],
+                "summary": "Readiness: the database and the broker answer",
+                "security": [],
+                "responses": {
+                    "200": _json(_ref("Readiness"), "Ready for traffic."),
+                    "503": _json(_ref("Readiness"), "A dependency is down; stop routing traffic here."),
+                },
+            }
+        },
+        "/metrics": {
+            "get": {
+                "operationId": "metrics",
+                "tags": ["operations"],
+                "summary": "Prometheus metrics",
+                "security": [],
+                "responses": {
+                    "200": {
+                        "description": "The Prometheus text exposition format.",
+                        "content": {"text/plain": {"schema": {"type": "string"}}},
+                    }
+                },
+            }
+        },
+        "/openapi.json": {
+            "get": {
+                "operationId": "openapi",
+                "tags": ["operations"],
+                "summary": "This description",
+                "security": [],
+                "responses": {"200": _json({"type": "object"}, "The OpenAPI document.")},
+            }
+        },
+    }
+
+
+def build_spec(max_upload_bytes: int | None = None) -> dict[str, Any]:
+    """The whole OpenAPI document. ``max_upload_bytes`` only makes the 413 text concrete."""
+    return {
+        "openapi": "3.1.0",
+        "info": {
+            "title": "Aegis",
+            "version": _version(),
+            "summary": "Validate, parse and enrich uploaded documents.",
+            "description": (
+                "Upload files; each goes through " + " → ".join(STAGES) + " on its own worker queue and "
+                "becomes searchable. Every `/v1` call needs `Authorization: Bearer <api key>`; errors are "
+                "`application/problem+json` with a stable `code` and a `detail` to show to people."
+            ),
+            "license": {"name": "Apache-2.0", "identifier": "Apache-2.0"},
+        },
+        "tags": [
+            {"name": "documents", "description": "Upload, follow, read, reprocess and delete documents."},
+            {"name": "search", "description": "Find passages across documents."},
+            {"name": "operations", "description": "Probes, metrics and this description."},
+        ],
+        "security": [{"bearerAuth": []}],
+        "paths": _paths(max_upload_bytes),
+        "components": {
+            "securitySchemes": {
+                "bearerAuth": {
+                    "type": "http",
+                    "scheme": "bearer",
+                    "description": "An API key from `aegis tenant create` or `aegis key create`.",
+                },
+                "queryKey": {
+                    "type": "apiKey",
+                    "in": "query",
+                    "name": "key",
+                    "description": "The same API key, for the event stream only (EventSource sends no headers).",
+                },
+            },
+            "schemas": _schemas(),
+            "responses": _responses(),
+        },
+    }
