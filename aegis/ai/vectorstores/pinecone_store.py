@@ -135,6 +135,21 @@ class PineconeVectorStore:
         except Exception as exc:  # noqa: BLE001 - translated below
             raise _translate(exc) from exc
 
+    def verify(self, dimension: int) -> None:
+        """Fail fast, and permanently, when the index cannot hold this provider's vectors.
+
+        Pinecone would reject every upsert of the wrong width anyway; checking once
+        (at worker start or readiness) turns a stream of failed documents into one
+        clear configuration error.
+        """
+        stats = self._call("describe_index_stats")
+        actual = getattr(stats, "dimension", None)
+        if actual and dimension and int(actual) != int(dimension):
+            raise PermanentAIError(
+                "vector_dimension_mismatch",
+                f"the Pinecone index holds {actual}-dimensional vectors but the provider makes {dimension}",
+            )
+
     def upsert(self, tenant_id: str, document_id: str, items: list[VectorItem]) -> None:
         namespace = namespace_for(tenant_id)
         records = [
@@ -193,7 +208,7 @@ class PineconeVectorStore:
             page = self._call("list_paginated", **options)
             for item in getattr(page, "vectors", None) or []:
                 vid = str(item.id)
-                if vid.startswith(prefix):  # "doc#1" must not pick up "doc#1x" of another id scheme
+                if vid.startswith(prefix):  # never trust a server to have applied the prefix
                     yield vid
             pagination = getattr(page, "pagination", None)
             token = getattr(pagination, "next", None) if pagination is not None else None
