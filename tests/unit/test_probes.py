@@ -88,9 +88,7 @@ def test_worker_ready_signal_creates_readiness_file(heartbeat: Path) -> None:
     assert probes.ready_path(heartbeat).exists()
 
 
-def test_ready_signal_without_heartbeat_file_writes_nothing(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_ready_signal_without_heartbeat_file_writes_nothing(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("AEGIS_HEARTBEAT_FILE", raising=False)
     monkeypatch.chdir(tmp_path)
     probes._on_worker_ready(sender=None)
@@ -127,9 +125,7 @@ APP_MODULE = textwrap.dedent(
 )
 
 
-def test_real_worker_writes_files_and_removes_them_on_sigterm(
-    tmp_path: Path, heartbeat: Path
-) -> None:
+def test_real_worker_writes_files_and_removes_them_on_sigterm(tmp_path: Path, heartbeat: Path) -> None:
     (tmp_path / "probe_app.py").write_text(APP_MODULE)
     repo = Path(__file__).resolve().parents[2]
     env = {

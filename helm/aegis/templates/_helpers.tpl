@@ -1,0 +1,528 @@
+{{/* ---------- names and labels ---------- */}}
+
+{{- define "aegis.name" -}}
+{{- default .Chart.Name .Values.nameOverride | trunc 63 | trimSuffix "-" -}}
+{{- end -}}
+
+{{- define "aegis.fullname" -}}
+{{- if .Values.fullnameOverride -}}
+{{- .Values.fullnameOverride | trunc 63 | trimSuffix "-" -}}
+{{- else -}}
+{{- $name := default .Chart.Name .Values.nameOverride -}}
+{{- if contains $name .Release.Name -}}
+{{- .Release.Name | trunc 63 | trimSuffix "-" -}}
+{{- else -}}
+{{- printf "%s-%s" .Release.Name $name | trunc 63 | trimSuffix "-" -}}
+{{- end -}}
+{{- end -}}
+{{- end -}}
+
+{{/* "<fullname>-<suffix>", kept within the 63 characters of a DNS label. */}}
+{{- define "aegis.componentName" -}}
+{{- $full := include "aegis.fullname" .ctx -}}
+{{- printf "%s-%s" ($full | trunc (int (sub 62 (len .name)))) .name | trimSuffix "-" -}}
+{{- end -}}
+
+{{- define "aegis.chart" -}}
+{{- printf "%s-%s" .Chart.Name .Chart.Version | replace "+" "_" | trunc 63 | trimSuffix "-" -}}
+{{- end -}}
+
+{{/* Selector labels; call with (dict "ctx" $ "component" "gateway"). */}}
+{{- define "aegis.selectorLabels" -}}
+app.kubernetes.io/name: {{ include "aegis.name" .ctx }}
+app.kubernetes.io/instance: {{ .ctx.Release.Name }}
+app.kubernetes.io/component: {{ .component }}
+{{- end -}}
+
+{{/* Every label; call with (dict "ctx" $ "component" "gateway"). */}}
+{{- define "aegis.labels" -}}
+{{ include "aegis.selectorLabels" . }}
+helm.sh/chart: {{ include "aegis.chart" .ctx }}
+app.kubernetes.io/version: {{ .ctx.Chart.AppVersion | quote }}
+app.kubernetes.io/managed-by: {{ .ctx.Release.Service }}
+app.kubernetes.io/part-of: {{ include "aegis.name" .ctx }}
+{{- with .ctx.Values.commonLabels }}
+{{ toYaml . }}
+{{- end }}
+{{- end -}}
+
+{{/* Matches every pod of this release (the peers PostgreSQL and Redis accept). */}}
+{{- define "aegis.releaseSelector" -}}
+app.kubernetes.io/name: {{ include "aegis.name" . }}
+app.kubernetes.io/instance: {{ .Release.Name }}
+{{- end -}}
+
+{{- define "aegis.serviceAccountName" -}}
+{{- if .Values.serviceAccount.create -}}
+{{- default (include "aegis.fullname" .) .Values.serviceAccount.name -}}
+{{- else -}}
+{{- default "default" .Values.serviceAccount.name -}}
+{{- end -}}
+{{- end -}}
+
+{{- define "aegis.image" -}}
+{{- if .Values.image.digest -}}
+{{- printf "%s@%s" .Values.image.repository .Values.image.digest -}}
+{{- else -}}
+{{- printf "%s:%s" .Values.image.repository (default .Chart.AppVersion .Values.image.tag) -}}
+{{- end -}}
+{{- end -}}
+
+{{- define "aegis.stages" -}}
+validate metadata content ai
+{{- end -}}
+
+{{/* ---------- credentials ---------- */}}
+
+{{- define "aegis.secretName" -}}
+{{- include "aegis.fullname" . -}}
+{{- end -}}
+
+{{/*
+A chart-managed credential: the given value, else the one already stored in the
+release's Secret (so upgrades keep generated passwords), else a new random one.
+Call with (dict "ctx" $ "key" "redis-password" "given" .Values.redis.auth.password).
+*/}}
+{{- define "aegis.secretValue" -}}
+{{- if .given -}}
+{{- .given -}}
+{{- else -}}
+{{- $existing := lookup "v1" "Secret" .ctx.Release.Namespace (include "aegis.secretName" .ctx) -}}
+{{- if and $existing $existing.data (hasKey $existing.data .key) -}}
+{{- index $existing.data .key | b64dec -}}
+{{- else -}}
+{{- randAlphaNum 32 -}}
+{{- end -}}
+{{- end -}}
+{{- end -}}
+
+{{/* secretKeyRef of the database password as YAML ({} when there is none). */}}
+{{- define "aegis.database.passwordRef" -}}
+{{- if .Values.postgresql.enabled -}}
+name: {{ default (include "aegis.secretName" .) .Values.postgresql.auth.existingSecret }}
+key: {{ ternary .Values.postgresql.auth.existingSecretKey "postgres-password" (ne .Values.postgresql.auth.existingSecret "") }}
+{{- else if .Values.externalDatabase.existingSecret -}}
+name: {{ .Values.externalDatabase.existingSecret }}
+key: {{ .Values.externalDatabase.existingSecretPasswordKey }}
+{{- else if .Values.externalDatabase.password -}}
+name: {{ include "aegis.secretName" . }}
+key: database-password
+{{- else -}}
+{}
+{{- end -}}
+{{- end -}}
+
+{{/* secretKeyRef of the Redis password as YAML ({} when Redis has no password). */}}
+{{- define "aegis.redis.passwordRef" -}}
+{{- if .Values.redis.enabled -}}
+{{- if .Values.redis.auth.enabled -}}
+name: {{ default (include "aegis.secretName" .) .Values.redis.auth.existingSecret }}
+key: {{ ternary .Values.redis.auth.existingSecretKey "redis-password" (ne .Values.redis.auth.existingSecret "") }}
+{{- else -}}
+{}
+{{- end -}}
+{{- else if .Values.externalRedis.existingSecret -}}
+name: {{ .Values.externalRedis.existingSecret }}
+key: {{ .Values.externalRedis.existingSecretPasswordKey }}
+{{- else if .Values.externalRedis.password -}}
+name: {{ include "aegis.secretName" . }}
+key: redis-password
+{{- else -}}
+{}
+{{- end -}}
+{{- end -}}
+
+{{- define "aegis.database.host" -}}
+{{- if .Values.postgresql.enabled -}}
+{{- include "aegis.componentName" (dict "ctx" . "name" "postgresql") -}}
+{{- else -}}
+{{- .Values.externalDatabase.host -}}
+{{- end -}}
+{{- end -}}
+
+{{- define "aegis.database.port" -}}
+{{- if .Values.postgresql.enabled -}}5432{{- else -}}{{ .Values.externalDatabase.port }}{{- end -}}
+{{- end -}}
+
+{{- define "aegis.redis.host" -}}
+{{- if .Values.redis.enabled -}}
+{{- include "aegis.componentName" (dict "ctx" . "name" "redis") -}}
+{{- else -}}
+{{- .Values.externalRedis.host -}}
+{{- end -}}
+{{- end -}}
+
+{{- define "aegis.redis.port" -}}
+{{- if .Values.redis.enabled -}}6379{{- else -}}{{ .Values.externalRedis.port }}{{- end -}}
+{{- end -}}
+
+{{- define "aegis.redis.database" -}}
+{{- if .Values.redis.enabled -}}{{ .Values.redis.database }}{{- else -}}{{ .Values.externalRedis.database }}{{- end -}}
+{{- end -}}
+
+{{/*
+AEGIS_DATABASE_URL, with the password taken from a Secret through Kubernetes'
+$(VAR) expansion so it never appears in a ConfigMap or a pod spec.
+Call with (dict "ctx" $) or (dict "ctx" $ "secretName" "...") to read the password
+from another Secret (the migrations hook Secret).
+*/}}
+{{- define "aegis.env.database" -}}
+{{- $ctx := .ctx -}}
+{{- $v := $ctx.Values -}}
+{{- if and (not $v.postgresql.enabled) $v.externalDatabase.existingSecretUrlKey }}
+- name: AEGIS_DATABASE_URL
+  valueFrom:
+    secretKeyRef:
+      name: {{ $v.externalDatabase.existingSecret }}
+      key: {{ $v.externalDatabase.existingSecretUrlKey }}
+{{- else }}
+{{- $ref := include "aegis.database.passwordRef" $ctx | fromYaml -}}
+{{- $user := ternary $v.postgresql.auth.username $v.externalDatabase.username $v.postgresql.enabled -}}
+{{- $db := ternary $v.postgresql.auth.database $v.externalDatabase.database $v.postgresql.enabled -}}
+{{- $auth := $user -}}
+{{- if $ref.name }}
+- name: AEGIS_DATABASE_PASSWORD
+  valueFrom:
+    secretKeyRef:
+      name: {{ default $ref.name .secretName }}
+      key: {{ ternary "database-password" $ref.key (not (empty .secretName)) }}
+{{- $auth = printf "%s:$(AEGIS_DATABASE_PASSWORD)" $user -}}
+{{- end }}
+{{- $query := "" -}}
+{{- if and (not $v.postgresql.enabled) $v.externalDatabase.sslmode -}}
+{{- $query = printf "?sslmode=%s" $v.externalDatabase.sslmode -}}
+{{- end }}
+- name: AEGIS_DATABASE_URL
+  value: {{ printf "postgresql://%s@%s:%s/%s%s" $auth (include "aegis.database.host" $ctx) (include "aegis.database.port" $ctx) $db $query | quote }}
+{{- end }}
+{{- end -}}
+
+{{/* AEGIS_BROKER_URL (Redis), password from a Secret as above. */}}
+{{- define "aegis.env.redis" -}}
+{{- $ref := include "aegis.redis.passwordRef" . | fromYaml -}}
+{{- $scheme := ternary "rediss" "redis" (and (not .Values.redis.enabled) .Values.externalRedis.tls) -}}
+{{- $auth := "" -}}
+{{- if $ref.name }}
+- name: AEGIS_REDIS_PASSWORD
+  valueFrom:
+    secretKeyRef:
+      name: {{ $ref.name }}
+      key: {{ $ref.key }}
+{{- $user := "" -}}
+{{- if and (not .Values.redis.enabled) .Values.externalRedis.username }}
+- name: AEGIS_REDIS_USERNAME
+  value: {{ .Values.externalRedis.username | quote }}
+{{- $user = "$(AEGIS_REDIS_USERNAME)" -}}
+{{- end }}
+{{- $auth = printf "%s:$(AEGIS_REDIS_PASSWORD)@" $user -}}
+{{- end }}
+- name: AEGIS_BROKER_URL
+  value: {{ printf "%s://%s%s:%s/%s" $scheme $auth (include "aegis.redis.host" .) (include "aegis.redis.port" .) (include "aegis.redis.database" .) | quote }}
+{{- end -}}
+
+{{/* API keys and the webhook secret, each from the chart's Secret or an existing one. */}}
+{{- define "aegis.env.credentials" -}}
+{{- $secret := include "aegis.secretName" . -}}
+{{- range $item := list
+    (list "OPENAI_API_KEY" .Values.ai.openai "openai-api-key" "apiKey")
+    (list "PINECONE_API_KEY" .Values.ai.pinecone "pinecone-api-key" "apiKey")
+    (list "AEGIS_WEBHOOK_SECRET" .Values.webhooks "webhook-secret" "secret") }}
+{{- $env := index $item 0 -}}
+{{- $cfg := index $item 1 -}}
+{{- if $cfg.existingSecret }}
+- name: {{ $env }}
+  valueFrom:
+    secretKeyRef:
+      name: {{ $cfg.existingSecret }}
+      key: {{ $cfg.existingSecretKey }}
+{{- else if (index $cfg (index $item 3)) }}
+- name: {{ $env }}
+  valueFrom:
+    secretKeyRef:
+      name: {{ $secret }}
+      key: {{ index $item 2 }}
+{{- end }}
+{{- end }}
+{{- end -}}
+
+{{/* ---------- settings ---------- */}}
+
+{{/* The ConfigMap's data (also the migrations Job's inline env). */}}
+{{- define "aegis.config.data" -}}
+{{- $v := .Values -}}
+AEGIS_DATA_DIR: "/tmp"
+AEGIS_STORAGE_DIR: {{ $v.storage.mountPath | quote }}
+AEGIS_MAX_UPLOAD_BYTES: {{ $v.config.maxUploadBytes | int64 | quote }}
+AEGIS_VISIBILITY_TIMEOUT: {{ $v.config.visibilityTimeout | int64 | quote }}
+AEGIS_RECONCILE_INTERVAL: {{ $v.config.reconcileInterval | toString | quote }}
+AEGIS_MAX_ATTEMPTS: {{ $v.config.maxAttempts | int64 | quote }}
+{{- range $stage := splitList " " (include "aegis.stages" .) }}
+AEGIS_TIME_LIMIT_{{ upper $stage }}: {{ (index $v.workers $stage).timeLimitSeconds | int64 | quote }}
+{{- end }}
+AEGIS_AI_PROVIDER: {{ $v.ai.provider | quote }}
+AEGIS_VECTOR_STORE: {{ $v.ai.vectorStore | quote }}
+AEGIS_OPENAI_CHAT_MODEL: {{ $v.ai.openai.chatModel | quote }}
+AEGIS_OPENAI_EMBEDDING_MODEL: {{ $v.ai.openai.embeddingModel | quote }}
+{{- with $v.ai.openai.baseUrl }}
+OPENAI_BASE_URL: {{ . | quote }}
+{{- end }}
+{{- with $v.ai.pinecone.index }}
+AEGIS_PINECONE_INDEX: {{ . | quote }}
+{{- end }}
+{{- with $v.ai.pinecone.host }}
+AEGIS_PINECONE_HOST: {{ . | quote }}
+{{- end }}
+AEGIS_LOG_LEVEL: {{ $v.config.logLevel | quote }}
+AEGIS_LOG_JSON: {{ ternary "true" "false" $v.config.logJson | quote }}
+{{- range $key, $value := $v.config.extra }}
+{{ $key }}: {{ $value | toString | quote }}
+{{- end }}
+{{- end -}}
+
+{{/* The longest hard time limit among a worker's queues, in seconds. */}}
+{{- define "aegis.worker.timeLimit" -}}
+{{- $max := 0 -}}
+{{- $ctx := .ctx -}}
+{{- range $queue := splitList "," .worker.queue -}}
+{{- $limit := int (index $ctx.Values.workers (trim $queue)).timeLimitSeconds -}}
+{{- if gt $limit $max }}{{ $max = $limit }}{{ end -}}
+{{- end -}}
+{{- $max -}}
+{{- end -}}
+
+{{- define "aegis.worker.gracePeriod" -}}
+{{- if not (kindIs "invalid" .worker.terminationGracePeriodSeconds) -}}
+{{- .worker.terminationGracePeriodSeconds | int -}}
+{{- else -}}
+{{- add (include "aegis.worker.timeLimit" .) .ctx.Values.workerSettings.gracePeriodMarginSeconds -}}
+{{- end -}}
+{{- end -}}
+
+{{/* ---------- pod building blocks ---------- */}}
+
+{{/* Rolls pods when settings or chart-managed credentials change. */}}
+{{- define "aegis.checksums" -}}
+checksum/config: {{ include "aegis.config.data" . | sha256sum }}
+checksum/secret: {{ list .Values.postgresql.auth .Values.externalDatabase .Values.redis.auth .Values.externalRedis .Values.ai .Values.webhooks .Values.flower.auth | toJson | sha256sum }}
+{{- end -}}
+
+{{/* Environment every Aegis container gets before its own. */}}
+{{- define "aegis.env.common" -}}
+- name: HOME
+  value: /tmp
+{{ include "aegis.env.database" (dict "ctx" .) | trim }}
+{{ include "aegis.env.redis" . | trim }}
+{{- with include "aegis.env.credentials" . | trim }}
+{{ . }}
+{{- end }}
+{{- end -}}
+
+{{/* A component's extra env: a name->value map, then full EnvVar objects. */}}
+{{- define "aegis.env.extra" -}}
+{{- range $name, $value := .env }}
+- name: {{ $name }}
+  value: {{ $value | toString | quote }}
+{{- end }}
+{{- with .extraEnv }}
+{{ toYaml . }}
+{{- end }}
+{{- end -}}
+
+{{- define "aegis.pod.common" -}}
+serviceAccountName: {{ include "aegis.serviceAccountName" . }}
+automountServiceAccountToken: {{ .Values.serviceAccount.automountServiceAccountToken }}
+securityContext:
+  {{- toYaml .Values.podSecurityContext | nindent 2 }}
+{{- with .Values.imagePullSecrets }}
+imagePullSecrets:
+  {{- toYaml . | nindent 2 }}
+{{- end }}
+{{- end -}}
+
+{{/* nodeSelector, tolerations, affinity, spread and priority of a component. */}}
+{{- define "aegis.pod.placement" -}}
+{{- with .nodeSelector }}
+nodeSelector:
+  {{- toYaml . | nindent 2 }}
+{{- end }}
+{{- with .tolerations }}
+tolerations:
+  {{- toYaml . | nindent 2 }}
+{{- end }}
+{{- with .affinity }}
+affinity:
+  {{- toYaml . | nindent 2 }}
+{{- end }}
+{{- with .topologySpreadConstraints }}
+topologySpreadConstraints:
+  {{- toYaml . | nindent 2 }}
+{{- end }}
+{{- with .priorityClassName }}
+priorityClassName: {{ . }}
+{{- end }}
+{{- end -}}
+
+{{- define "aegis.volume.tmp" -}}
+- name: tmp
+  emptyDir:
+    sizeLimit: {{ .Values.tmpVolume.sizeLimit }}
+{{- end -}}
+
+{{- define "aegis.volume.storage" -}}
+- name: storage
+{{- if .Values.storage.persistence.enabled }}
+  persistentVolumeClaim:
+    claimName: {{ default (include "aegis.componentName" (dict "ctx" . "name" "storage")) .Values.storage.persistence.existingClaim }}
+{{- else }}
+  emptyDir: {}
+{{- end }}
+{{- end -}}
+
+{{/* ---------- autoscaling ---------- */}}
+
+{{/* An autoscaling/v2 HPA; call with (dict "ctx" $ "name" ... "component" ... "autoscaling" ...). */}}
+{{- define "aegis.hpa" -}}
+apiVersion: autoscaling/v2
+kind: HorizontalPodAutoscaler
+metadata:
+  name: {{ .name }}
+  namespace: {{ .ctx.Release.Namespace }}
+  labels:
+    {{- include "aegis.labels" (dict "ctx" .ctx "component" .component) | nindent 4 }}
+spec:
+  scaleTargetRef:
+    apiVersion: apps/v1
+    kind: Deployment
+    name: {{ .name }}
+  minReplicas: {{ .autoscaling.minReplicas }}
+  maxReplicas: {{ .autoscaling.maxReplicas }}
+  metrics:
+    {{- with .autoscaling.targetCPUUtilizationPercentage }}
+    - type: Resource
+      resource:
+        name: cpu
+        target:
+          type: Utilization
+          averageUtilization: {{ . }}
+    {{- end }}
+    {{- with .autoscaling.targetMemoryUtilizationPercentage }}
+    - type: Resource
+      resource:
+        name: memory
+        target:
+          type: Utilization
+          averageUtilization: {{ . }}
+    {{- end }}
+  behavior:
+    {{- toYaml (default .ctx.Values.autoscalingBehavior .autoscaling.behavior) | nindent 4 }}
+{{- end -}}
+
+{{- define "aegis.pdb" -}}
+apiVersion: policy/v1
+kind: PodDisruptionBudget
+metadata:
+  name: {{ .name }}
+  namespace: {{ .ctx.Release.Namespace }}
+  labels:
+    {{- include "aegis.labels" (dict "ctx" .ctx "component" .component) | nindent 4 }}
+spec:
+  {{- if hasKey .pdb "minAvailable" }}
+  minAvailable: {{ .pdb.minAvailable }}
+  {{- else }}
+  maxUnavailable: {{ .pdb.maxUnavailable }}
+  {{- end }}
+  selector:
+    matchLabels:
+      {{- include "aegis.selectorLabels" (dict "ctx" .ctx "component" .component) | nindent 6 }}
+{{- end -}}
+
+{{/* ---------- validation the schema cannot express ---------- */}}
+
+{{- define "aegis.validate" -}}
+{{- $v := .Values -}}
+{{- $stages := splitList " " (include "aegis.stages" .) -}}
+{{- range $stage := $stages -}}
+{{- $limit := int (index $v.workers $stage).timeLimitSeconds -}}
+{{- if le (int $v.config.visibilityTimeout) $limit -}}
+{{- fail (printf "config.visibilityTimeout (%d) must exceed workers.%s.timeLimitSeconds (%d): Redis would hand the running task to a second worker" (int $v.config.visibilityTimeout) $stage $limit) -}}
+{{- end -}}
+{{- $consumed := false -}}
+{{- range $name, $w := $v.workers -}}
+{{- if and $w.enabled (has $stage (splitList "," $w.queue)) -}}{{- $consumed = true -}}{{- end -}}
+{{- end -}}
+{{- if not $consumed -}}
+{{- fail (printf "no enabled worker consumes the %q queue: documents would wait there forever" $stage) -}}
+{{- end -}}
+{{- end -}}
+{{- range $name, $w := $v.workers -}}
+{{- if and $w.enabled (not (kindIs "invalid" $w.terminationGracePeriodSeconds)) -}}
+{{- $limit := int (include "aegis.worker.timeLimit" (dict "ctx" $ "worker" $w)) -}}
+{{- if le (int $w.terminationGracePeriodSeconds) $limit -}}
+{{- fail (printf "workers.%s.terminationGracePeriodSeconds (%d) must exceed the time limit of its queues (%d), or Kubernetes kills running tasks on every rollout" $name (int $w.terminationGracePeriodSeconds) $limit) -}}
+{{- end -}}
+{{- end -}}
+{{- if and $w.enabled $w.autoscaling.enabled (gt (int $w.autoscaling.minReplicas) (int $w.autoscaling.maxReplicas)) -}}
+{{- fail (printf "workers.%s.autoscaling.minReplicas exceeds maxReplicas" $name) -}}
+{{- end -}}
+{{- end -}}
+{{- if and $v.gateway.autoscaling.enabled (gt (int $v.gateway.autoscaling.minReplicas) (int $v.gateway.autoscaling.maxReplicas)) -}}
+{{- fail "gateway.autoscaling.minReplicas exceeds maxReplicas" -}}
+{{- end -}}
+{{- if and (not $v.postgresql.enabled) (not $v.externalDatabase.host) (not $v.externalDatabase.existingSecretUrlKey) -}}
+{{- fail "postgresql.enabled is false: set externalDatabase.host (or externalDatabase.existingSecret with existingSecretUrlKey)" -}}
+{{- end -}}
+{{- if and $v.externalDatabase.existingSecretUrlKey (not $v.externalDatabase.existingSecret) -}}
+{{- fail "externalDatabase.existingSecretUrlKey needs externalDatabase.existingSecret" -}}
+{{- end -}}
+{{- if and (not $v.redis.enabled) (not $v.externalRedis.host) -}}
+{{- fail "redis.enabled is false: set externalRedis.host" -}}
+{{- end -}}
+{{- if and (eq $v.ai.provider "openai") (not $v.ai.openai.apiKey) (not $v.ai.openai.existingSecret) (not $v.ai.openai.baseUrl) -}}
+{{- fail "ai.provider is openai: set ai.openai.apiKey or ai.openai.existingSecret" -}}
+{{- end -}}
+{{- if eq $v.ai.vectorStore "pinecone" -}}
+{{- if and (not $v.ai.pinecone.apiKey) (not $v.ai.pinecone.existingSecret) -}}
+{{- fail "ai.vectorStore is pinecone: set ai.pinecone.apiKey or ai.pinecone.existingSecret" -}}
+{{- end -}}
+{{- if and (not $v.ai.pinecone.index) (not $v.ai.pinecone.host) -}}
+{{- fail "ai.vectorStore is pinecone: set ai.pinecone.index or ai.pinecone.host" -}}
+{{- end -}}
+{{- end -}}
+{{- end -}}
+
+{{/* ---------- migrations ---------- */}}
+
+{{/*
+Hook events of the migrations Job. Before every upgrade; before install too when
+the database is external. A bundled PostgreSQL is created by the install itself,
+so then the first migration runs right after install.
+*/}}
+{{- define "aegis.migrations.hook" -}}
+{{- if .Values.postgresql.enabled -}}post-install,pre-upgrade{{- else -}}pre-install,pre-upgrade{{- end -}}
+{{- end -}}
+
+{{/*
+True when the hook Job may run before the release's own objects exist (pre-install
+against an external database): it cannot use the chart's ServiceAccount, ConfigMap
+or Secret then, so it gets its settings inline and its password from a hook Secret.
+*/}}
+{{- define "aegis.migrations.preInstall" -}}
+{{- if and .Values.migrations.useHelmHooks (not .Values.postgresql.enabled) -}}true{{- end -}}
+{{- end -}}
+
+{{- define "aegis.migrations.hookSecretName" -}}
+{{- include "aegis.componentName" (dict "ctx" . "name" "migrations") -}}
+{{- end -}}
+
+{{/* Whether the pre-install hook needs its own copy of the database password. */}}
+{{- define "aegis.migrations.needsHookSecret" -}}
+{{- if and (include "aegis.migrations.preInstall" .) (not .Values.externalDatabase.existingSecret) .Values.externalDatabase.password -}}true{{- end -}}
+{{- end -}}
+
+{{- define "aegis.migrations.serviceAccountName" -}}
+{{- if and .Values.serviceAccount.create (include "aegis.migrations.preInstall" .) -}}
+default
+{{- else -}}
+{{- include "aegis.serviceAccountName" . -}}
+{{- end -}}
+{{- end -}}
