@@ -1,0 +1,75 @@
+"""The local vector store and search on real PostgreSQL (bytea vectors, streamed reads, row-value IN)."""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Iterator
+
+import pytest
+from sqlalchemy import create_engine
+from sqlalchemy.orm import Session, sessionmaker
+
+from aegis.ai.local import LocalProvider
+from aegis.ai.types import VectorItem
+from aegis.ai.vectorstores.local import LocalVectorStore
+from aegis.models import Base, Document, Tenant
+from aegis.search import search
+
+psycopg = pytest.importorskip("psycopg")
+pytestmark = pytest.mark.integration
+
+PG_ADMIN = os.environ.get("AEGIS_TEST_PG", "postgresql://postgres@127.0.0.1:5432/postgres")
+
+
+@pytest.fixture(scope="module")
+def factory() -> Iterator[sessionmaker[Session]]:
+    name = f"aegis_ai_test_{os.getpid()}_{uuid.uuid4().hex[:6]}"
+    try:
+        with psycopg.connect(PG_ADMIN, autocommit=True, connect_timeout=5) as conn:
+            conn.execute(f'CREATE DATABASE "{name}"')
+    except psycopg.OperationalError as exc:
+        pytest.skip(f"PostgreSQL not reachable: {exc}")
+    engine = create_engine("postgresql+psycopg://" + PG_ADMIN.split("://", 1)[1].rsplit("/", 1)[0] + f"/{name}")
+    try:
+        Base.metadata.create_all(engine)
+        yield sessionmaker(engine, expire_on_commit=False)
+    finally:
+        engine.dispose()
+        with psycopg.connect(PG_ADMIN, autocommit=True) as conn:
+            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+def test_vectors_round_trip_rank_and_stay_within_their_tenant_on_postgresql(factory, monkeypatch) -> None:
+    import aegis.ai.vectorstores.local as local
+
+    monkeypatch.setattr(local, "_BATCH_ROWS", 3)  # exercise server-side streaming in several partitions
+    provider = LocalProvider(dimension=256)
+    store = LocalVectorStore(factory)
+    docs = {
+        ("t1", "d1", "manual.pdf"): ["Unplug the kettle before descaling it.", "Descale monthly with vinegar."],
+        ("t1", "d2", "story.docx"): ["The whale surfaced near the ship.", "Sailors watched the whale dive."],
+        ("t2", "d3", "secret.txt"): ["Descaling the kettle of the other tenant is top secret."],
+    }
+    with factory() as session, session.begin():
+        session.add_all([Tenant(id="t1", name="one"), Tenant(id="t2", name="two")])
+        session.flush()
+        for tenant, doc, filename in docs:
+            session.add(Document(id=doc, tenant_id=tenant, filename=filename, sha256=doc * 32, size=1))
+    for (tenant, doc, _), chunks in docs.items():
+        vectors = provider.embed(chunks)
+        store.upsert(
+            tenant, doc, [VectorItem(i, v, 1, 1, t) for i, (t, v) in enumerate(zip(chunks, vectors, strict=True))]
+        )
+    store.upsert("t1", "d1", [VectorItem(0, provider.embed(["Unplug the kettle before descaling it."])[0], 1, 1, "")])
+
+    with factory() as session:
+        results = search(session, None, provider, store, "t1", "how to descale the kettle", k=10)
+    assert results[0]["document_id"] == "d1" and results[0]["filename"] == "manual.pdf"
+    assert results[0]["text"] == "Unplug the kettle before descaling it."
+    assert {r["document_id"] for r in results} == {"d1", "d2"}
+    assert len(results) == 3  # d1's second chunk lost its vector when d1 was re-upserted with one chunk
+
+    store.delete_document("t1", "d1")
+    assert {m.document_id for m in store.query("t1", provider.embed_query("kettle"), k=10)} == {"d2"}
+    assert {m.document_id for m in store.query("t2", provider.embed_query("kettle"), k=10)} == {"d3"}
