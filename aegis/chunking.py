@@ -139,7 +139,7 @@ def chunk_pages(pages: list[Page], max_chars: int = 1500, overlap: int = 200) ->
     def flush() -> None:
         nonlocal parts, size, has_content, carry, carry_page
         if has_content:
-            body = "\n\n".join(parts).strip()
+            body = "".join(parts).strip()
             chunks.append(ChunkSpan(len(chunks), body, start, end))
             carry = _tail_words(body, overlap)
             carry_page = end
@@ -149,18 +149,23 @@ def chunk_pages(pages: list[Page], max_chars: int = 1500, overlap: int = 200) ->
         limit = max_chars - overlap
         pieces = [block.text] if len(block.text) <= limit else _split_long(block.text, limit)
         for number, piece in enumerate(pieces):
+            # Pieces of one long paragraph rejoin with a space; paragraphs with a blank line.
+            separator = " " if number else "\n\n"
             if block.heading and number == 0:
                 flush()
                 # A new section needs no tail of the previous one for context.
                 carry = ""
-            elif has_content and size + 2 + len(piece) > max_chars:
+            elif has_content and size + len(separator) + len(piece) > max_chars:
                 flush()
             if not has_content:
                 parts, size, start = [], 0, block.page
-                if carry and len(carry) + 2 + len(piece) <= max_chars:
+                if carry and len(carry) + len(separator) + len(piece) <= max_chars:
                     parts, size, start = [carry], len(carry), carry_page
-            size += (2 if parts else 0) + len(piece)
+            if parts:
+                parts.append(separator)
+                size += len(separator)
             parts.append(piece)
+            size += len(piece)
             has_content = True
             end = block.page
     flush()

@@ -151,6 +151,8 @@ def extract_metadata(path: Path, detection: Detection, limits: Limits, password:
     if meta["language"] is None:
         del meta["language"]
     meta.setdefault("encrypted", False)
+    # Clients find format detail under the family name (MSG shares "email" with EML).
+    meta.setdefault("email" if detection.family == "msg" else detection.family, {})
     return json_safe(meta)
 
 

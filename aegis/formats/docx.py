@@ -171,11 +171,11 @@ def extract_metadata(
                 for k in ("last_modified_by", "revision", "category", "comments", "declared_language")
                 if k in core
             },
-            **app,
+            **{k: v for k, v in app.items() if k != "creator"},
             "paragraphs": len(document.element.body.findall(_P)),
             "tables": len(document.tables),
             "sections": len(document.sections),
         }
     )
     pages = len(body_pages(document.element.body, limits))
-    return drop_empty(core) | {"pages": pages, "docx": detail}
+    return drop_empty(core) | drop_empty({"creator": app.get("creator")}) | {"pages": pages, "docx": detail}

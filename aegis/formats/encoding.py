@@ -50,6 +50,18 @@ def _nul_pattern(sample: bytes) -> str | None:
     return None
 
 
+def _mostly_utf8(sample: bytes) -> bool:
+    """UTF-8 with a few broken sequences (a bad cut, a stray byte) is still UTF-8.
+
+    Text in a legacy 8-bit encoding almost never forms valid multibyte UTF-8
+    sequences, so many valid ones and few invalid ones decide it.
+    """
+    decoded = sample.decode("utf-8", errors="replace")
+    invalid = decoded.count("\ufffd")
+    valid_multibyte = sum(1 for ch in decoded if ord(ch) > 0x7F) - invalid
+    return valid_multibyte >= 4 and valid_multibyte >= 2 * invalid
+
+
 def detect_encoding(data: bytes) -> str:
     """Name the encoding of ``data`` (a whole file or a large prefix of it)."""
     bom = bom_encoding(data)
@@ -65,6 +77,8 @@ def detect_encoding(data: bytes) -> str:
         return "utf-8"
     except UnicodeDecodeError as exc:
         if len(data) > _SAMPLE and exc.start >= len(sample) - 4:
+            return "utf-8"
+        if _mostly_utf8(sample):
             return "utf-8"
     from charset_normalizer import from_bytes
 

@@ -343,10 +343,8 @@ def _xmp(reader: Any) -> dict[str, Any]:
     with contextlib.suppress(Exception):
         creators = xmp.dc_creator
         if creators:
-            out["dc_creator"] = [_text(c) for c in list(creators)[:20]]
+            out["dc_creator"] = [c for c in (_text(c) for c in list(creators)[:20]) if c]
     for attr, key in (
-        ("xmp_create_date", "create_date"),
-        ("xmp_modify_date", "modify_date"),
         ("xmp_creator_tool", "creator_tool"),
         ("pdf_producer", "producer"),
         ("pdf_keywords", "keywords"),
@@ -354,12 +352,27 @@ def _xmp(reader: Any) -> dict[str, Any]:
         with contextlib.suppress(Exception):
             value = getattr(xmp, attr)
             if value:
-                out[key] = iso_date(value) if attr.endswith("_date") else _text(value)
+                out[key] = _text(value)
+    # pypdf converts XMP dates to naive UTC; read the raw value to keep the offset.
+    for name, key in (("CreateDate", "create_date"), ("ModifyDate", "modify_date")):
+        with contextlib.suppress(Exception):
+            raw = _xmp_raw(xmp, "http://ns.adobe.com/xap/1.0/", name)
+            if raw:
+                out[key] = iso_date(raw)
     with contextlib.suppress(Exception):
         langs = xmp.dc_language
         if langs:
             out["dc_language"] = [_text(x) for x in list(langs)[:10]]
     return drop_empty(out)
+
+
+def _xmp_raw(xmp: Any, namespace: str, name: str) -> str | None:
+    """The first value of an XMP property, as written (attribute or element form)."""
+    for element in xmp.get_element("", namespace, name):
+        if element.nodeType == element.ATTRIBUTE_NODE:
+            return str(element.nodeValue)
+        return "".join(child.data for child in element.childNodes if child.nodeType == child.TEXT_NODE)
+    return None
 
 
 def _resolve(obj: Any) -> Any:
