@@ -8,6 +8,7 @@ kinds are CRDs that package does not know: their schemas live in ``schemas/`` he
 
 from __future__ import annotations
 
+import copy
 import json
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -175,8 +176,15 @@ def render(
     namespace: str = NAMESPACE,
     is_upgrade: bool = False,
 ) -> Rendered:
+    objects, notes = _render(json.dumps(values or {}, sort_keys=True), name, namespace, is_upgrade)
+    # Tests may modify what they get: hand out a copy of the cached render.
+    return Rendered(copy.deepcopy(objects), notes)
+
+
+@cache
+def _render(values_json: str, name: str, namespace: str, is_upgrade: bool) -> tuple[list[Obj], str]:
     manifests = chart().render(
-        values or {},
+        json.loads(values_json),
         name=name,
         namespace=namespace,
         is_install=not is_upgrade,
@@ -189,7 +197,7 @@ def render(
             notes = text
             continue
         objects.extend(doc for doc in yaml.safe_load_all(text) if doc)
-    return Rendered(objects, notes)
+    return objects, notes
 
 
 def merge(*layers: dict[str, Any]) -> dict[str, Any]:

@@ -461,9 +461,15 @@ spec:
 {{- fail (printf "workers.%s.terminationGracePeriodSeconds (%d) must exceed the time limit of its queues (%d), or Kubernetes kills running tasks on every rollout" $name (int $w.terminationGracePeriodSeconds) $limit) -}}
 {{- end -}}
 {{- end -}}
+{{- if and $w.enabled $w.autoscaling.enabled (not $v.keda.enabled) (lt (int $w.autoscaling.minReplicas) 1) -}}
+{{- fail (printf "workers.%s.autoscaling.minReplicas must be at least 1 with an HPA; scaling to zero needs keda.enabled" $name) -}}
+{{- end -}}
 {{- if and $w.enabled $w.autoscaling.enabled (gt (int $w.autoscaling.minReplicas) (int $w.autoscaling.maxReplicas)) -}}
 {{- fail (printf "workers.%s.autoscaling.minReplicas exceeds maxReplicas" $name) -}}
 {{- end -}}
+{{- end -}}
+{{- if and $v.gateway.autoscaling.enabled (lt (int $v.gateway.autoscaling.minReplicas) 1) -}}
+{{- fail "gateway.autoscaling.minReplicas must be at least 1" -}}
 {{- end -}}
 {{- if and $v.gateway.autoscaling.enabled (gt (int $v.gateway.autoscaling.minReplicas) (int $v.gateway.autoscaling.maxReplicas)) -}}
 {{- fail "gateway.autoscaling.minReplicas exceeds maxReplicas" -}}
