@@ -141,7 +141,7 @@ def test_query_can_be_restricted_to_one_document(fake: FakePinecone) -> None:
 
 
 def test_throttling_is_retried_by_the_sdk(fake: FakePinecone) -> None:
-    fake.fail(429, path="/query", body={"code": 8, "message": "slow down"}, headers={"Retry-After": "0.05"})
+    fake.fail(429, path="/query", body={"code": 8, "message": "slow down"}, headers={"Retry-After": "0"})
     store = make(fake)
     store.upsert("t1", "doc-a", items(2))
     assert store.query("t1", unit(0), k=1)[0].chunk_index == 0
@@ -154,7 +154,7 @@ def test_server_errors_that_outlast_the_sdk_retries_are_transient(fake: FakePine
         times=10,
         path="/vectors/upsert",
         body={"code": 14, "message": "unavailable"},
-        headers={"Retry-After": "0.02"},
+        headers={"Retry-After": "0"},
     )
     with pytest.raises(TransientAIError):
         make(fake).upsert("t1", "doc-a", items(1))
