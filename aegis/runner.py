@@ -36,7 +36,8 @@ log = logging.getLogger("aegis.runner")
 class Outcome(StrEnum):
     SUCCEEDED = "succeeded"  # stage done, the chain goes on
     DROPPED = "dropped"  # stale or duplicate message; the chain stops here
-    ENDED = "ended"  # the document ended (rejected/failed); the chain stops
+    REJECTED = "rejected"  # the file is at fault; the chain stops
+    FAILED = "failed"  # we could not finish; the chain stops
 
 
 @dataclass(frozen=True)
@@ -160,7 +161,7 @@ def _begin(
         fail_document(document, run, code, message, rejected=False, now=now)
         session.flush()
         events.publish(settings, document.tenant_id, document.id, stage, "failed", code=code)
-        return Outcome.ENDED
+        return Outcome.FAILED
     run.attempts += 1
     run.status = "running"
     run.started_at = now
@@ -197,7 +198,7 @@ def _end(
     status = "rejected" if rejected else "failed"
     events.publish(settings, info.tenant_id, info.id, stage, status, code=code, message=message)
     log.info("document %s: %s", status, code, extra=_ctx(info.id, stage, info.tenant_id))
-    return Outcome.ENDED
+    return Outcome.REJECTED if rejected else Outcome.FAILED
 
 
 def record_timeout(settings: Settings, stage: str, document_id: str, token: str) -> None:

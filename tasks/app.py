@@ -3,18 +3,16 @@
 from __future__ import annotations
 
 from celery import Celery
+from celery.signals import setup_logging
+
+from tasks import metrics, probes
 
 app = Celery("aegis")
 app.config_from_object("celeryconfig")
 # One thin module per stage, plus the reconciler; imported when a worker starts.
 app.conf.imports = ("tasks.validate", "tasks.metadata", "tasks.content", "tasks.ai", "tasks.reconcile")
-
-try:
-    from tasks import probes
-except ImportError:  # pragma: no cover - probes are optional outside Kubernetes
-    probes = None  # type: ignore[assignment]
-if probes is not None:
-    probes.install(app)
+metrics.install(app)
+probes.install(app)
 
 
 def _configure_logging(**_kwargs: object) -> None:
@@ -26,6 +24,4 @@ def _configure_logging(**_kwargs: object) -> None:
 
 
 # With a receiver on setup_logging, Celery leaves logging to us: JSON lines everywhere.
-from celery.signals import setup_logging  # noqa: E402
-
 setup_logging.connect(_configure_logging, weak=False)

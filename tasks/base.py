@@ -6,6 +6,7 @@ import logging
 import os
 import random
 import resource
+import time
 from typing import Any
 
 from celery import Task
@@ -15,6 +16,7 @@ from sqlalchemy.exc import OperationalError
 from aegis import runner
 from aegis.config import Settings, load_settings
 from aegis.logs import bind_context
+from aegis.metrics import metrics
 
 log = logging.getLogger("aegis.tasks")
 
@@ -71,6 +73,7 @@ class StageTask(Task):
         # its hard time limit: record a clean `timeout` instead of waiting for the reconciler.
         if isinstance(exc, TimeLimitExceeded) and len(args) == 2:
             stage = self.name.split(".", 1)[1]
+            metrics().stage_tasks.labels(stage, "timeout").inc()
             try:
                 runner.record_timeout(settings(), stage, args[0], args[1])
             except Exception:  # noqa: BLE001 - the reconciler is the safety net
@@ -83,9 +86,11 @@ def run_stage(task: Task, stage: str, document_id: str, token: str) -> str:
     if stage in PARSER_STAGES:
         cap_memory(s.parser_memory_mb)
     worker = f"{task.request.hostname}:{os.getpid()}"
+    started = time.perf_counter()
     try:
         outcome = runner.execute(s, stage, document_id, token, task_id=task.request.id, worker=worker)
     except (runner.TransientError, OperationalError) as exc:
+        metrics().stage_tasks.labels(stage, "retry").inc()
         try:
             runner.record_transient(s, stage, document_id, token, f"{type(exc).__name__}: {exc}")
         except Exception:  # noqa: BLE001 - the database itself may be what is down
@@ -93,7 +98,9 @@ def run_stage(task: Task, stage: str, document_id: str, token: str) -> str:
         raise task.retry(exc=exc, countdown=backoff(task.request.retries)) from exc
     finally:
         bind_context()
-    if outcome in (runner.Outcome.DROPPED, runner.Outcome.ENDED):
+    metrics().stage_tasks.labels(stage, outcome.value).inc()
+    metrics().stage_duration.labels(stage).observe(time.perf_counter() - started)
+    if outcome is not runner.Outcome.SUCCEEDED:
         # Stop the chain here: the document ended, or another message owns it.
         task.request.chain = None
     return outcome.value

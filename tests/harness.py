@@ -115,6 +115,7 @@ class Stack:
         }
         self.procs: dict[str, subprocess.Popen[bytes]] = {}
         self.logs: dict[str, Path] = {}
+        self.metrics_ports: dict[str, int] = {}
 
     def settings(self) -> Any:
         from aegis.config import load_settings
@@ -131,7 +132,8 @@ class Stack:
         heartbeat = self.data_dir / f"{name}.heartbeat"
         ready = heartbeat.with_name(heartbeat.name + ".ready")
         ready.unlink(missing_ok=True)
-        env = {**self.env, "AEGIS_HEARTBEAT_FILE": str(heartbeat)}
+        self.metrics_ports[name] = free_port()
+        env = {**self.env, "AEGIS_HEARTBEAT_FILE": str(heartbeat), "AEGIS_METRICS_PORT": str(self.metrics_ports[name])}
         argv = [sys.executable, "-m", "celery", "-A", "tasks", "worker", "-Q", stage,
                 "-n", f"{name}-{uuid.uuid4().hex[:6]}@%h", "--concurrency", str(concurrency),
                 "--loglevel", "INFO", "--without-mingle", "--without-gossip"]

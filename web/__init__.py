@@ -8,6 +8,7 @@ from flask import Flask, g, request
 
 from aegis.config import Settings, load_settings
 from aegis.logs import bind_context
+from aegis.logs import configure as configure_logging
 from aegis.storage import BlobStore
 from web import db, errors
 from web.uploads import StreamingRequest, discard_leftovers
@@ -15,6 +16,7 @@ from web.uploads import StreamingRequest, discard_leftovers
 
 def create_app(settings: Settings | None = None) -> Flask:
     settings = settings or load_settings()
+    configure_logging(settings.log_level, settings.log_json)
     from tasks.app import app as celery_app
 
     app = Flask(__name__)
@@ -43,7 +45,10 @@ def create_app(settings: Settings | None = None) -> Flask:
     db.register(app)
     errors.register(app)
 
-    from web import documents, events, health, search
+    from web import documents, events, health, metrics, search
+
+    metrics.instrument(app)
+    app.register_blueprint(metrics.bp)
 
     app.register_blueprint(health.bp)
     app.register_blueprint(documents.bp)

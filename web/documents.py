@@ -12,6 +12,7 @@ from aegis import pipeline
 from aegis.formats.base import DocumentError
 from aegis.formats.names import safe_filename
 from aegis.logs import add_context
+from aegis.metrics import metrics
 from aegis.storage import BlobStore
 from web.auth import require_tenant
 from web.db import db_session, settings
@@ -67,7 +68,10 @@ def upload() -> tuple[Response, int, dict[str, str]] | tuple[Response, int]:
             store.commit(incoming, tenant_id)
         results.append((intake.document, intake.duplicate))
     session.commit()
+    m = metrics()
     for document, duplicate in results:
+        m.uploads.labels("duplicate" if duplicate else "accepted").inc()
+        m.upload_bytes.inc(document.size)
         if not duplicate:
             add_context(document_id=document.id)
             log.info("document accepted", extra={"document_id": document.id, "tenant": g.tenant.name})

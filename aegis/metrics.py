@@ -1,0 +1,119 @@
+"""Prometheus metrics shared by the gateway and the workers.
+
+Metric objects are created on first use, not at import: a Celery worker must set
+``PROMETHEUS_MULTIPROC_DIR`` before prometheus_client is imported, so that counts
+made in prefork children reach the main process's ``/metrics``.
+"""
+
+from __future__ import annotations
+
+import os
+from functools import cache
+from typing import Any
+
+from aegis.config import STAGES, Settings
+
+NAMESPACE = "aegis"
+
+
+@cache
+def metrics() -> Any:
+    """All metric objects, created once per process."""
+    from types import SimpleNamespace
+
+    from prometheus_client import Counter, Histogram
+
+    return SimpleNamespace(
+        http_requests=Counter(
+            "http_requests_total", "HTTP requests by endpoint and status", ["method", "endpoint", "status"],
+            namespace=NAMESPACE,
+        ),
+        http_latency=Histogram(
+            "http_request_duration_seconds", "HTTP request latency", ["endpoint"], namespace=NAMESPACE,
+        ),
+        uploads=Counter("uploads_total", "Uploaded files by outcome", ["outcome"], namespace=NAMESPACE),
+        upload_bytes=Counter("upload_bytes_total", "Bytes received in uploads", namespace=NAMESPACE),
+        stage_tasks=Counter(
+            "stage_tasks_total", "Stage task runs by outcome", ["stage", "outcome"], namespace=NAMESPACE,
+        ),
+        stage_duration=Histogram(
+            "stage_duration_seconds", "Stage task duration", ["stage"], namespace=NAMESPACE,
+            buckets=(0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300, 600),
+        ),
+    )
+
+
+class StateCollector:
+    """Queue depth per stage and documents by status, read at scrape time."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+
+    def collect(self) -> Any:
+        from prometheus_client.core import GaugeMetricFamily
+
+        depth = GaugeMetricFamily(f"{NAMESPACE}_queue_depth", "Messages waiting per stage queue", labels=["stage"])
+        for stage, value in self._queue_depths().items():
+            depth.add_metric([stage], value)
+        yield depth
+        docs = GaugeMetricFamily(f"{NAMESPACE}_documents", "Documents by status", labels=["status"])
+        for status, value in self._documents_by_status().items():
+            docs.add_metric([status], value)
+        yield docs
+
+    def _queue_depths(self) -> dict[str, float]:
+        if not self.settings.broker_url.startswith(("redis://", "rediss://")):
+            return {}
+        from aegis.events import redis_client
+
+        try:
+            client = redis_client(self.settings.broker_url)
+            return {stage: float(client.llen(stage)) for stage in STAGES}
+        except Exception:  # noqa: BLE001 - a scrape must not fail because Redis is down
+            return {}
+
+    def _documents_by_status(self) -> dict[str, float]:
+        from sqlalchemy import func, select
+
+        from aegis.db import session_scope
+        from aegis.models import Document
+
+        try:
+            with session_scope(self.settings) as session:
+                rows = session.execute(select(Document.status, func.count()).group_by(Document.status)).all()
+        except Exception:  # noqa: BLE001
+            return {}
+        counts = {status: 0.0 for status in ("queued", "processing", "succeeded", "failed", "rejected")}
+        counts.update({status: float(n) for status, n in rows})
+        return counts
+
+
+class _ProcessCollector:
+    """This process's own metrics (the default registry), for single-process servers."""
+
+    def collect(self) -> Any:
+        from prometheus_client import REGISTRY
+
+        yield from REGISTRY.collect()
+
+
+def exposition_registry(settings: Settings) -> Any:
+    """What ``/metrics`` shows: counters (from every process in multiprocess mode,
+    i.e. when ``PROMETHEUS_MULTIPROC_DIR`` is set) plus the state gauges."""
+    from prometheus_client import CollectorRegistry
+    from prometheus_client.multiprocess import MultiProcessCollector
+
+    metrics()  # make sure this process's metrics exist before the first scrape
+    registry = CollectorRegistry(auto_describe=False)
+    if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        MultiProcessCollector(registry)
+    else:
+        registry.register(_ProcessCollector())
+    registry.register(StateCollector(settings))
+    return registry
+
+
+def render(settings: Settings) -> bytes:
+    from prometheus_client import generate_latest
+
+    return generate_latest(exposition_registry(settings))

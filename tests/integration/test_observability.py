@@ -1,0 +1,69 @@
+"""Metrics move when documents flow; one document's id is in every stage's logs."""
+
+from __future__ import annotations
+
+import json
+import re
+
+import pytest
+import requests
+
+from aegis.config import STAGES
+from tests.harness import CORPUS, ApiClient, Stack, wait_for
+
+pytestmark = pytest.mark.integration
+
+
+def _sample(text: str, name: str, **labels: str) -> float:
+    """The value of one sample in Prometheus text format (0 if absent)."""
+    wanted = {f'{k}="{v}"' for k, v in labels.items()}
+    for line in text.splitlines():
+        match = re.match(rf"^{re.escape(name)}(?:\{{(.*)\}})? (\S+)$", line)
+        if match and wanted <= set(filter(None, (match.group(1) or "").split(","))):
+            return float(match.group(2))
+    return 0.0
+
+
+def _worker_metrics(stack: Stack, stage: str) -> str:
+    return requests.get(f"http://127.0.0.1:{stack.metrics_ports[f'worker-{stage}']}/metrics", timeout=10).text
+
+
+def test_gateway_and_worker_metrics_move_when_a_document_flows(api: ApiClient, stack: Stack) -> None:
+    before_gateway = requests.get(stack.url + "/metrics", timeout=10).text
+    before_workers = {s: _worker_metrics(stack, s) for s in STAGES}
+    doc = api.wait(api.upload(CORPUS / "pdf" / "libre-office-link.pdf").json()["id"])
+    assert doc["status"] == "succeeded"
+    gateway = requests.get(stack.url + "/metrics", timeout=10).text
+    assert _sample(gateway, "aegis_uploads_total", outcome="accepted") == (
+        _sample(before_gateway, "aegis_uploads_total", outcome="accepted") + 1
+    )
+    assert _sample(gateway, "aegis_upload_bytes_total") >= _sample(before_gateway, "aegis_upload_bytes_total") + doc["size"]
+    assert _sample(gateway, "aegis_http_requests_total", method="POST", endpoint="/v1/documents", status="202") >= 1
+    assert _sample(gateway, "aegis_documents", status="succeeded") >= 1
+    for stage in STAGES:
+        after = _worker_metrics(stack, stage)
+        key = {"stage": stage, "outcome": "succeeded"}
+        assert _sample(after, "aegis_stage_tasks_total", **key) >= _sample(
+            before_workers[stage], "aegis_stage_tasks_total", **key
+        ) + 1, stage
+        assert _sample(after, "aegis_stage_duration_seconds_count", stage=stage) >= 1
+        assert "aegis_queue_depth" in after
+
+
+def test_every_stage_logs_the_document_id_as_json(api: ApiClient, stack: Stack) -> None:
+    doc_id = api.upload(CORPUS / "pdf" / "reportlab-overlay.pdf").json()["id"]
+    assert api.wait(doc_id)["status"] == "succeeded"
+
+    def lines_for(name: str) -> list[dict]:
+        out = []
+        for line in stack.logs[name].read_text(errors="replace").splitlines():
+            if doc_id in line and line.startswith("{"):
+                out.append(json.loads(line))
+        return out
+
+    for stage in STAGES:
+        entries = wait_for(lambda s=stage: lines_for(f"worker-{s}"), 10, message=f"{stage} log lines")
+        assert any(e.get("document_id") == doc_id and e.get("stage") == stage and e.get("task_id") for e in entries)
+        assert all(e.get("tenant") for e in entries if e.get("message", "").startswith("stage succeeded"))
+    gateway = wait_for(lambda: lines_for("gateway"), 10, message="gateway log lines")
+    assert any(e.get("message") == "document accepted" and e.get("tenant") for e in gateway)
