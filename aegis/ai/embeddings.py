@@ -46,42 +46,50 @@ class Embedder(Protocol):
 
 
 @lru_cache(maxsize=262_144)
-def _bucket(feature: str, dim: int) -> tuple[int, float]:
-    """Bucket and sign for a feature; the sign halves the bias of collisions."""
+def _bucket(feature: str, dim: int) -> int:
+    """Signed bucket code for a feature: ``index + 1``, negated for a negative sign.
+
+    The sign halves the bias that hash collisions add to dot products.
+    """
     digest = hashlib.blake2b(feature.encode("utf-8"), digest_size=8).digest()
     value = int.from_bytes(digest, "little")
-    return value % dim, (1.0 if (value >> 63) else -1.0)
+    code = value % dim + 1
+    return code if (value >> 63) else -code
+
+
+@lru_cache(maxsize=131_072)
+def _char_grams(token: str) -> tuple[str, ...]:
+    padded = f"<{token}>"
+    return tuple("c:" + padded[i : i + n] for n in CHARGRAM_SIZES for i in range(len(padded) - n + 1))
 
 
 def text_features(text: str) -> Counter[str]:
-    """Weighted lexical features of ``text`` (before the sublinear TF step)."""
+    """Weighted lexical features of ``text``, term frequency already damped (1 + log tf).
+
+    Work is done per distinct token where possible (char n-grams are computed once
+    per word, not once per occurrence), which keeps long chunks cheap.
+    """
     tokens = tokenize(clean_text(text))[:MAX_TOKENS_PER_TEXT]
+    token_counts = Counter(tokens)
     counts: Counter[str] = Counter()
     weights: dict[str, float] = {}
-    previous: str | None = None
-    previous_stop = True
-    for token in tokens:
+    for token, count in token_counts.items():
         stop = is_stopword(token)
         key = "w:" + token
-        counts[key] += 1
+        counts[key] = count
         weights[key] = STOPWORD_WEIGHT if stop else UNIGRAM_WEIGHT
-        if previous is not None and not (stop and previous_stop):
-            key = f"b:{previous} {token}"
-            counts[key] += 1
-            weights[key] = BIGRAM_WEIGHT
         if not stop and len(token) > 3:
-            padded = f"<{token}>"
-            for n in CHARGRAM_SIZES:
-                for i in range(len(padded) - n + 1):
-                    key = "c:" + padded[i : i + n]
-                    counts[key] += 1
-                    weights[key] = CHARGRAM_WEIGHT
-        previous, previous_stop = token, stop
-    # Store the final weighted value in the Counter (floats are fine).
-    weighted: Counter[str] = Counter()
-    for key, count in counts.items():
-        weighted[key] = weights[key] * (1.0 + math.log(count))
-    return weighted
+            for gram in _char_grams(token):
+                counts[gram] += count
+                weights[gram] = CHARGRAM_WEIGHT
+    stops = {t for t in token_counts if is_stopword(t)}
+    for left, right in zip(tokens, tokens[1:], strict=False):
+        if left in stops and right in stops:
+            continue
+        key = f"b:{left} {right}"
+        counts[key] += 1
+        weights[key] = BIGRAM_WEIGHT
+    return Counter({key: weights[key] * (1.0 + math.log(count)) for key, count in counts.items()})
 
 
 class HashingEmbedder:
@@ -96,16 +104,12 @@ class HashingEmbedder:
 
     def vector(self, text: str) -> np.ndarray:
         features = text_features(text)
-        out = np.zeros(self.dimension, dtype=np.float64)
         if not features:
-            return out.astype(np.float32)
-        indices = np.empty(len(features), dtype=np.int64)
-        values = np.empty(len(features), dtype=np.float64)
-        for i, (feature, weight) in enumerate(features.items()):
-            bucket, sign = _bucket(feature, self.dimension)
-            indices[i] = bucket
-            values[i] = sign * weight
-        np.add.at(out, indices, values)
+            return np.zeros(self.dimension, dtype=np.float32)
+        dim = self.dimension
+        codes = np.fromiter((_bucket(f, dim) for f in features), dtype=np.int64, count=len(features))
+        values = np.fromiter(features.values(), dtype=np.float64, count=len(features)) * np.sign(codes)
+        out = np.bincount(np.abs(codes) - 1, weights=values, minlength=dim)
         norm = float(np.linalg.norm(out))
         if norm > 0:
             out /= norm
