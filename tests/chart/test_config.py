@@ -371,3 +371,14 @@ def test_notes_tell_how_to_reach_gateway_and_flower_and_create_a_tenant() -> Non
 def test_notes_warn_when_documents_are_not_shared() -> None:
     assert "WARNING" in render(MINIMAL).notes
     assert "WARNING" not in render().notes
+
+
+def test_gateway_metrics_merge_every_gunicorn_worker() -> None:
+    (gateway,) = render().component("Deployment", "gateway")
+    (container,) = containers(gateway)
+    directory = env_of(container)["PROMETHEUS_MULTIPROC_DIR"]["value"]
+    mount = next(m for m in container["volumeMounts"] if m["mountPath"] == directory)
+    volumes = {v["name"]: v for v in pod_spec(gateway)["volumes"]}
+    assert "emptyDir" in volumes[mount["name"]]
+    (plain,) = render({"gateway": {"multiprocessMetrics": False}}).component("Deployment", "gateway")
+    assert "PROMETHEUS_MULTIPROC_DIR" not in env_of(containers(plain)[0])

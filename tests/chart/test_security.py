@@ -9,6 +9,7 @@ from .conftest import (
     INGRESS_AND_NETWORK_POLICIES,
     KEDA,
     RELEASE,
+    STAGES,
     Obj,
     Rendered,
     containers,
@@ -140,14 +141,20 @@ def test_gateway_accepts_only_the_ingress_controller_own_pods_and_scrapers() -> 
     assert _egress_ports(policy) == {53, 5432, 6379}
 
 
-def test_workers_accept_nothing_and_only_the_ai_stage_reaches_the_internet() -> None:
+def test_workers_accept_only_metric_scrapes_and_only_the_ai_stage_reaches_the_internet() -> None:
     rendered = render(INGRESS_AND_NETWORK_POLICIES)
-    for stage in ("validate", "metadata", "content"):
+    scrapers = INGRESS_AND_NETWORK_POLICIES["networkPolicy"]["metricsFrom"]
+    for stage in STAGES:
         policy = _policy(rendered, f"worker-{stage}")
-        assert policy["spec"]["ingress"] == []
-        assert _egress_ports(policy) == {53, 5432, 6379}, stage
+        (deployment,) = rendered.component("Deployment", f"worker-{stage}")
+        (port,) = containers(deployment)[0]["ports"]
+        assert port["name"] == "metrics"
+        assert policy["spec"]["ingress"] == [
+            {"from": scrapers, "ports": [{"port": port["containerPort"], "protocol": "TCP"}]}
+        ], stage
+    for stage in ("validate", "metadata", "content"):
+        assert _egress_ports(_policy(rendered, f"worker-{stage}")) == {53, 5432, 6379}, stage
     ai = _policy(rendered, "worker-ai")
-    assert ai["spec"]["ingress"] == []
     assert 443 in _egress_ports(ai)
     internet = [
         peer["ipBlock"]
@@ -156,6 +163,12 @@ def test_workers_accept_nothing_and_only_the_ai_stage_reaches_the_internet() -> 
         if "ipBlock" in peer and {"port": 443, "protocol": "TCP"} in rule.get("ports", [])
     ]
     assert internet and all("10.0.0.0/8" in block.get("except", []) for block in internet)
+
+
+def test_workers_accept_no_connections_without_scrapers() -> None:
+    rendered = render({"networkPolicy": {"metricsFrom": []}})
+    for stage in STAGES:
+        assert _policy(rendered, f"worker-{stage}")["spec"]["ingress"] == []
 
 
 def test_postgresql_and_redis_accept_only_this_releases_pods() -> None:
