@@ -22,6 +22,8 @@ class AIError(Exception):
         self.message = message
         if code is not None:
             self.code = code
+        # Tokens spent before the failure (set by providers that bill), for budget accounting.
+        self.usage: dict[str, int] | None = None
 
 
 class TransientAIError(AIError):

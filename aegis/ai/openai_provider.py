@@ -24,7 +24,7 @@ from typing import Any
 import numpy as np
 
 from aegis.ai import prompts
-from aegis.ai.errors import BudgetExceeded, PermanentAIError, TransientAIError
+from aegis.ai.errors import AIError, BudgetExceeded, PermanentAIError, TransientAIError
 from aegis.ai.language import detect_language
 from aegis.ai.settings import ai_setting
 from aegis.ai.text import clean_text, dedupe, sanitize_model_text
@@ -184,14 +184,17 @@ class OpenAIProvider:
                     budget=token_limit,
                 )
         pieces = split_by_tokens(source, self.piece_tokens)
-        if len(pieces) <= 1:
-            result = self._analyse(source, labels, usage, from_parts=False)
-        else:
-            result = self._map_reduce(pieces, labels, usage)
-        summary = prompts.SUMMARY_MAX_CHARS
+        try:
+            if len(pieces) <= 1:
+                result = self._analyse(source, labels, usage, from_parts=False)
+            else:
+                result = self._map_reduce(pieces, labels, usage)
+        except AIError as exc:
+            exc.usage = usage  # tokens already spent are still owed, even when the document fails
+            raise
         keywords = [sanitize_model_text(k, source, prompts.KEYWORD_MAX_CHARS) for k in result["keywords"]]
         return Analysis(
-            summary=sanitize_model_text(result["summary"], source, summary),
+            summary=sanitize_model_text(result["summary"], source, prompts.SUMMARY_MAX_CHARS),
             keywords=dedupe(k for k in keywords if k)[: prompts.MAX_KEYWORDS],
             language=result["language"] or detect_language(source),
             classification=result["classification"],

@@ -159,6 +159,8 @@ def test_output_still_malformed_after_the_attempts_is_a_permanent_error(fake: Fa
         make(fake, output_attempts=2).analyze(DOCUMENT, LABELS)
     assert caught.value.code == "ai_malformed_output"
     assert len(chat_requests(fake)) == 2
+    # The two unusable replies were still billed; the stage can record them.
+    assert caught.value.usage is not None and caught.value.usage["completion_tokens"] > 0
 
 
 def test_a_label_outside_the_configured_list_is_rejected(fake: FakeOpenAI) -> None:
