@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import sys
+from pathlib import Path
 from typing import Any
 
 import click
@@ -183,6 +184,146 @@ def dev(port: int, host: str, flower_port: int, concurrency: int) -> None:
     from aegis.devserver import run_dev
 
     sys.exit(run_dev(load_settings(), host=host, port=port, flower_port=flower_port, concurrency=concurrency))
+
+
+# --- client commands (talk to a running gateway) -----------------------------------------
+
+url_option = click.option("--url", envvar="AEGIS_URL", default="http://127.0.0.1:8000", show_default=True,
+                          help="Gateway URL (AEGIS_URL).")
+key_option = click.option("--api-key", envvar="AEGIS_API_KEY", help="API key (AEGIS_API_KEY).")
+json_option = click.option("--json", "as_json", is_flag=True, help="Print JSON for scripts.")
+
+
+def _client(url: str, api_key: str | None) -> Any:
+    from aegis.client import ApiError, Client
+
+    try:
+        return Client(url, api_key)
+    except ApiError as exc:
+        raise click.ClickException(exc.detail) from exc
+
+
+def _call(fn: Any, *args: Any, **kwargs: Any) -> Any:
+    from aegis.client import ApiError
+
+    try:
+        return fn(*args, **kwargs)
+    except ApiError as exc:
+        raise click.ClickException(str(exc)) from exc
+
+
+@main.command()
+@click.argument("files", nargs=-1, required=True, type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--wait", is_flag=True, help="Wait until every document ends; show its stages.")
+@click.option("--timeout", default=900, show_default=True, help="Seconds to wait with --wait.")
+@click.option("--password", help="Password for encrypted PDFs (used to open them, never stored).")
+@url_option
+@key_option
+@json_option
+def upload(files: tuple[Path, ...], wait: bool, timeout: int, password: str | None,
+           url: str, api_key: str | None, as_json: bool) -> None:
+    """Upload FILES; with --wait, follow each through validate, metadata, content and ai.
+
+    Exits 0 when every document succeeded (or, without --wait, was accepted), 1 otherwise.
+    """
+    from aegis.uploader import run_upload
+
+    client = _client(url, api_key)
+    results = run_upload(client, list(files), wait=wait, timeout=timeout, password=password, quiet=as_json)
+    if as_json:
+        _echo_json(results)
+    ok = all(r["status"] == "succeeded" if wait else r["status"] != "error" for r in results)
+    sys.exit(0 if ok else 1)
+
+
+@main.command()
+@click.argument("document_id")
+@url_option
+@key_option
+@json_option
+def status(document_id: str, url: str, api_key: str | None, as_json: bool) -> None:
+    """Show a document's status, stages, metadata and AI results."""
+    doc = _call(_client(url, api_key).document, document_id)
+    if as_json:
+        _echo_json(doc)
+        return
+    click.echo(f"{doc['filename']}  {doc['id']}")
+    click.echo(f"status: {doc['status']}" + (f"  ({doc['error']['code']}: {doc['error']['message']})"
+                                              if doc["error"] else ""))
+    for name, run in doc["stages"].items():
+        took = f"{run['duration_ms']} ms" if run["duration_ms"] is not None else ""
+        click.echo(f"  {name:<9} {run['status']:<10} attempts {run['attempts']}  {took}")
+    meta = doc.get("metadata") or {}
+    for key in ("pages", "title", "author", "language", "created_at"):
+        if meta.get(key) is not None:
+            click.echo(f"  {key}: {meta[key]}")
+    if doc.get("ai"):
+        click.echo(f"  summary: {doc['ai'].get('summary', '')[:300]}")
+        click.echo(f"  keywords: {', '.join(doc['ai'].get('keywords') or [])}")
+
+
+@main.command("ls")
+@click.option("--status", "status_filter", type=click.Choice(["queued", "processing", "succeeded", "failed", "rejected"]))
+@click.option("--limit", default=50, show_default=True)
+@click.option("--cursor", help="next_cursor from a previous page.")
+@url_option
+@key_option
+@json_option
+def ls_(status_filter: str | None, limit: int, cursor: str | None, url: str, api_key: str | None,
+        as_json: bool) -> None:
+    """List documents, newest first."""
+    page = _call(_client(url, api_key).list, status_filter, limit, cursor)
+    if as_json:
+        _echo_json(page)
+        return
+    for doc in page["documents"]:
+        code = doc["error"]["code"] if doc["error"] else ""
+        click.echo(f"{doc['id']}  {doc['status']:<10} {code:<16} {doc['filename']}")
+    if page.get("next_cursor"):
+        click.echo(f"more: aegis ls --cursor {page['next_cursor']}", err=True)
+
+
+@main.command()
+@click.argument("query")
+@click.option("-k", default=10, show_default=True, help="How many results.")
+@click.option("--document", "document_id", help="Search within one document.")
+@url_option
+@key_option
+@json_option
+def search(query: str, k: int, document_id: str | None, url: str, api_key: str | None, as_json: bool) -> None:
+    """Semantic search over your documents."""
+    found = _call(_client(url, api_key).search, query, k, document_id)
+    if as_json:
+        _echo_json(found)
+        return
+    for hit in found["results"]:
+        pages = f"p.{hit['page_start']}" + (f"-{hit['page_end']}" if hit["page_end"] != hit["page_start"] else "")
+        click.echo(f"{hit['score']:.3f}  {hit['filename']} {pages}  {hit['document_id']}")
+        click.echo("       " + " ".join(hit["text"].split())[:160])
+
+
+@main.command()
+@click.argument("document_id")
+@url_option
+@key_option
+@json_option
+def reprocess(document_id: str, url: str, api_key: str | None, as_json: bool) -> None:
+    """Run a document through every stage again."""
+    doc = _call(_client(url, api_key).reprocess, document_id)
+    _echo_json(doc) if as_json else click.echo(f"{doc['id']} queued again")
+
+
+@main.command("rm")
+@click.argument("document_ids", nargs=-1, required=True)
+@url_option
+@key_option
+@json_option
+def rm(document_ids: tuple[str, ...], url: str, api_key: str | None, as_json: bool) -> None:
+    """Delete documents: file, rows and vectors."""
+    client = _client(url, api_key)
+    for document_id in document_ids:
+        _call(client.delete, document_id)
+    _echo_json({"deleted": list(document_ids)}) if as_json else click.echo(f"deleted {len(document_ids)}")
 
 
 if __name__ == "__main__":  # pragma: no cover

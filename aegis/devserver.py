@@ -48,7 +48,7 @@ def process_specs(settings: Settings, host: str, port: int, flower_port: int, co
         ProcessSpec(
             "gateway",
             [sys.executable, "-m", "gunicorn", "--bind", f"{host}:{port}", "--workers", "1",
-             "--threads", "8", "--timeout", "120", "web:create_app()"],
+             "--threads", "8", "--timeout", "120", "--no-control-socket", "web:create_app()"],
         )
     ]
     specs += [ProcessSpec(f"worker-{stage}", worker_argv(stage, concurrency)) for stage in STAGES]

@@ -164,7 +164,7 @@ class Stack:
         self.logs["gateway"] = log
         self.procs["gateway"] = subprocess.Popen(
             [sys.executable, "-m", "gunicorn", "--bind", f"127.0.0.1:{port}", "--workers", "1",
-             "--threads", "8", "web:create_app()"],
+             "--threads", "8", "--no-control-socket", "web:create_app()"],
             env=self.env, cwd=ROOT, stdout=open(log, "ab"), stderr=subprocess.STDOUT, start_new_session=True,
         )
         self.url = f"http://127.0.0.1:{port}"

@@ -1,0 +1,113 @@
+"""``aegis upload``: one progress bar per file (bytes sent, then the four stages),
+and a summary table at the end.
+
+Each bar runs from 0 to 100: the upload fills the first fifth, each finished
+stage another fifth, so a glance shows where every document is.
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Any
+
+from aegis.client import TERMINAL, ApiError, Client
+from aegis.config import STAGES
+
+UPLOAD_SHARE = 20.0
+STAGE_SHARE = (100.0 - UPLOAD_SHARE) / len(STAGES)
+POLL_SECONDS = 0.5
+
+
+def _stage_progress(doc: dict[str, Any]) -> tuple[float, str]:
+    done = sum(1 for run in doc["stages"].values() if run["status"] in ("succeeded", "skipped", "failed"))
+    if doc["status"] in TERMINAL:
+        label = doc["status"] if not doc["error"] else f"{doc['status']}: {doc['error']['code']}"
+        return 100.0, label
+    return UPLOAD_SHARE + done * STAGE_SHARE, doc.get("stage") or doc["status"]
+
+
+def run_upload(
+    client: Client, files: list[Path], *, wait: bool, timeout: float, password: str | None, quiet: bool
+) -> list[dict[str, Any]]:
+    from rich.console import Console
+    from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+
+    console = Console(stderr=True, quiet=quiet)
+    results: list[dict[str, Any]] = []
+    columns = (TextColumn("{task.fields[name]}", style="bold"), BarColumn(),
+               TextColumn("{task.fields[state]}"), TimeElapsedColumn())
+    with Progress(*columns, console=console, transient=False) as progress:
+        bars = {}
+        for path in files:
+            name = path.name if len(path.name) <= 40 else path.name[:37] + "…"
+            bars[path] = progress.add_task("", total=100.0, name=name, state="waiting")
+        for path in files:
+            bar = bars[path]
+            size = max(path.stat().st_size, 1)
+            progress.update(bar, state="uploading")
+
+            def sent(n: int, bar: Any = bar, size: int = size) -> None:
+                progress.advance(bar, UPLOAD_SHARE * n / size)
+
+            try:
+                doc = client.upload(path, progress=sent, password=password)
+            except ApiError as exc:
+                progress.update(bar, completed=100.0, state=f"error: {exc.code}")
+                results.append({"file": str(path), "id": None, "status": "error",
+                                "error": {"code": exc.code, "message": exc.detail}, "duplicate": False})
+                continue
+            done, state = _stage_progress(doc)
+            if doc.get("duplicate"):
+                state = f"duplicate, {state}"
+            progress.update(bar, completed=done if wait or doc["status"] in TERMINAL else UPLOAD_SHARE, state=state)
+            results.append({"file": str(path), "id": doc["id"], "status": doc["status"], "error": doc["error"],
+                            "duplicate": bool(doc.get("duplicate")), "document": doc})
+        if wait:
+            _follow(client, results, bars, files, progress, timeout)
+    for r in results:
+        r.pop("document", None)
+    if not quiet:
+        _summary(Console(), results, wait)
+    return results
+
+
+def _follow(client: Client, results: list[dict[str, Any]], bars: dict[Path, Any], files: list[Path],
+            progress: Any, timeout: float) -> None:
+    deadline = time.monotonic() + timeout
+    pending = [i for i, r in enumerate(results) if r["id"] and r["status"] not in TERMINAL]
+    while pending and time.monotonic() < deadline:
+        time.sleep(POLL_SECONDS)
+        still = []
+        for i in pending:
+            try:
+                doc = client.document(results[i]["id"])
+            except ApiError:
+                still.append(i)
+                continue
+            done, state = _stage_progress(doc)
+            progress.update(bars[files[i]], completed=done, state=state)
+            results[i].update(status=doc["status"], error=doc["error"], document=doc)
+            if doc["status"] not in TERMINAL:
+                still.append(i)
+        pending = still
+    for i in pending:
+        results[i]["status"] = results[i]["status"] + " (still running at timeout)"
+
+
+def _summary(console: Any, results: list[dict[str, Any]], waited: bool) -> None:
+    from rich.table import Table
+
+    table = Table(title="Uploads" + (" (final status)" if waited else ""))
+    table.add_column("file", no_wrap=True)
+    table.add_column("document id", no_wrap=True, min_width=36)
+    table.add_column("status", no_wrap=True)
+    table.add_column("error", overflow="fold")
+    counts: dict[str, int] = {}
+    for r in results:
+        counts[r["status"]] = counts.get(r["status"], 0) + 1
+        error = f"{r['error']['code']}: {r['error']['message']}" if r["error"] else ""
+        status = r["status"] + (" (duplicate)" if r["duplicate"] else "")
+        table.add_row(Path(r["file"]).name, r["id"] or "-", status, error)
+    console.print(table)
+    console.print(", ".join(f"{n} {s}" for s, n in sorted(counts.items())))
