@@ -212,3 +212,10 @@ def test_beat_schedule_file_is_where_its_probes_look() -> None:
     assert {"mountPath": "/tmp", "name": "tmp"} in container["volumeMounts"]
     for probe in ("livenessProbe", "readinessProbe", "startupProbe"):
         assert "$AEGIS_DATA_DIR" in container[probe]["exec"]["command"][-1]
+
+
+def test_chart_time_limits_default_to_the_applications() -> None:
+    from aegis.config import DEFAULT_TIME_LIMITS
+
+    config = render().config()
+    assert {s: int(config[f"AEGIS_TIME_LIMIT_{s.upper()}"]) for s in STAGES} == DEFAULT_TIME_LIMITS
