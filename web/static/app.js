@@ -51,6 +51,7 @@
     docs: new Map(),      // document id -> last document JSON
     watchers: new Map(),  // document id -> {source, timer, safety}
     inflight: new Map(),  // document id -> Promise of a refresh
+    uploadLines: new Map(), // document id -> the status text of its line under Upload
     again: new Set(),     // ids whose refresh must run once more when the current one ends
     cursor: null,
     openId: null,
@@ -180,6 +181,7 @@
     sessionStorage.removeItem(KEY_STORAGE);
     state.rows.clear();
     state.docs.clear();
+    state.uploadLines.clear();
     $("documents-body").replaceChildren();
     $("search-results").replaceChildren();
     $("uploads").replaceChildren();
@@ -280,6 +282,11 @@
       if (previous && !TERMINAL.has(previous.status)) {
         const outcome = doc.status === "succeeded" ? "is ready" : `${doc.status}: ${plainError(doc.error)}`;
         announce(`${doc.filename} ${outcome}`);
+        const line = state.uploadLines.get(doc.id);
+        if (line) {
+          line.textContent = doc.status === "succeeded" ? "ready" : `${doc.status}: ${plainError(doc.error)}`;
+          line.className = doc.status === "succeeded" ? "ok-text" : "field-error";
+        }
       }
     } else {
       watch(doc.id);
@@ -395,6 +402,7 @@
       const body = await api("/v1/documents", { method: "POST", body: form });
       const docs = body.documents || [body];
       for (const doc of docs) {
+        state.uploadLines.set(doc.id, status);
         upsertRow(doc, true);
         flash(doc.id);
         if (doc.duplicate) {
@@ -671,7 +679,7 @@
       return holder;
     }
     const escaped = words.map((w) => w.replace(/[.*+?^${}()|[\]\\]/g, "\\$&"));
-    const pattern = new RegExp(`(${escaped.join("|")})`, "gi");
+    const pattern = new RegExp(`\\b(${escaped.join("|")})\\b`, "gi");
     for (const part of text.split(pattern)) {
       if (!part) continue;
       holder.append(words.includes(part.toLowerCase()) ? el("mark", { text: part }) : document.createTextNode(part));
