@@ -57,6 +57,10 @@ class DocInfo:
 class TransientError(Exception):
     """Worth retrying later (network, 429, database restart)."""
 
+    def __init__(self, message: str, retry_after: float | None = None) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
+
 
 def stage_module(stage: str) -> ModuleType:
     return import_module(f"aegis.stages.{stage}")

@@ -95,7 +95,11 @@ def run_stage(task: Task, stage: str, document_id: str, token: str) -> str:
             runner.record_transient(s, stage, document_id, token, f"{type(exc).__name__}: {exc}")
         except Exception:  # noqa: BLE001 - the database itself may be what is down
             pass
-        raise task.retry(exc=exc, countdown=backoff(task.request.retries)) from exc
+        countdown = backoff(task.request.retries)
+        retry_after = getattr(exc, "retry_after", None)
+        if retry_after:
+            countdown = max(countdown, float(retry_after))  # the service said how long to wait
+        raise task.retry(exc=exc, countdown=countdown) from exc
     finally:
         bind_context()
     metrics().stage_tasks.labels(stage, outcome.value).inc()

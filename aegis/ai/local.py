@@ -25,7 +25,7 @@ class LocalProvider:
         self.dimension = self._embedder.dimension
         self.model = f"extractive+{self._embedder.model}"
 
-    def analyze(self, text: str, labels: Sequence[str]) -> Analysis:
+    def analyze(self, text: str, labels: Sequence[str], *, token_limit: int | None = None) -> Analysis:
         text = clean_text(text)
         return Analysis(
             summary=summarize(text),
@@ -37,7 +37,7 @@ class LocalProvider:
             model=self.model,
         )
 
-    def embed(self, texts: list[str]) -> list[list[float]]:
+    def embed(self, texts: list[str], *, usage: dict[str, int] | None = None) -> list[list[float]]:
         return self._embedder.embed(texts)
 
     def embed_query(self, text: str) -> list[float]:

@@ -14,9 +14,9 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from aegis.ai import get_provider, get_vector_store
-from aegis.ai.errors import BudgetExceeded, PermanentAIError, TransientAIError
-from aegis.ai.types import VectorItem
+from aegis.ai import check_budget, get_provider, get_vector_store, record_usage
+from aegis.ai.errors import PermanentAIError, TransientAIError
+from aegis.ai.types import VectorItem, add_usage, zero_usage
 from aegis.config import Settings
 from aegis.db import session_factory
 from aegis.formats.base import DocumentError
@@ -33,6 +33,13 @@ EMBED_BATCH = 64
 class AIInputs:
     text: str
     chunks: list[tuple[int, int, int, str]]  # index, page_start, page_end, text
+    tenant: TenantBudget
+
+
+@dataclass(frozen=True)
+class TenantBudget:
+    """The tenant's budget fields, detached from the session."""
+
     token_budget: int
     tokens_used: int
 
@@ -41,7 +48,7 @@ class AIInputs:
 class AIResult:
     analysis: dict[str, Any]
     chunk_count: int
-    total_tokens: int
+    usage: dict[str, int]
 
 
 def load(session: Session, document: Document) -> AIInputs:
@@ -64,47 +71,39 @@ def load(session: Session, document: Document) -> AIInputs:
     return AIInputs(
         text="\n\n".join(text_parts)[:MAX_ANALYSIS_CHARS],
         chunks=[tuple(row) for row in chunks],  # type: ignore[misc]
-        token_budget=tenant.token_budget if tenant else 0,
-        tokens_used=tenant.tokens_used if tenant else 0,
+        tenant=TenantBudget(tenant.token_budget if tenant else 0, tenant.tokens_used if tenant else 0),
     )
 
 
 def run(settings: Settings, doc: Any, blob: Path, inputs: AIInputs) -> AIResult:
-    budget = inputs.token_budget or settings.tenant_token_budget
-    if budget and inputs.tokens_used >= budget:
-        raise DocumentError(
-            "token_budget_exceeded",
-            f"This tenant has used its AI token budget ({budget} tokens).",
-            rejected=False,
-        )
     provider = get_provider(settings)
     store = get_vector_store(settings, session_factory(settings))
+    usage = zero_usage()
     try:
-        analysis = provider.analyze(inputs.text, settings.classification_labels)
+        # Refuse before spending: a paid provider estimates, the local one is free.
+        left = check_budget(inputs.tenant, provider.estimate_tokens(inputs.text), settings)
+        analysis = provider.analyze(inputs.text, settings.classification_labels, token_limit=left)
+        add_usage(usage, analysis.usage)
         items: list[VectorItem] = []
         for start in range(0, len(inputs.chunks), EMBED_BATCH):
             batch = inputs.chunks[start:start + EMBED_BATCH]
-            vectors = provider.embed([c[3] for c in batch])
+            vectors = provider.embed([c[3] for c in batch], usage=usage)
             items.extend(
                 VectorItem(chunk_index=c[0], vector=v, page_start=c[1], page_end=c[2], text=c[3])
-                for c, v in zip(batch, vectors, strict=False)
+                for c, v in zip(batch, vectors, strict=True)
             )
         store.upsert(doc.tenant_id, doc.id, items)
     except TransientAIError as exc:
-        raise TransientError(str(exc)) from exc
-    except BudgetExceeded as exc:
-        raise DocumentError("token_budget_exceeded", str(exc), rejected=False) from exc
-    except PermanentAIError as exc:
+        raise TransientError(str(exc), retry_after=exc.retry_after) from exc
+    except PermanentAIError as exc:  # BudgetExceeded included
         raise DocumentError(exc.code, exc.message, rejected=False) from exc
     result = analysis.to_dict()
+    result["usage"] = usage
     result["chunks"] = len(items)
     result["vector_store"] = settings.vector_store
-    return AIResult(analysis=result, chunk_count=len(items), total_tokens=int(analysis.usage.get("total_tokens", 0)))
+    return AIResult(analysis=result, chunk_count=len(items), usage=usage)
 
 
 def save(session: Session, document: Document, result: AIResult) -> None:
     document.ai = result.analysis
-    if result.total_tokens:
-        tenant = session.get(Tenant, document.tenant_id)
-        if tenant is not None:
-            tenant.tokens_used += result.total_tokens
+    record_usage(session, document.tenant_id, result.usage)
