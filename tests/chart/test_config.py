@@ -5,7 +5,7 @@ from __future__ import annotations
 import base64
 import re
 
-from .conftest import (
+from .chartlib import (
     EXTERNAL_SERVICES,
     MINIMAL,
     PRODUCTION,

@@ -15,7 +15,7 @@ import yaml
 
 from aegis.config import DEFAULT_TIME_LIMITS
 
-from .conftest import REPO, STAGES, arg_after, containers, render
+from .chartlib import REPO, STAGES, arg_after, containers, render
 
 DOCKERFILE = REPO / "deploy" / "Dockerfile"
 COMPOSE = REPO / "deploy" / "compose.yaml"

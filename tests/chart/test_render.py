@@ -9,7 +9,7 @@ import jsonschema
 import kubernetes_validate
 import pytest
 
-from .conftest import (
+from .chartlib import (
     CHART_DIR,
     KUBE_VERSION,
     NAMESPACE,

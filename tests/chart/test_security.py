@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from .conftest import (
+from .chartlib import (
     EXTERNAL_SERVICES,
     INGRESS_AND_NETWORK_POLICIES,
     KEDA,

@@ -9,7 +9,7 @@ import helm_python
 import pytest
 import yaml
 
-from .conftest import CHART_DIR, EXTERNAL_SERVICES, merge, render
+from .chartlib import CHART_DIR, EXTERNAL_SERVICES, merge, render
 
 # Objects whose keys are the user's (maps of labels, env, settings), or Kubernetes
 # types passed through verbatim and validated by Kubernetes' own schema.
@@ -56,7 +56,7 @@ def test_every_default_value_is_described_by_the_schema() -> None:
 
 
 def test_default_values_pass_the_schema() -> None:
-    from .conftest import chart
+    from .chartlib import chart
 
     chart().validate_schema(None)
 

@@ -9,7 +9,7 @@ import pytest
 
 from tasks import probes
 
-from .conftest import EXTERNAL_SERVICES, KEDA, RELEASE, STAGES, arg_after, containers, env_of, merge, pod_spec, render
+from .chartlib import EXTERNAL_SERVICES, KEDA, RELEASE, STAGES, arg_after, containers, env_of, merge, pod_spec, render
 
 
 def test_one_worker_deployment_per_stage_consuming_only_its_queue() -> None:
