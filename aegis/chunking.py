@@ -146,7 +146,7 @@ def chunk_pages(pages: list[Page], max_chars: int = 1500, overlap: int = 200) ->
         parts, size, has_content = [], 0, False
 
     for block in _blocks(pages):
-        limit = max_chars - overlap
+        limit = max_chars - overlap - 2  # room for the carried tail and a separator
         pieces = [block.text] if len(block.text) <= limit else _split_long(block.text, limit)
         for number, piece in enumerate(pieces):
             # Pieces of one long paragraph rejoin with a space; paragraphs with a blank line.

@@ -82,9 +82,15 @@ def detect_encoding(data: bytes) -> str:
             return "utf-8"
     from charset_normalizer import from_bytes
 
-    best = from_bytes(data[: 4 * _SAMPLE]).best()
+    results = from_bytes(data[: 4 * _SAMPLE])
+    best = results.best()
     if best is None or best.encoding is None:
         return "utf-8"
+    # Short Latin texts often tie between cp1250/cp1252/cp1257; the tie goes to
+    # cp1252, by far the most common 8-bit encoding of Western text.
+    tied = {m.encoding for m in results if m.chaos == best.chaos and m.coherence == best.coherence}
+    if "cp1252" in tied:
+        return "cp1252"
     return str(best.encoding)
 
 

@@ -30,20 +30,23 @@ def _local(tag: Any) -> str:
 def walk(source: Any, budget: int) -> tuple[str, dict[str, Any]]:
     """Stream-parse XML; return its text and a few structural facts.
 
-    Element text is joined with spaces inside an element and newlines between
-    elements that hold text, which keeps records readable.
+    Pieces of text (an element's own text, its children's, their tails) are
+    joined with newlines in document order, which keeps records readable.
     """
     from xml.etree.ElementTree import ParseError
 
     from defusedxml import DTDForbidden, EntitiesForbidden, ExternalReferenceForbidden, NotSupportedError
     from defusedxml.ElementTree import iterparse
 
-    parts: list[str] = []
+    # Text is assembled bottom-up: when an element ends, its own text, its children
+    # and their tails are all known, so reading order is kept without recursion.
+    collected: dict[Any, list[str]] = {}
     size = 0
     depth = 0
     elements = 0
     root_tag = None
     title = None
+    text = ""
     try:
         for event, element in iterparse(
             source, events=("start", "end"), forbid_dtd=False, forbid_entities=True, forbid_external=True
@@ -57,18 +60,26 @@ def walk(source: Any, budget: int) -> tuple[str, dict[str, Any]]:
                     raise DocumentError("nesting_too_deep", "The XML nests elements too deeply to be read safely.")
                 continue
             depth -= 1
-            text = (element.text or "").strip()
-            if text and size < budget:
+            parts: list[str] = []
+            own = (element.text or "").strip()
+            if own and size < budget:
                 if title is None and _local(element.tag).lower() in _TITLE_TAGS:
-                    title = clean_inline(text, 500)
-                parts.append(text)
-                size += len(text) + 1
-            tail = (element.tail or "").strip()
-            if tail and size < budget:
-                parts.append(tail)
-                size += len(tail) + 1
-            # Free what we have read: memory stays flat on large files.
-            element.clear()
+                    title = clean_inline(own, 500)
+                parts.append(own)
+                size += len(own) + 1
+            for child in element:
+                parts.extend(collected.pop(child, ()))
+                tail = (child.tail or "").strip()
+                if tail and size < budget:
+                    parts.append(tail)
+                    size += len(tail) + 1
+            # Free the children we have read (clearing the element itself would lose
+            # its tail, which belongs to the parent and is read when the parent ends).
+            del element[:]
+            if depth == 0:
+                text = "\n".join(parts)
+            else:
+                collected[element] = parts
     except (EntitiesForbidden, DTDForbidden, ExternalReferenceForbidden) as exc:
         raise DocumentError(
             "xml_entities", "The XML declares entities or external references, which we refuse."
@@ -80,7 +91,7 @@ def walk(source: Any, budget: int) -> tuple[str, dict[str, Any]]:
     except RecursionError as exc:
         raise DocumentError("nesting_too_deep", "The XML nests elements too deeply to be read safely.") from exc
     facts = {"root": root_tag, "elements": elements, "title": title}
-    return clean_text("\n".join(parts)), facts
+    return clean_text(text), facts
 
 
 def _source(path: Path, limits: Limits) -> io.BytesIO:
