@@ -148,3 +148,17 @@ def test_health_and_ready_report_ok(stack: Stack) -> None:
     ready = requests.get(stack.url + "/ready", timeout=5)
     assert ready.status_code == 200
     assert ready.json()["checks"] == {"database": "ok", "broker": "ok"}
+
+
+def test_search_finds_a_document_by_a_sentence_from_it_and_never_another_tenants(
+    api: ApiClient, stack: Stack
+) -> None:
+    doc_id = api.upload(CORPUS / "pdf" / "multicolumn.pdf").json()["id"]
+    api.wait(doc_id)
+    sentence = api.get(f"/v1/documents/{doc_id}/content").json()["pages"][0]["text"].split("\n")[2]
+    results = api.session.get(f"{api.base}/v1/search", params={"q": sentence, "k": 3}).json()["results"]
+    assert doc_id in [r["document_id"] for r in results]
+    assert set(results[0]) == {"document_id", "filename", "page_start", "page_end", "score", "text"}
+    other = ApiClient(stack.url, stack.create_tenant("tenant-c"))
+    assert other.session.get(f"{api.base}/v1/search", params={"q": sentence}).json()["results"] == []
+    assert api.get("/v1/search").json()["code"] == "missing_query"
