@@ -36,6 +36,15 @@ class _Pages:
         self.pages[-1].append(text)
         self.size += len(text)
 
+    def trim(self) -> None:
+        """Drop trailing spaces (the separator after a cell's last paragraph)."""
+        parts = self.pages[-1]
+        while parts and parts[-1].endswith(" "):
+            parts[-1] = parts[-1].rstrip(" ")
+            if parts[-1]:
+                break
+            parts.pop()
+
     def page_break(self) -> None:
         if "".join(self.pages[-1]).strip():
             self.pages.append([])
@@ -100,6 +109,7 @@ def body_pages(body: Any, limits: Limits) -> list[Page]:
                 pages.add(" " if cell_depth else "\n")
             elif tag == _TC:
                 cell_depth -= 1
+                pages.trim()
                 pages.add(" | ")
             elif tag == _TR:
                 pages.add("\n")

@@ -8,6 +8,7 @@ trailing cells are dropped: sheets often declare a huge used range.
 
 from __future__ import annotations
 
+import io
 import warnings
 from pathlib import Path
 from typing import Any
@@ -27,7 +28,9 @@ def _load(path: Path, limits: Limits) -> Any:
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            return openpyxl.load_workbook(str(path), read_only=True, data_only=True)
+            # Bytes, not the path: openpyxl judges paths by their extension, and stored
+            # blobs have none. The zip gate has already bounded what this can inflate.
+            return openpyxl.load_workbook(io.BytesIO(path.read_bytes()), read_only=True, data_only=True)
     except DocumentError:
         raise
     except Exception as exc:  # noqa: BLE001 - openpyxl raises many types on damaged packages

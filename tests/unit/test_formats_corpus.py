@@ -62,11 +62,14 @@ def test_rejection_table_names_files_that_exist() -> None:
 
 
 @pytest.mark.parametrize("name", FILES)
-def test_corpus_file_succeeds_or_is_rejected_for_its_real_reason(name: str) -> None:
-    path = CORPUS / name
+def test_corpus_file_succeeds_or_is_rejected_for_its_real_reason(name: str, tmp_path: Path) -> None:
+    # The pipeline reads content-addressed blobs with no extension; a link named
+    # like one makes sure no library here decides anything by the file's suffix.
+    path = tmp_path / "blob"
+    path.symlink_to(CORPUS / name)
     limits = Limits()
     try:
-        detection = validate(path, path.name, limits)
+        detection = validate(path, Path(name).name, limits)
         metadata = extract_metadata(path, detection, limits)
         pages = extract_pages(path, detection, limits)
     except DocumentError as exc:
