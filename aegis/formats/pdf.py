@@ -228,18 +228,79 @@ def check(
 ) -> dict[str, Any]:
     """Open the PDF, enforce page and decoding limits; return detection details."""
     size = path.stat().st_size
-    with pypdf_limits(limits), _errors():
-        reader = _open_reader(path, password)
-        pages = _page_count(reader, limits)
-        # Budget for all decoded page content and fonts: generous for real files
-        # (text compresses ~5x), fatal for bombs.
-        budget = [min(limits.max_zip_uncompressed, max(64 * 1024 * 1024, size * limits.max_zip_ratio))]
-        seen: set[int] = set()
-        for page in reader.pages:
-            _scan_page(page, budget, seen)
-        encrypted = bool(reader.is_encrypted)
+    try:
+        with pypdf_limits(limits), _errors():
+            reader = _open_reader(path, password)
+            pages = _page_count(reader, limits)
+            # Budget for all decoded page content and fonts: generous for real files
+            # (text compresses ~5x), fatal for bombs.
+            budget = [min(limits.max_zip_uncompressed, max(64 * 1024 * 1024, size * limits.max_zip_ratio))]
+            seen: set[int] = set()
+            for page in reader.pages:
+                _scan_page(page, budget, seen)
+            encrypted = bool(reader.is_encrypted)
+    except DocumentError as exc:
+        if not _repairable(exc):
+            raise
+        return _check_repaired(path, limits, password, exc)
     _check_pdfium(path, password)
     return {"pages": pages, "encrypted": encrypted}
+
+
+def _repairable(exc: DocumentError) -> bool:
+    """pypdf gave up on the syntax (not a limit, loop or password): PDFium may still read it."""
+    from pypdf.errors import LimitReachedError, PdfReadError
+
+    cause = exc.__cause__
+    return (
+        exc.code == "malformed"
+        and isinstance(cause, PdfReadError | ValueError | KeyError | TypeError | IndexError | AttributeError)
+        and not isinstance(cause, LimitReachedError)
+    )
+
+
+def _check_repaired(path: Path, limits: Limits, password: str | None, original: DocumentError) -> dict[str, Any]:
+    """Accept a PDF that PDFium (Chrome's engine, which repairs broken xrefs) opens with pages."""
+    try:
+        doc = _open_pdfium(path, password)
+    except DocumentError as exc:
+        if exc.code in {"encrypted", "wrong_password"}:
+            raise
+        raise original from original.__cause__
+    try:
+        count = len(doc)
+    finally:
+        doc.close()
+    if count == 0:
+        raise original from original.__cause__
+    if count > limits.max_pages:
+        raise DocumentError("too_many_pages", f"The PDF has {count} pages; the limit is {limits.max_pages}.")
+    return {"pages": count, "encrypted": False, "repaired": True}
+
+
+def _repaired_metadata(path: Path, limits: Limits, password: str | None) -> dict[str, Any]:
+    """Metadata from PDFium alone, for files only PDFium can read."""
+    doc = _open_pdfium(path, password)
+    try:
+        info = doc.get_metadata_dict(skip_empty=True)
+        version = doc.get_version()
+        count = len(doc)
+    finally:
+        doc.close()
+    if count > limits.max_pages:
+        raise DocumentError("too_many_pages", f"The PDF has {count} pages; the limit is {limits.max_pages}.")
+    meta = {
+        "title": _text(info.get("Title")),
+        "author": _text(info.get("Author")),
+        "subject": _text(info.get("Subject")),
+        "keywords": _text(info.get("Keywords")),
+        "creator": _text(info.get("Creator")),
+        "producer": _text(info.get("Producer")),
+        "created_at": pdf_date(info.get("CreationDate")),
+        "modified_at": pdf_date(info.get("ModDate")),
+        "pdf": {"version": f"{version // 10}.{version % 10}" if version else None, "repaired": True},
+    }
+    return drop_empty(meta) | {"pages": count, "encrypted": False}
 
 
 def _pdfium_error(exc: Exception, password: str | None) -> DocumentError:
@@ -559,6 +620,18 @@ def extract_metadata(
     path: Path, limits: Limits, password: str | None = None, *, detection: Detection | None = None
 ) -> dict[str, Any]:
     """Normalised metadata plus a ``pdf`` section of structural facts."""
+    try:
+        return _metadata(path, limits, password)
+    except DocumentError as exc:
+        if not _repairable(exc):
+            raise
+        try:
+            return _repaired_metadata(path, limits, password)
+        except DocumentError:
+            raise exc from exc.__cause__
+
+
+def _metadata(path: Path, limits: Limits, password: str | None) -> dict[str, Any]:
     with pypdf_limits(limits), _errors():
         reader = _open_reader(path, password)
         pages = _page_count(reader, limits)

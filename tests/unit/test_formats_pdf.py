@@ -187,3 +187,31 @@ def test_corpus_language_is_detected_from_text() -> None:
     for name, code in [("fr_olap.pdf", "fr"), ("korean-text-with-tables.pdf", "ko"), ("GeoTopo-komprimiert.pdf", "de")]:
         path = CORPUS / name
         assert extract_metadata(path, validate(path, name, LIMITS), LIMITS)["language"] == code
+
+
+def test_pdf_pypdf_cannot_parse_is_read_by_pdfium_and_marked_repaired(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import pypdf
+    from pypdf.errors import PdfReadError
+
+    def broken(*_args: object, **_kwargs: object) -> None:
+        raise PdfReadError("Invalid object in /Pages")
+
+    monkeypatch.setattr(pypdf, "PdfReader", broken)
+    path = write(tmp_path, two_page_pdf())
+    detection = validate(path, "r.pdf", LIMITS)
+    assert detection.details["repaired"] is True
+    meta = extract_metadata(path, detection, LIMITS)
+    assert meta["pages"] == 2
+    assert meta["title"] == "Quarterly report"
+    assert meta["created_at"] == "2024-01-31T12:00:00+01:00"
+    assert meta["pdf"] == {"version": "1.7", "repaired": True}
+    assert "Second page text" in extract_pages(path, detection, LIMITS)[1].text
+
+
+def test_pdf_neither_engine_can_read_stays_malformed(tmp_path: Path) -> None:
+    path = write(tmp_path, b"%PDF-1.7\n1 0 obj\n<< /Type /Catalog >>\nendobj\n%%EOF\n")
+    with pytest.raises(DocumentError) as caught:
+        validate(path, "r.pdf", LIMITS)
+    assert caught.value.code == "malformed"
