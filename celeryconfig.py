@@ -40,8 +40,9 @@ task_queues = [Queue(stage, Exchange(stage, type="direct"), routing_key=stage) f
 task_default_queue = STAGES[0]
 task_routes = {
     **{f"aegis.{stage}": {"queue": stage, "routing_key": stage} for stage in STAGES},
-    # The reconciler is a light database query: it shares the validate queue.
+    # The reconciler and webhooks are light: they share the validate queue.
     "aegis.reconcile": {"queue": STAGES[0], "routing_key": STAGES[0]},
+    "aegis.webhook": {"queue": STAGES[0], "routing_key": STAGES[0]},
 }
 
 # At-least-once delivery, made effectively-once by the stage runner.

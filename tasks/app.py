@@ -10,7 +10,9 @@ from tasks import metrics, probes
 app = Celery("aegis")
 app.config_from_object("celeryconfig")
 # One thin module per stage, plus the reconciler; imported when a worker starts.
-app.conf.imports = ("tasks.validate", "tasks.metadata", "tasks.content", "tasks.ai", "tasks.reconcile")
+app.conf.imports = (
+    "tasks.validate", "tasks.metadata", "tasks.content", "tasks.ai", "tasks.reconcile", "tasks.webhooks",
+)
 metrics.install(app)
 probes.install(app)
 

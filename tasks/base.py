@@ -14,7 +14,7 @@ from celery.exceptions import TimeLimitExceeded
 from sqlalchemy.exc import OperationalError
 
 from aegis import runner
-from aegis.config import Settings, load_settings
+from aegis.config import STAGES, Settings, load_settings
 from aegis.logs import bind_context
 from aegis.metrics import metrics
 
@@ -78,6 +78,10 @@ class StageTask(Task):
                 runner.record_timeout(settings(), stage, args[0], args[1])
             except Exception:  # noqa: BLE001 - the reconciler is the safety net
                 log.exception("could not record timeout")
+                return
+            from tasks.webhooks import notify_end
+
+            notify_end(args[0])
 
 
 def run_stage(task: Task, stage: str, document_id: str, token: str) -> str:
@@ -107,4 +111,10 @@ def run_stage(task: Task, stage: str, document_id: str, token: str) -> str:
     if outcome is not runner.Outcome.SUCCEEDED:
         # Stop the chain here: the document ended, or another message owns it.
         task.request.chain = None
+    if outcome in (runner.Outcome.REJECTED, runner.Outcome.FAILED) or (
+        outcome is runner.Outcome.SUCCEEDED and stage == STAGES[-1]
+    ):
+        from tasks.webhooks import notify_end
+
+        notify_end(document_id)
     return outcome.value

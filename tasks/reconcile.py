@@ -8,6 +8,7 @@ from aegis import pipeline
 from aegis.db import session_scope
 from tasks.app import app
 from tasks.base import settings
+from tasks.webhooks import notify_end
 
 log = logging.getLogger("aegis.reconcile")
 
@@ -26,4 +27,5 @@ def reconcile() -> int:
             log.info("re-enqueued from %s", action.stage, extra=context)
         else:
             log.warning("failed after too many attempts", extra=context)
+            notify_end(action.document_id)
     return sent

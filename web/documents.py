@@ -8,7 +8,7 @@ from typing import Any
 from flask import Blueprint, Response, current_app, g, jsonify, request, url_for
 
 from aegis import documents as docs
-from aegis import pipeline
+from aegis import pipeline, webhooks
 from aegis.formats.base import DocumentError
 from aegis.formats.names import safe_filename
 from aegis.logs import add_context
@@ -50,6 +50,11 @@ def upload() -> tuple[Response, int, dict[str, str]] | tuple[Response, int]:
         raise ApiError(400, "no_file", "Send the file as a multipart form field named 'file'.")
     password = request.form.get("password") or None
     callback_url = request.form.get("callback_url") or None
+    if callback_url:
+        try:
+            webhooks.check_url(callback_url, settings())
+        except webhooks.WebhookError as exc:
+            raise ApiError(400, exc.code, exc.message) from exc
     store: BlobStore = current_app.config["AEGIS_STORE"]
     session = db_session()
     tenant_id = g.tenant.id

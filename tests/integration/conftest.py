@@ -11,6 +11,7 @@ import redis
 from tests.harness import REDIS_HOST, REDIS_PORT, ApiClient, Stack, pick_redis_db, postgres_database
 
 pytestmark = pytest.mark.integration
+WEBHOOK_SECRET = "test-webhook-secret"
 
 
 @pytest.fixture(scope="session")
@@ -26,7 +27,10 @@ def redis_url() -> Iterator[str]:
 @pytest.fixture(scope="session")
 def stack(redis_url: str) -> Iterator[Stack]:
     with postgres_database() as database_url:
-        stack = Stack(database_url, redis_url, AEGIS_RECONCILE_INTERVAL="5")
+        stack = Stack(
+            database_url, redis_url, AEGIS_RECONCILE_INTERVAL="5",
+            AEGIS_WEBHOOK_SECRET=WEBHOOK_SECRET, AEGIS_ALLOW_PRIVATE_WEBHOOKS="1",
+        )
         try:
             stack.migrate()
             stack.start_gateway()

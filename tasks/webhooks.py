@@ -1,0 +1,56 @@
+"""Webhook delivery: one task per ended document, retried with backoff on failure."""
+
+from __future__ import annotations
+
+import logging
+
+import requests
+
+from aegis import webhooks
+from aegis.db import session_scope
+from aegis.documents import to_dict
+from aegis.models import Document, Tenant
+from tasks.app import app
+from tasks.base import backoff, settings
+
+log = logging.getLogger("aegis.webhooks")
+MAX_DELIVERIES = 8
+
+
+@app.task(name="aegis.webhook", bind=True, max_retries=MAX_DELIVERIES - 1, acks_late=True,
+          time_limit=60, soft_time_limit=45, ignore_result=True)
+def webhook(self, document_id: str) -> str:  # type: ignore[no-untyped-def]
+    s = settings()
+    with session_scope(s) as session:
+        document = session.get(Document, document_id)
+        if document is None:
+            return "gone"
+        tenant = session.get(Tenant, document.tenant_id)
+        url = document.callback_url or (tenant.callback_url if tenant else None)
+        if not url or document.status not in ("succeeded", "failed", "rejected"):
+            return "none"
+        body = webhooks.payload(to_dict(document))
+    context = {"document_id": document_id}
+    try:
+        status = webhooks.deliver(url, body, s)
+    except webhooks.WebhookError as exc:
+        log.warning("webhook refused: %s", exc.message, extra=context)
+        return exc.code
+    except requests.RequestException as exc:
+        log.info("webhook attempt %d failed: %s", self.request.retries + 1, exc, extra=context)
+        raise self.retry(countdown=backoff(self.request.retries, base=5, cap=600)) from exc
+    if status >= 300:
+        log.info("webhook attempt %d got HTTP %d", self.request.retries + 1, status, extra=context)
+        if self.request.retries + 1 >= MAX_DELIVERIES:
+            return f"gave up: HTTP {status}"
+        raise self.retry(countdown=backoff(self.request.retries, base=5, cap=600))
+    log.info("webhook delivered (HTTP %d)", status, extra=context)
+    return "delivered"
+
+
+def notify_end(document_id: str) -> None:
+    """Queue the webhook for a document that just ended; never fails the caller."""
+    try:
+        webhook.apply_async((document_id,), queue="validate")
+    except Exception:  # noqa: BLE001 - the document's outcome is already recorded
+        log.exception("could not queue webhook", extra={"document_id": document_id})
