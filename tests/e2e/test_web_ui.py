@@ -14,6 +14,7 @@ run ``playwright install``: the browser comes from apt. Set
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -125,9 +126,14 @@ def page(browser: Any, stack: Stack) -> Iterator[Any]:
     context = browser.new_context(viewport={"width": 1280, "height": 900})
     page = context.new_page()
     page.set_default_timeout(15_000)
+    page.requests = []  # type: ignore[attr-defined]
     page.foreign_requests = []  # type: ignore[attr-defined]
     page.script_errors = []  # type: ignore[attr-defined]
-    page.on("request", lambda r: None if r.url.startswith(stack.url) else page.foreign_requests.append(r.url))
+
+    def seen(request: Any) -> None:
+        (page.requests if request.url.startswith(stack.url) else page.foreign_requests).append(request.url)
+
+    page.on("request", seen)
     page.on("pageerror", lambda exc: page.script_errors.append(str(exc)))
     try:
         yield page
@@ -162,6 +168,38 @@ def test_the_api_docs_page_is_reachable_from_the_page_and_lists_the_endpoints(pa
     assert not page.script_errors and not page.foreign_requests
 
 
+def test_dropping_several_files_uploads_each_and_says_when_bytes_were_already_uploaded(
+    page: Any, stack: Stack
+) -> None:
+    # Without EventSource the page must follow documents by polling alone.
+    page.add_init_script("delete window.EventSource")
+    page.goto(stack.url + "/")
+    sign_in(page, stack.create_tenant("web-ui-drop"))
+    expect(page.locator("#app")).to_be_visible()
+    drop_files = """names => {
+        const transfer = new DataTransfer();
+        for (const name of names) {
+            const text = `Minutes of the ${name} meeting. The committee approved the budget for the harbour.`;
+            transfer.items.add(new File([text], name, {type: "text/plain"}));
+        }
+        return transfer;
+    }"""
+    transfer = page.evaluate_handle(drop_files, ["alpha.txt", "beta.txt"])
+    page.dispatch_event("#dropzone", "dragenter", {"dataTransfer": transfer})
+    expect(page.locator("#dropzone")).to_have_class(re.compile(r"\bdragging\b"))
+    page.dispatch_event("#dropzone", "drop", {"dataTransfer": transfer})
+    expect(page.locator("#dropzone")).not_to_have_class(re.compile(r"\bdragging\b"))
+    for name in ("alpha.txt", "beta.txt"):
+        row = page.locator("#documents-body tr", has_text=name)
+        expect(row.locator(".doc-status .pill")).to_have_text("succeeded", timeout=STAGE_TIMEOUT_MS)
+
+    page.dispatch_event("#dropzone", "drop", {"dataTransfer": page.evaluate_handle(drop_files, ["alpha.txt"])})
+    expect(page.locator("#uploads li").first).to_contain_text("already uploaded")
+    expect(page.locator("#documents-body tr")).to_have_count(2)
+    assert not [url for url in page.requests if "/events" in url]
+    assert not page.script_errors and not page.foreign_requests
+
+
 def test_upload_follow_read_search_reprocess_and_delete_a_pdf(page: Any, stack: Stack) -> None:
     key = stack.create_tenant("web-ui")
     api = ApiClient(stack.url, key)
@@ -186,6 +224,8 @@ def test_upload_follow_read_search_reprocess_and_delete_a_pdf(page: Any, stack: 
     shots.take("1-list")
 
     document_id = row.get_attribute("data-id")
+    # Followed live: EventSource cannot send headers, so the key rides in the query.
+    assert f"/v1/documents/{document_id}/events?key=" in " ".join(page.requests)
     doc = api.document(document_id)
     content = api.get(f"/v1/documents/{document_id}/content").json()
     assert doc["status"] == "succeeded" and doc["ai"]["summary"]

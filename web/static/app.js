@@ -705,8 +705,8 @@
     }
     const results = (body && body.results) || [];
     status.textContent = results.length
-      ? `${results.length} result${results.length === 1 ? "" : "s"} for “${query}”.`
-      : `Nothing found for “${query}”.`;
+      ? `${results.length} result${results.length === 1 ? "" : "s"} for “${query}”`
+      : `Nothing found for “${query}”`;
     for (const hit of results) {
       const pages = hit.page_start === hit.page_end ? `page ${hit.page_start}` : `pages ${hit.page_start}–${hit.page_end}`;
       const snippet = hit.text.length > 400 ? `${hit.text.slice(0, 400)}…` : hit.text;
