@@ -30,11 +30,29 @@ def _read(path: Path, limits: Limits) -> str:
     return data.decode("latin-1")
 
 
+_CODEPAGE = re.compile(r"\\ansicpg(\d{3,5})")
+
+
+def _encoding(raw: str) -> str:
+    """The code page the header declares for ``\\'hh`` escapes (cp1252 if none or unknown)."""
+    import codecs
+
+    match = _CODEPAGE.search(raw[:2000])
+    if match:
+        name = f"cp{match.group(1)}"
+        try:
+            codecs.lookup(name)
+            return name
+        except LookupError:
+            pass
+    return "cp1252"
+
+
 def _text(raw: str) -> str:
     from striprtf.striprtf import rtf_to_text
 
     try:
-        text = rtf_to_text(raw, errors="replace")
+        text = rtf_to_text(raw, encoding=_encoding(raw), errors="replace")
     except (ValueError, IndexError, LookupError) as exc:
         raise DocumentError("malformed", "The RTF document is damaged and cannot be read.") from exc
     return clean_text(text.replace("\r\n", "\n"))

@@ -24,6 +24,9 @@ def check(
     text, encoding = read_text(path, limits.max_bytes)
     if not text.strip():
         raise DocumentError("empty_file", "The file contains only whitespace, no text.")
+    pages = text.count("\f") + 1
+    if pages > limits.max_pages:
+        raise DocumentError("too_many_pages", f"The text has {pages} pages; the limit is {limits.max_pages}.")
     return {"encoding": encoding}
 
 

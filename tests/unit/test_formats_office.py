@@ -200,3 +200,9 @@ def test_rtf_named_file_that_is_text_is_a_type_mismatch(tmp_path: Path) -> None:
     with pytest.raises(DocumentError) as caught:
         validate(save(tmp_path, b"just some text, not rtf at all"), "x.rtf", LIMITS)
     assert caught.value.code == "type_mismatch"
+
+
+def test_rtf_code_page_escapes_follow_the_declared_code_page(tmp_path: Path) -> None:
+    rtf = rb"{\rtf1\ansi\ansicpg1251\pard \'cf\'f0\'e8\'e2\'e5\'f2 world\par}"
+    _, _, pages = process(save(tmp_path, rtf), "ru.rtf")
+    assert "Привет world" in pages[0].text

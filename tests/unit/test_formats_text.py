@@ -219,3 +219,11 @@ def test_xml_with_an_external_dtd_but_no_entities_is_accepted(tmp_path: Path) ->
     data = b'<?xml version="1.0"?><!DOCTYPE note SYSTEM "note.dtd"><note>hello</note>'
     _, _, text = process(tmp_path, "n.xml", data)
     assert text == "hello"
+
+
+def test_form_feeds_beyond_the_page_cap_are_refused_at_validation(tmp_path: Path) -> None:
+    path = tmp_path / "blob"
+    path.write_bytes(b"x\f" * 20)
+    with pytest.raises(DocumentError) as caught:
+        validate(path, "many.txt", Limits(max_pages=10))
+    assert caught.value.code == "too_many_pages"
