@@ -8,11 +8,15 @@ step is really part of the worker blueprint and that SIGTERM removes the files.
 from __future__ import annotations
 
 import os
+import shutil
 import signal
+import socket
 import subprocess
 import sys
 import textwrap
 import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -103,14 +107,73 @@ def test_unwritable_heartbeat_is_logged_not_raised(
     monkeypatch.setenv("AEGIS_HEARTBEAT_FILE", str(blocker / "heartbeat"))
     step = probes.HeartbeatStep(_worker(Timer()))
     step.beat()
-    assert "cannot touch heartbeat file" in caplog.text
+    assert "cannot touch probe file" in caplog.text
 
 
-def test_install_registers_step_once_on_worker_blueprint() -> None:
+def test_install_registers_each_step_once() -> None:
     app = Celery("probe-test", set_as_current=False)
     probes.install(app)
     probes.install(app)
     assert [s for s in app.steps["worker"] if s is probes.HeartbeatStep] == [probes.HeartbeatStep]
+    assert [s for s in app.steps["consumer"] if s is probes.ConsumerReadinessStep] == [probes.ConsumerReadinessStep]
+
+
+def test_consumer_start_makes_the_worker_ready(heartbeat: Path) -> None:
+    parent = SimpleNamespace(steps=[])
+    step = probes.ConsumerReadinessStep(parent)
+    assert step.include(parent) is True
+    step.start(parent)
+    assert probes.ready_path(heartbeat).exists()
+    assert heartbeat.exists()
+    step.shutdown(parent)
+    assert not probes.ready_path(heartbeat).exists()
+
+
+def test_lost_connection_unreadies_but_keeps_the_heartbeat_fresh(heartbeat: Path) -> None:
+    parent = SimpleNamespace(steps=[])
+    step = probes.ConsumerReadinessStep(parent)
+    step.interval = 0.05
+    step.start(parent)
+    try:
+        step.stop(parent)  # what the consumer blueprint does on a lost connection
+        assert not probes.ready_path(heartbeat).exists(), "a reconnecting worker takes no work"
+        os.utime(heartbeat, (0, 0))
+        deadline = time.monotonic() + 5
+        while heartbeat.stat().st_mtime == 0 and time.monotonic() < deadline:
+            time.sleep(0.02)
+        assert heartbeat.stat().st_mtime > 0, "liveness must survive a broker restart"
+        step.start(parent)  # reconnected
+        assert step.keepalive is None
+        assert probes.ready_path(heartbeat).exists()
+    finally:
+        step.shutdown(parent)
+
+
+def test_keepalive_gives_up_after_the_reconnect_grace(heartbeat: Path) -> None:
+    parent = SimpleNamespace(steps=[])
+    step = probes.ConsumerReadinessStep(parent)
+    step.interval, step.grace = 0.02, 0.1
+    step.start(parent)
+    step.stop(parent)
+    try:
+        time.sleep(0.3)
+        os.utime(heartbeat, (0, 0))
+        time.sleep(0.2)
+        assert heartbeat.stat().st_mtime == 0, "a worker that never reconnects must look dead"
+    finally:
+        step.shutdown(parent)
+
+
+def test_no_keepalive_when_the_worker_is_shutting_down(heartbeat: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from celery.worker import state
+
+    monkeypatch.setattr(state, "should_stop", 0)  # EX_OK: Celery's warm shutdown
+    parent = SimpleNamespace(steps=[])
+    step = probes.ConsumerReadinessStep(parent)
+    step.start(parent)
+    step.stop(parent)
+    assert step.keepalive is None
+    step.shutdown(parent)
 
 
 APP_MODULE = textwrap.dedent(
@@ -118,59 +181,164 @@ APP_MODULE = textwrap.dedent(
     from celery import Celery
     from tasks import probes
 
-    app = Celery("probe_app", broker="memory://")
+    import os
+
+    probes.HEARTBEAT_INTERVAL = float(os.environ.get("PROBE_TEST_INTERVAL", "10"))
+    app = Celery("probe_app", broker=os.environ.get("PROBE_TEST_BROKER", "memory://"))
     app.conf.worker_hijack_root_logger = False
+    app.conf.broker_connection_retry_on_startup = True
     probes.install(app)
     """
 )
 
 
-def test_real_worker_writes_files_and_removes_them_on_sigterm(tmp_path: Path, heartbeat: Path) -> None:
+def _wait_for(condition: Callable[[], bool], timeout: float, what: str, log: Path) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            pytest.fail(f"timed out waiting for {what}; worker log:\n{log.read_text()[-4000:]}")
+        time.sleep(0.05)
+
+
+@contextmanager
+def _worker_process(tmp_path: Path, heartbeat: Path, *args: str, **env: str) -> Iterator[subprocess.Popen[bytes]]:
+    """A real ``celery worker`` on the probe test app; SIGTERM'd and reaped at the end."""
     (tmp_path / "probe_app.py").write_text(APP_MODULE)
     repo = Path(__file__).resolve().parents[2]
-    env = {
+    log = tmp_path / "worker.log"
+    full_env = {
         **os.environ,
+        **env,
         "AEGIS_HEARTBEAT_FILE": str(heartbeat),
         "PYTHONPATH": os.pathsep.join([str(tmp_path), str(repo)]),
     }
-    proc = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "celery",
-            "-A",
-            "probe_app",
-            "worker",
-            "-P",
-            "solo",
-            "-Q",
-            "validate",
-            "-n",
-            "validate@probe",
-            "--without-mingle",
-            "--without-gossip",
-            "--loglevel",
-            "WARNING",
-        ],
-        cwd=tmp_path,
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-    )
+    command = [
+        sys.executable,
+        "-m",
+        "celery",
+        "-A",
+        "probe_app",
+        "worker",
+        "-Q",
+        "validate",
+        "-n",
+        "validate@probe",
+        "--without-mingle",
+        "--without-gossip",
+        "--loglevel",
+        "INFO",
+        *args,
+    ]
+    with log.open("wb") as out:
+        proc = subprocess.Popen(command, cwd=tmp_path, env=full_env, stdout=out, stderr=subprocess.STDOUT)
+        try:
+            yield proc
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait()
+
+
+def _stop(proc: subprocess.Popen[bytes]) -> None:
+    # SIGTERM is Celery's warm shutdown: the steps' stop() must run.
+    proc.send_signal(signal.SIGTERM)
+    proc.wait(timeout=30)
+
+
+def test_real_worker_writes_files_and_removes_them_on_sigterm(tmp_path: Path, heartbeat: Path) -> None:
     ready = probes.ready_path(heartbeat)
-    try:
-        deadline = time.monotonic() + 30
-        while not (heartbeat.exists() and ready.exists()):
-            if proc.poll() is not None or time.monotonic() > deadline:
-                out = proc.stdout.read().decode() if proc.stdout else ""
-                pytest.fail(f"worker never became ready (rc={proc.poll()}):\n{out}")
-            time.sleep(0.1)
-        # SIGTERM is Celery's warm shutdown: the step's stop() must run.
-        proc.send_signal(signal.SIGTERM)
-        proc.wait(timeout=30)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
+    log = tmp_path / "worker.log"
+    with _worker_process(tmp_path, heartbeat, "-P", "solo") as proc:
+        _wait_for(lambda: heartbeat.exists() and ready.exists(), 30, "the worker to be ready", log)
+        _stop(proc)
     assert not ready.exists(), "a stopping worker must stop being ready"
     assert not heartbeat.exists(), "a stopped worker must not look alive"
+
+
+class _Redis:
+    """A private redis-server on a free port, which the test can stop and restart."""
+
+    def __init__(self, binary: str, folder: Path) -> None:
+        self.binary, self.folder = binary, folder
+        with socket.socket() as probe:
+            probe.bind(("127.0.0.1", 0))
+            self.port = probe.getsockname()[1]
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    @property
+    def url(self) -> str:
+        return f"redis://127.0.0.1:{self.port}/0"
+
+    def start(self) -> None:
+        self.proc = subprocess.Popen(
+            [
+                self.binary,
+                "--port",
+                str(self.port),
+                "--bind",
+                "127.0.0.1",
+                "--save",
+                "",
+                "--appendonly",
+                "no",
+                "--dir",
+                str(self.folder),
+            ],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        deadline = time.monotonic() + 10
+        while True:
+            try:
+                socket.create_connection(("127.0.0.1", self.port), timeout=0.2).close()
+                return
+            except OSError:
+                if time.monotonic() > deadline:
+                    raise
+                time.sleep(0.05)
+
+    def stop(self) -> None:
+        if self.proc is not None:
+            self.proc.terminate()
+            self.proc.wait(timeout=10)
+            self.proc = None
+
+
+@pytest.fixture()
+def redis_server(tmp_path: Path) -> Iterator[_Redis]:
+    binary = shutil.which("redis-server")
+    if binary is None:
+        pytest.skip("redis-server is not installed")
+    folder = tmp_path / "redis"
+    folder.mkdir()
+    server = _Redis(binary, folder)
+    server.start()
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+def test_real_worker_stays_alive_but_unready_while_redis_restarts(
+    tmp_path: Path, heartbeat: Path, redis_server: _Redis
+) -> None:
+    """The prefork pool runs the event loop: no loop while reconnecting, yet no restart."""
+    ready = probes.ready_path(heartbeat)
+    log = tmp_path / "worker.log"
+    env = {"PROBE_TEST_BROKER": redis_server.url, "PROBE_TEST_INTERVAL": "0.3"}
+    with _worker_process(tmp_path, heartbeat, "-P", "prefork", "--concurrency", "1", **env) as proc:
+        _wait_for(lambda: ready.exists(), 30, "the worker to be ready", log)
+
+        redis_server.stop()
+        _wait_for(lambda: not ready.exists(), 15, "readiness to drop with the broker", log)
+        os.utime(heartbeat, (0, 0))
+        _wait_for(lambda: heartbeat.stat().st_mtime > 0, 5, "the heartbeat while reconnecting", log)
+
+        redis_server.start()
+        _wait_for(lambda: ready.exists(), 60, "readiness after the broker came back", log)
+        time.sleep(1)  # let the reconnect finish its start-up before checking the timer
+        os.utime(heartbeat, (0, 0))
+        _wait_for(lambda: heartbeat.stat().st_mtime > 0, 5, "the worker's own timer after reconnecting", log)
+
+        _stop(proc)
+    assert not ready.exists() and not heartbeat.exists()
