@@ -572,18 +572,25 @@
       tr.querySelector(".s-error").textContent = run.error ? plainError(run.error) : "";
     }
 
-    renderAI(doc.ai);
-    renderMetadata(doc.metadata);
+    // Once a document has ended, a missing part will not come: say so rather than "not yet".
+    const absent = TERMINAL.has(doc.status) ? "None: processing stopped before this step." : "Not yet available.";
+    renderAI(doc.ai, absent);
+    renderMetadata(doc.metadata, absent);
     const contentReady = (doc.stages && doc.stages.content && doc.stages.content.status === "succeeded");
+    if (!contentReady) {
+      state.pages = [];
+      $("more-pages").hidden = true;
+      $("detail-pages").replaceChildren(el("p", { class: "muted", text: absent }));
+    }
     const wasReady = previous && previous.stages && previous.stages.content
       && previous.stages.content.status === "succeeded";
     if (contentReady && (!wasReady || !state.pages.length)) loadPages(doc.id);
   }
 
-  function renderAI(ai) {
+  function renderAI(ai, absent) {
     const target = $("detail-ai");
     if (!ai) {
-      target.replaceChildren(el("p", { class: "muted", text: "Not yet available." }));
+      target.replaceChildren(el("p", { class: "muted", text: absent }));
       return;
     }
     const parts = [el("p", { class: "summary-text", text: ai.summary || "No summary." })];
@@ -629,10 +636,10 @@
     return list;
   }
 
-  function renderMetadata(metadata) {
+  function renderMetadata(metadata, absent) {
     const target = $("detail-metadata");
     if (!metadata || !Object.keys(metadata).length) {
-      target.replaceChildren(el("p", { class: "muted", text: "Not yet available." }));
+      target.replaceChildren(el("p", { class: "muted", text: absent }));
       return;
     }
     target.replaceChildren(metadataList(metadata));
