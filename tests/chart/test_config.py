@@ -382,3 +382,12 @@ def test_gateway_metrics_merge_every_gunicorn_worker() -> None:
     assert "emptyDir" in volumes[mount["name"]]
     (plain,) = render({"gateway": {"multiprocessMetrics": False}}).component("Deployment", "gateway")
     assert "PROMETHEUS_MULTIPROC_DIR" not in env_of(containers(plain)[0])
+
+
+def test_gateway_drains_before_gunicorn_stops() -> None:
+    (gateway,) = render().component("Deployment", "gateway")
+    (container,) = containers(gateway)
+    sleep = int(container["lifecycle"]["preStop"]["exec"]["command"][-1])
+    graceful = int(next(a for a in container["args"] if a.startswith("--graceful-timeout=")).split("=")[1])
+    assert sleep > 0
+    assert sleep + graceful < pod_spec(gateway)["terminationGracePeriodSeconds"]

@@ -227,3 +227,10 @@ def test_ingress_terminates_tls_for_the_gateway_service() -> None:
     (service,) = rendered.component("Service", "gateway")
     assert backend["name"] == service["metadata"]["name"]
     assert backend["port"]["name"] in {p["name"] for p in service["spec"]["ports"]}
+
+
+def test_no_pod_gets_service_link_variables(value_set: tuple[str, dict[str, Any]]) -> None:
+    """Service links would inject AEGIS_REDIS_PORT=tcp://… and the like."""
+    _, values = value_set
+    for obj in workloads(render(values)):
+        assert pod_spec(obj).get("enableServiceLinks") is False, _where(obj)

@@ -331,6 +331,8 @@ checksum/secret: {{ list .Values.postgresql.auth .Values.externalDatabase .Value
 {{- define "aegis.pod.common" -}}
 serviceAccountName: {{ include "aegis.serviceAccountName" . }}
 automountServiceAccountToken: {{ .Values.serviceAccount.automountServiceAccountToken }}
+# No <SERVICE>_PORT variables: they would clash with AEGIS_* and FLOWER_* settings.
+enableServiceLinks: false
 securityContext:
   {{- toYaml .Values.podSecurityContext | nindent 2 }}
 {{- with .Values.imagePullSecrets }}
