@@ -10,7 +10,6 @@ has to know which parser failed or how.
 
 from __future__ import annotations
 
-import dataclasses
 import importlib
 import logging
 from pathlib import Path
@@ -120,34 +119,18 @@ def validate(path: Path, filename: str, limits: Limits, password: str | None = N
 def extract_metadata(path: Path, detection: Detection, limits: Limits, password: str | None = None) -> dict[str, Any]:
     """Normalised metadata (ARCHITECTURE.md keys) plus detail under the family name.
 
-    ``language`` is detected from a sample of the text, falling back to the
-    language the document declares. The result is JSON-serialisable and free of
-    NUL characters.
+    ``language`` here is what the document declares; the content stage, which
+    has the text anyway, detects the real one. The result is JSON-serialisable
+    and free of NUL characters.
     """
     path = Path(path)
     module = _module(detection.family)
     meta = _guarded(
         f"{detection.family}.extract_metadata", module.extract_metadata, path, limits, password, detection=detection
     )
-    sample_limits = dataclasses.replace(limits, max_text_chars=min(limits.max_text_chars, LANGUAGE_SAMPLE_CHARS))
-    language = None
-    try:
-        pages = _guarded(
-            f"{detection.family}.extract_pages",
-            module.extract_pages,
-            path,
-            sample_limits,
-            password,
-            detection=detection,
-        )
-        from aegis.language import detect_language
-
-        language = detect_language("\n".join(page.text for page in pages))
-    except DocumentError as exc:
-        # Metadata readable but text not: the content stage will report it.
-        log.info("no text for language detection: %s", exc.code)
     declared = meta.get("language") or _declared_language(meta, detection.family)
-    meta["language"] = language or declared
+    # The content stage replaces this with the language of the text itself.
+    meta["language"] = declared
     if meta["language"] is None:
         del meta["language"]
     meta.setdefault("encrypted", False)

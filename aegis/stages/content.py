@@ -53,6 +53,6 @@ def save(session: Session, document: Document, result: ContentResult) -> None:
         for c in result.chunks
     )
     metadata = dict(document.doc_metadata or {})
-    metadata["language"] = result.language
+    metadata["language"] = result.language or metadata.get("language")
     metadata.setdefault("pages", len(result.pages))
     document.doc_metadata = metadata

@@ -184,9 +184,12 @@ def test_corpus_images_are_counted() -> None:
 
 @needs_corpus
 def test_corpus_language_is_detected_from_text() -> None:
+    from aegis.language import detect_language
+
     for name, code in [("fr_olap.pdf", "fr"), ("korean-text-with-tables.pdf", "ko"), ("GeoTopo-komprimiert.pdf", "de")]:
         path = CORPUS / name
-        assert extract_metadata(path, validate(path, name, LIMITS), LIMITS)["language"] == code
+        pages = extract_pages(path, validate(path, name, LIMITS), LIMITS)
+        assert detect_language("\n".join(p.text for p in pages)[:20_000]) == code
 
 
 def test_pdf_pypdf_cannot_parse_is_read_by_pdfium_and_marked_repaired(
