@@ -263,7 +263,8 @@ def status(document_id: str, url: str, api_key: str | None, as_json: bool) -> No
 
 
 @main.command("ls")
-@click.option("--status", "status_filter", type=click.Choice(["queued", "processing", "succeeded", "failed", "rejected"]))
+@click.option("--status", "status_filter",
+              type=click.Choice(["queued", "processing", "succeeded", "failed", "rejected"]))
 @click.option("--limit", default=50, show_default=True)
 @click.option("--cursor", help="next_cursor from a previous page.")
 @url_option

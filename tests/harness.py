@@ -173,8 +173,8 @@ class Stack:
             if self.procs["gateway"].poll() is not None:
                 raise RuntimeError(f"gateway exited: {log.read_text()[-3000:]}")
             try:
-                return requests.get(self.url + "/health", timeout=1).ok
-            except requests.ConnectionError:
+                return requests.get(self.url + "/health", timeout=5).ok
+            except requests.RequestException:  # the port opens before the app has loaded
                 return False
 
         wait_for(up, 30, message="gateway /health")

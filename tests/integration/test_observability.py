@@ -37,7 +37,8 @@ def test_gateway_and_worker_metrics_move_when_a_document_flows(api: ApiClient, s
     assert _sample(gateway, "aegis_uploads_total", outcome="accepted") == (
         _sample(before_gateway, "aegis_uploads_total", outcome="accepted") + 1
     )
-    assert _sample(gateway, "aegis_upload_bytes_total") >= _sample(before_gateway, "aegis_upload_bytes_total") + doc["size"]
+    bytes_before = _sample(before_gateway, "aegis_upload_bytes_total")
+    assert _sample(gateway, "aegis_upload_bytes_total") >= bytes_before + doc["size"]
     assert _sample(gateway, "aegis_http_requests_total", method="POST", endpoint="/v1/documents", status="202") >= 1
     assert _sample(gateway, "aegis_documents", status="succeeded") >= 1
     for stage in STAGES:
