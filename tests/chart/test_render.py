@@ -15,8 +15,12 @@ from .chartlib import (
     NAMESPACE,
     RELEASE,
     VALUE_SETS,
+    Rendered,
+    containers,
+    pod_spec,
     render,
     validate_object,
+    workloads,
 )
 
 WARNING = 2
@@ -94,6 +98,13 @@ def test_names_stay_valid_dns_labels_for_a_long_release_name() -> None:
         validate_object(obj)
     names = [(o["kind"], o["metadata"]["name"]) for o in rendered.objects]
     assert len(names) == len(set(names)), "truncation made two names collide"
+    # Kubernetes appends to these names (Job suffixes, controller-revision-hash).
+    for obj in rendered.kinds("CronJob") + rendered.kinds("StatefulSet"):
+        assert len(obj["metadata"]["name"]) <= 52, obj["metadata"]["name"]
+    # References still point at what was rendered.
+    (redis,) = rendered.component("StatefulSet", "redis")
+    config = next(v for v in redis["spec"]["template"]["spec"]["volumes"] if v["name"] == "config")
+    assert rendered.find("ConfigMap", config["configMap"]["name"]) is not None
 
 
 def test_selectors_of_different_components_never_overlap() -> None:
@@ -103,3 +114,85 @@ def test_selectors_of_different_components_never_overlap() -> None:
         for d in rendered.kinds("Deployment") + rendered.kinds("StatefulSet")
     ]
     assert len(selectors) == len(set(selectors))
+
+
+def _existing_secrets(values: Any) -> set[str]:
+    """Every Secret the values say exists already (existingSecret anywhere)."""
+    found: set[str] = set()
+    if isinstance(values, dict):
+        for key, value in values.items():
+            if key == "existingSecret" and value:
+                found.add(value)
+            else:
+                found |= _existing_secrets(value)
+    elif isinstance(values, list):
+        for item in values:
+            found |= _existing_secrets(item)
+    return found
+
+
+def _pod_templates(rendered: Rendered) -> list[dict[str, Any]]:
+    out = []
+    for obj in workloads(rendered):
+        if obj["kind"] == "Pod":
+            out.append(obj)
+        elif obj["kind"] == "CronJob":
+            out.append(obj["spec"]["jobTemplate"]["spec"]["template"])
+        else:
+            out.append(obj["spec"]["template"])
+    return out
+
+
+def _selects_some_pod(selector: dict[str, str], rendered: Rendered) -> bool:
+    return any(all(t["metadata"]["labels"].get(k) == v for k, v in selector.items()) for t in _pod_templates(rendered))
+
+
+def test_every_reference_points_at_a_rendered_or_declared_object(value_set: tuple[str, dict[str, Any]]) -> None:
+    _, values = value_set
+    rendered = render(values)
+    existing = _existing_secrets(values)
+    secrets = {s["metadata"]["name"]: set(s.get("data", {})) for s in rendered.kinds("Secret")}
+    configmaps = {c["metadata"]["name"] for c in rendered.kinds("ConfigMap")}
+    claims = {c["metadata"]["name"] for c in rendered.kinds("PersistentVolumeClaim")}
+    claims |= {values.get(k, {}).get("persistence", {}).get("existingClaim") for k in ("storage", "backup")} - {None}
+    accounts = {a["metadata"]["name"] for a in rendered.kinds("ServiceAccount")} | {"default"}
+    deployments = {d["metadata"]["name"] for d in rendered.kinds("Deployment")}
+
+    for obj in workloads(rendered):
+        spec = pod_spec(obj)
+        where = f"{obj['kind']}/{obj['metadata']['name']}"
+        assert spec.get("serviceAccountName", "default") in accounts, where
+        for volume in spec.get("volumes", []):
+            if "configMap" in volume:
+                assert volume["configMap"]["name"] in configmaps, where
+            if "persistentVolumeClaim" in volume:
+                assert volume["persistentVolumeClaim"]["claimName"] in claims, where
+        for container in containers(obj):
+            for source in container.get("envFrom", []):
+                assert source["configMapRef"]["name"] in configmaps, where
+            for env in container.get("env", []):
+                ref = env.get("valueFrom", {}).get("secretKeyRef")
+                if ref is None:
+                    continue
+                if ref["name"] in existing:
+                    continue
+                assert ref["name"] in secrets, f"{where}: {env['name']} reads missing Secret {ref['name']}"
+                assert ref["key"] in secrets[ref["name"]], f"{where}: {env['name']} reads missing key {ref['key']}"
+
+    for kind in ("HorizontalPodAutoscaler", "ScaledObject"):
+        for scaler in rendered.kinds(kind):
+            assert scaler["spec"]["scaleTargetRef"]["name"] in deployments, scaler["metadata"]["name"]
+    auths = {a["metadata"]["name"] for a in rendered.kinds("TriggerAuthentication")}
+    for scaled in rendered.kinds("ScaledObject"):
+        for trigger in scaled["spec"]["triggers"]:
+            if "authenticationRef" in trigger:
+                assert trigger["authenticationRef"]["name"] in auths
+    for service in rendered.kinds("Service"):
+        assert _selects_some_pod(service["spec"]["selector"], rendered), service["metadata"]["name"]
+    for pdb in rendered.kinds("PodDisruptionBudget"):
+        assert _selects_some_pod(pdb["spec"]["selector"]["matchLabels"], rendered), pdb["metadata"]["name"]
+    services = {s["metadata"]["name"] for s in rendered.kinds("Service")}
+    for ingress in rendered.kinds("Ingress"):
+        for rule in ingress["spec"]["rules"]:
+            for path in rule["http"]["paths"]:
+                assert path["backend"]["service"]["name"] in services

@@ -17,10 +17,14 @@
 {{- end -}}
 {{- end -}}
 
-{{/* "<fullname>-<suffix>", kept within the 63 characters of a DNS label. */}}
+{{/*
+"<fullname>-<suffix>", kept within the 63 characters of a DNS label, or within
+"max": CronJobs and StatefulSets need 52, as Kubernetes appends to their names.
+*/}}
 {{- define "aegis.componentName" -}}
 {{- $full := include "aegis.fullname" .ctx -}}
-{{- printf "%s-%s" ($full | trunc (int (sub 62 (len .name)))) .name | trimSuffix "-" -}}
+{{- $max := int (default 63 .max) -}}
+{{- printf "%s-%s" ($full | trunc (int (sub (sub $max 1) (len .name))) | trimSuffix "-") .name -}}
 {{- end -}}
 
 {{- define "aegis.chart" -}}
