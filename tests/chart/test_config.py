@@ -391,3 +391,13 @@ def test_gateway_drains_before_gunicorn_stops() -> None:
     graceful = int(next(a for a in container["args"] if a.startswith("--graceful-timeout=")).split("=")[1])
     assert sleep > 0
     assert sleep + graceful < pod_spec(gateway)["terminationGracePeriodSeconds"]
+
+
+def test_flower_probes_follow_its_url_prefix() -> None:
+    (flower,) = render({"flower": {"urlPrefix": "/flower/"}}).component("Deployment", "flower")
+    (container,) = containers(flower)
+    assert "--url_prefix=/flower/" in container["args"]
+    assert container["livenessProbe"]["httpGet"]["path"] == "/flower/healthcheck"
+    assert container["readinessProbe"]["httpGet"]["path"] == "/flower/healthcheck"
+    (plain,) = render().component("Deployment", "flower")
+    assert containers(plain)[0]["livenessProbe"]["httpGet"]["path"] == "/healthcheck"
