@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import helm_python
 import jsonschema
 import kubernetes_validate
 import pytest
+import yaml
 
 from .chartlib import (
     CHART_DIR,
@@ -196,3 +198,19 @@ def test_every_reference_points_at_a_rendered_or_declared_object(value_set: tupl
         for rule in ingress["spec"]["rules"]:
             for path in rule["http"]["paths"]:
                 assert path["backend"]["service"]["name"] in services
+
+
+def test_packaged_chart_renders_like_the_directory(tmp_path: Path) -> None:
+    archive = helm_python.package(CHART_DIR, destination=tmp_path)
+    assert Path(archive).name == "aegis-0.1.0.tgz"
+    with helm_python.Chart.load(archive) as packaged:
+        assert packaged.schema is not None, "values.schema.json must ship in the package"
+        manifests = packaged.render({}, name=RELEASE, namespace=NAMESPACE)
+    kinds = sorted(
+        (doc["kind"], doc["metadata"]["name"])
+        for path, text in manifests.items()
+        if not path.endswith("NOTES.txt")
+        for doc in yaml.safe_load_all(text)
+        if doc
+    )
+    assert kinds == sorted((o["kind"], o["metadata"]["name"]) for o in render().objects)
