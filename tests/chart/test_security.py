@@ -141,7 +141,16 @@ def test_gateway_accepts_only_the_ingress_controller_own_pods_and_scrapers() -> 
     assert _egress_ports(policy) == {53, 5432, 6379}
 
 
-def test_workers_accept_only_metric_scrapes_and_only_the_ai_stage_reaches_the_internet() -> None:
+def _public_blocks(policy: Obj, port: int) -> list[Obj]:
+    return [
+        peer["ipBlock"]
+        for rule in policy["spec"]["egress"]
+        for peer in rule.get("to", [])
+        if "ipBlock" in peer and {"port": port, "protocol": "TCP"} in rule.get("ports", [])
+    ]
+
+
+def test_workers_accept_only_metric_scrapes() -> None:
     rendered = render(INGRESS_AND_NETWORK_POLICIES)
     scrapers = INGRESS_AND_NETWORK_POLICIES["networkPolicy"]["metricsFrom"]
     for stage in STAGES:
@@ -152,17 +161,19 @@ def test_workers_accept_only_metric_scrapes_and_only_the_ai_stage_reaches_the_in
         assert policy["spec"]["ingress"] == [
             {"from": scrapers, "ports": [{"port": port["containerPort"], "protocol": "TCP"}]}
         ], stage
-    for stage in ("validate", "metadata", "content"):
+
+
+def test_only_the_stages_that_need_the_internet_reach_it() -> None:
+    rendered = render(INGRESS_AND_NETWORK_POLICIES)
+    for stage in ("metadata", "content"):
         assert _egress_ports(_policy(rendered, f"worker-{stage}")) == {53, 5432, 6379}, stage
-    ai = _policy(rendered, "worker-ai")
-    assert 443 in _egress_ports(ai)
-    internet = [
-        peer["ipBlock"]
-        for rule in ai["spec"]["egress"]
-        for peer in rule.get("to", [])
-        if "ipBlock" in peer and {"port": 443, "protocol": "TCP"} in rule.get("ports", [])
-    ]
-    assert internet and all("10.0.0.0/8" in block.get("except", []) for block in internet)
+    # The AI provider over HTTPS; webhook deliveries (validate queue) over HTTP(S).
+    assert _egress_ports(_policy(rendered, "worker-ai")) == {53, 5432, 6379, 443}
+    assert _egress_ports(_policy(rendered, "worker-validate")) == {53, 5432, 6379, 80, 443}
+    for stage, port in (("ai", 443), ("validate", 443), ("validate", 80)):
+        blocks = _public_blocks(_policy(rendered, f"worker-{stage}"), port)
+        assert blocks, (stage, port)
+        assert all({"10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16"} <= set(b.get("except", [])) for b in blocks)
 
 
 def test_workers_accept_no_connections_without_scrapers() -> None:
