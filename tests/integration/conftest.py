@@ -3,6 +3,7 @@ one Celery worker per stage queue, and beat."""
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Iterator
 
 import pytest
@@ -44,6 +45,7 @@ def stack(redis_url: str) -> Iterator[Stack]:
             stack.close()
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture()
 def api(stack: Stack) -> ApiClient:
-    return ApiClient(stack.url, stack.create_tenant("tenant-a"))
+    """A fresh tenant per test: uploads in one test are never duplicates of another's."""
+    return ApiClient(stack.url, stack.create_tenant(f"tenant-{uuid.uuid4().hex[:12]}"))

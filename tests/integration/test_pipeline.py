@@ -107,6 +107,9 @@ def test_an_upload_over_the_size_limit_gets_413(stack: Stack, api: ApiClient) ->
 
 
 def test_listing_is_newest_first_with_a_cursor_and_a_status_filter(api: ApiClient) -> None:
+    for i in range(4):
+        api.upload_bytes(f"note-{i}.txt", f"note number {i} for the listing test".encode())
+    api.wait(api.upload_bytes("empty.txt", b"").json()["id"])
     first_page = api.get("/v1/documents?limit=2").json()
     assert len(first_page["documents"]) == 2
     second_page = api.get(f"/v1/documents?limit=2&cursor={first_page['next_cursor']}").json()
@@ -153,9 +156,13 @@ def test_health_and_ready_report_ok(stack: Stack) -> None:
 def test_search_finds_a_document_by_a_sentence_from_it_and_never_another_tenants(
     api: ApiClient, stack: Stack
 ) -> None:
+    for other_pdf in ("multi-column-2p.pdf", "pdflatex-4-pages.pdf", "google-doc-document.pdf"):
+        api.wait(api.upload(CORPUS / "pdf" / other_pdf).json()["id"])
     doc_id = api.upload(CORPUS / "pdf" / "multicolumn.pdf").json()["id"]
     api.wait(doc_id)
-    sentence = api.get(f"/v1/documents/{doc_id}/content").json()["pages"][0]["text"].split("\n")[2]
+    # A long line from the middle of the first page: specific to this document.
+    lines = api.get(f"/v1/documents/{doc_id}/content").json()["pages"][0]["text"].split("\n")
+    sentence = max(lines, key=len)
     results = api.session.get(f"{api.base}/v1/search", params={"q": sentence, "k": 3}).json()["results"]
     assert doc_id in [r["document_id"] for r in results]
     assert set(results[0]) == {"document_id", "filename", "page_start", "page_end", "score", "text"}
