@@ -71,6 +71,9 @@ def upload() -> tuple[Response, int, dict[str, str]] | tuple[Response, int]:
             incoming.discard()
         else:
             store.commit(incoming, tenant_id)
+            if password:
+                # Stored decrypted; the metadata stage reports the original as encrypted.
+                intake.document.doc_metadata = {"decrypted_with_password": True}
         results.append((intake.document, intake.duplicate))
     session.commit()
     m = metrics()

@@ -33,6 +33,9 @@ def save(session: Session, document: Document, result: dict[str, Any]) -> None:
     previous = document.doc_metadata or {}
     merged = {key: None for key in NORMALISED_KEYS}
     merged.update(result)
+    if previous.get("decrypted_with_password"):
+        merged["encrypted"] = True
+        merged["decrypted_with_password"] = True
     if merged.get("language") is None and previous.get("language"):
         merged["language"] = previous["language"]
     document.doc_metadata = merged

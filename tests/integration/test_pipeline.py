@@ -169,3 +169,25 @@ def test_search_finds_a_document_by_a_sentence_from_it_and_never_another_tenants
     other = ApiClient(stack.url, stack.create_tenant("tenant-c"))
     assert other.session.get(f"{api.base}/v1/search", params={"q": sentence}).json()["results"] == []
     assert api.get("/v1/search").json()["code"] == "missing_query"
+
+
+def test_an_encrypted_pdf_opens_with_its_password_which_is_never_stored(api: ApiClient, stack: Stack) -> None:
+    wrong = api.upload(CORPUS / "pdf" / "password.pdf", password="wrong-pw-7f3a")
+    assert wrong.status_code == 422
+    assert wrong.json()["code"] == "wrong_password"
+    response = api.upload(CORPUS / "pdf" / "password.pdf", password="password")
+    assert response.status_code == 202, response.text
+    doc = api.wait(response.json()["id"])
+    assert doc["status"] == "succeeded", doc["error"]
+    assert doc["metadata"]["encrypted"] is True
+    assert api.get(f"/v1/documents/{doc['id']}/content").json()["pages"][0]["text"].strip()
+    from sqlalchemy import text
+
+    from aegis.db import session_scope
+
+    # The server saw this password; it must not be in any row or log line.
+    with session_scope(stack.settings()) as session:
+        rows = [session.execute(text(f"SELECT CAST(t.* AS TEXT) FROM {table} t")).scalars().all()
+                for table in ("documents", "stage_runs", "pages", "tenants")]
+    assert not any("wrong-pw-7f3a" in row for table in rows for row in table)
+    assert all("wrong-pw-7f3a" not in log.read_text() for log in stack.logs.values())
