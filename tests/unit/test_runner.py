@@ -1,0 +1,118 @@
+"""The stage runner's claim rules, on SQLite with the real stage functions."""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from aegis import migrate
+from aegis.config import Settings, load_settings
+from aegis.db import dispose_engines, session_scope
+from aegis.documents import create_document
+from aegis.models import Document, PageText, StageRun, Tenant, new_id, utcnow
+from aegis.runner import Outcome, execute
+from aegis.storage import BlobStore
+
+TEXT = b"Aegis turns uploaded files into searchable documents. " * 20
+
+
+@pytest.fixture()
+def settings(tmp_path: Path) -> Iterator[Settings]:
+    s = load_settings({"AEGIS_DATA_DIR": str(tmp_path), "AEGIS_MAX_ATTEMPTS": "2"})
+    migrate.upgrade(s)
+    yield s
+    dispose_engines()
+
+
+def _upload(settings: Settings, data: bytes = TEXT, name: str = "notes.txt") -> tuple[str, str]:
+    sha = hashlib.sha256(data).hexdigest()
+    with session_scope(settings) as session:
+        tenant = Tenant(name=new_id())
+        session.add(tenant)
+        session.flush()
+        path = BlobStore(settings.storage_dir).path_for(tenant.id, sha)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(data)
+        doc = create_document(session, tenant.id, name, sha, len(data)).document
+        return doc.id, doc.dispatch_token
+
+
+def _run(settings: Settings, stage: str, doc_id: str, token: str, task_id: str = "t1") -> Outcome:
+    return execute(settings, stage, doc_id, token, task_id=task_id, worker="w:1")
+
+
+def _doc(settings: Settings, doc_id: str) -> tuple[str, str | None, dict[str, tuple[str, int]]]:
+    with session_scope(settings) as session:
+        doc = session.get(Document, doc_id)
+        return doc.status, doc.stage, {r.stage: (r.status, r.attempts) for r in doc.stage_runs}
+
+
+def test_the_four_stages_in_order_end_the_document_succeeded(settings: Settings) -> None:
+    doc_id, token = _upload(settings)
+    for stage in ("validate", "metadata", "content", "ai"):
+        assert _run(settings, stage, doc_id, token) is Outcome.SUCCEEDED
+    status, stage, runs = _doc(settings, doc_id)
+    assert (status, stage) == ("succeeded", None)
+    assert set(runs.values()) == {("succeeded", 1)}
+
+
+def test_a_message_with_an_old_token_is_dropped(settings: Settings) -> None:
+    doc_id, _token = _upload(settings)
+    assert _run(settings, "validate", doc_id, "stale-token") is Outcome.DROPPED
+    assert _doc(settings, doc_id)[2]["validate"] == ("pending", 0)
+
+
+def test_a_duplicate_of_a_finished_stage_is_dropped_and_writes_nothing(settings: Settings) -> None:
+    doc_id, token = _upload(settings)
+    for stage in ("validate", "metadata", "content"):
+        _run(settings, stage, doc_id, token)
+    with session_scope(settings) as session:
+        pages_before = session.query(PageText).filter_by(document_id=doc_id).count()
+    assert _run(settings, "content", doc_id, token, task_id="t2") is Outcome.DROPPED
+    assert _run(settings, "validate", doc_id, token, task_id="t3") is Outcome.DROPPED
+    with session_scope(settings) as session:
+        assert session.query(PageText).filter_by(document_id=doc_id).count() == pages_before
+    assert _doc(settings, doc_id)[1] == "ai"
+
+
+def test_a_stage_held_by_another_live_task_is_not_run_twice(settings: Settings) -> None:
+    doc_id, token = _upload(settings)
+    with session_scope(settings) as session:
+        run = session.query(StageRun).filter_by(document_id=doc_id, stage="validate").one()
+        run.status, run.task_id, run.started_at, run.attempts = "running", "other", utcnow(), 1
+    assert _run(settings, "validate", doc_id, token, task_id="mine") is Outcome.DROPPED
+    assert _doc(settings, doc_id)[2]["validate"] == ("running", 1)
+
+
+def test_a_redelivered_task_takes_over_and_counts_an_attempt(settings: Settings) -> None:
+    doc_id, token = _upload(settings)
+    with session_scope(settings) as session:
+        run = session.query(StageRun).filter_by(document_id=doc_id, stage="validate").one()
+        run.status, run.task_id, run.started_at, run.attempts = "running", "same", utcnow(), 1
+    assert _run(settings, "validate", doc_id, token, task_id="same") is Outcome.SUCCEEDED
+    assert _doc(settings, doc_id)[2]["validate"] == ("succeeded", 2)
+
+
+def test_a_stage_that_crashed_max_attempts_times_fails_the_document(settings: Settings) -> None:
+    doc_id, token = _upload(settings)
+    with session_scope(settings) as session:
+        run = session.query(StageRun).filter_by(document_id=doc_id, stage="validate").one()
+        run.status, run.task_id, run.started_at, run.attempts = "running", "same", utcnow(), 2
+    assert _run(settings, "validate", doc_id, token, task_id="same") is Outcome.FAILED
+    with session_scope(settings) as session:
+        doc = session.get(Document, doc_id)
+        assert (doc.status, doc.error_code) == ("failed", "worker_lost")
+
+
+def test_a_bad_file_is_rejected_with_its_code_and_later_stages_are_skipped(settings: Settings) -> None:
+    doc_id, token = _upload(settings, b"MZ\x90\x00" + bytes(200), "setup.pdf")
+    assert _run(settings, "validate", doc_id, token) is Outcome.REJECTED
+    status, _stage, runs = _doc(settings, doc_id)
+    assert status == "rejected"
+    assert runs["validate"][0] == "failed"
+    assert {runs[s][0] for s in ("metadata", "content", "ai")} == {"skipped"}
+    with session_scope(settings) as session:
+        assert session.get(Document, doc_id).error_code == "type_mismatch"
