@@ -91,6 +91,13 @@ class Settings:
     openai_max_retries: int
     openai_context_tokens: int
     tenant_token_budget: int
+    local_embeddings: str
+    openai_embedding_dimensions: int
+    openai_embedding_batch: int
+    openai_max_output_tokens: int
+    openai_output_attempts: int
+    pinecone_batch_size: int
+    pinecone_timeout: float
     pinecone_api_key: str | None
     pinecone_index: str | None
     pinecone_host: str | None
@@ -172,6 +179,13 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         openai_max_retries=_int(env, "AEGIS_OPENAI_MAX_RETRIES", 5),
         openai_context_tokens=_int(env, "AEGIS_OPENAI_CONTEXT_TOKENS", 100_000),
         tenant_token_budget=_int(env, "AEGIS_TENANT_TOKEN_BUDGET", 0),
+        local_embeddings=env.get("AEGIS_LOCAL_EMBEDDINGS", "hashing").strip().lower() or "hashing",
+        openai_embedding_dimensions=_int(env, "AEGIS_OPENAI_EMBEDDING_DIMENSIONS", 0),
+        openai_embedding_batch=_int(env, "AEGIS_OPENAI_EMBEDDING_BATCH", 100),
+        openai_max_output_tokens=_int(env, "AEGIS_OPENAI_MAX_OUTPUT_TOKENS", 1024),
+        openai_output_attempts=_int(env, "AEGIS_OPENAI_OUTPUT_ATTEMPTS", 3),
+        pinecone_batch_size=_int(env, "AEGIS_PINECONE_BATCH_SIZE", 100),
+        pinecone_timeout=_float(env, "AEGIS_PINECONE_TIMEOUT", 30.0),
         pinecone_api_key=env.get("PINECONE_API_KEY") or None,
         pinecone_index=env.get("AEGIS_PINECONE_INDEX") or None,
         pinecone_host=env.get("AEGIS_PINECONE_HOST") or None,

