@@ -7,6 +7,10 @@ always agree on the broker and the limits.
 
 from __future__ import annotations
 
+import os
+import tempfile
+from pathlib import Path
+
 from kombu import Exchange, Queue
 
 from aegis.config import STAGES, load_settings
@@ -20,10 +24,35 @@ broker_transport_options: dict[str, object] = {
     # task to a second worker (load_settings enforces it).
     "visibility_timeout": _settings.visibility_timeout,
 }
+
+
+def _seed_exchange_tables(control: Path, exchanges: tuple[str, ...]) -> None:
+    """Create each exchange's binding table ("[]") atomically, before any worker starts.
+
+    kombu's filesystem transport creates a missing table with an unlocked empty
+    file; a second worker starting at the same moment can read it empty and crash
+    (JSONDecodeError). Once a table exists, kombu reads and writes it under a lock.
+    """
+    for exchange in exchanges:
+        table = control / f"{exchange}.exchange"
+        if table.exists():
+            continue
+        fd, tmp = tempfile.mkstemp(dir=control, prefix=".seed-")
+        with os.fdopen(fd, "w") as fh:
+            fh.write("[]")
+        try:
+            os.link(tmp, table)  # atomic; fails if another process won
+        except FileExistsError:
+            pass
+        finally:
+            os.unlink(tmp)
+
+
 if _settings.embedded_broker:
     _folder = _settings.broker_folder()
     for _sub in ("queue", "control"):
         (_folder / _sub).mkdir(parents=True, exist_ok=True)
+    _seed_exchange_tables(_folder / "control", ("celery.pidbox", "reply.celery.pidbox", "celeryev", *STAGES))
     broker_transport_options.update(
         data_folder_in=str(_folder / "queue"),
         data_folder_out=str(_folder / "queue"),
