@@ -133,7 +133,16 @@ class Stack:
         ready = heartbeat.with_name(heartbeat.name + ".ready")
         ready.unlink(missing_ok=True)
         self.metrics_ports[name] = free_port()
-        env = {**self.env, "AEGIS_HEARTBEAT_FILE": str(heartbeat), "AEGIS_METRICS_PORT": str(self.metrics_ports[name])}
+        metrics_dir = self.data_dir / f"{name}.metrics"
+        shutil.rmtree(metrics_dir, ignore_errors=True)
+        metrics_dir.mkdir()
+        env = {
+            **self.env,
+            "AEGIS_HEARTBEAT_FILE": str(heartbeat),
+            "AEGIS_METRICS_PORT": str(self.metrics_ports[name]),
+            # Inside the stack's folder, so even a SIGKILLed worker leaves nothing behind.
+            "PROMETHEUS_MULTIPROC_DIR": str(metrics_dir),
+        }
         argv = [sys.executable, "-m", "celery", "-A", "tasks", "worker", "-Q", stage,
                 "-n", f"{name}-{uuid.uuid4().hex[:6]}@%h", "--concurrency", str(concurrency),
                 "--loglevel", "INFO", "--without-mingle", "--without-gossip"]
