@@ -16,8 +16,8 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, selectinload
 
 from aegis.config import STAGES
-from aegis.models import Chunk, Document, PageText, utcnow
-from aegis.pipeline import _aware, create_stage_runs, describe_runs, reset_for_reprocess
+from aegis.models import Chunk, Document, PageText, as_utc
+from aegis.pipeline import create_stage_runs, describe_runs, reset_for_reprocess
 
 STATUSES = ("queued", "processing", "succeeded", "failed", "rejected")
 
@@ -90,7 +90,7 @@ def get_document(session: Session, tenant_id: str, document_id: str) -> Document
 
 
 def encode_cursor(document: Document) -> str:
-    raw = json.dumps([_aware(document.created_at).isoformat(), document.id])
+    raw = json.dumps([as_utc(document.created_at).isoformat(), document.id])
     return base64.urlsafe_b64encode(raw.encode()).decode().rstrip("=")
 
 
@@ -167,13 +167,10 @@ def to_dict(document: Document, *, duplicate: bool | None = None) -> dict[str, A
         "sha256": document.sha256,
         "metadata": document.doc_metadata,
         "ai": document.ai,
-        "created_at": _aware(document.created_at).isoformat(),
-        "updated_at": _aware(document.updated_at).isoformat(),
+        "created_at": as_utc(document.created_at).isoformat(),
+        "updated_at": as_utc(document.updated_at).isoformat(),
     }
     if duplicate is not None:
         out["duplicate"] = duplicate
     return out
 
-
-def touch(document: Document) -> None:
-    document.updated_at = utcnow()

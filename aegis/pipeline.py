@@ -13,14 +13,14 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from aegis.config import STAGES, Settings
-from aegis.models import Document, StageRun, new_id, utcnow
+from aegis.models import Document, StageRun, as_utc, new_id, utcnow
 
 if TYPE_CHECKING:
     from celery import Celery
@@ -114,7 +114,7 @@ def reconcile(session: Session, settings: Settings, now: datetime | None = None)
     ).all()
     for document in candidates:
         stage = document.stage or STAGES[0]
-        progress_at = _aware(document.progress_at)
+        progress_at = as_utc(document.progress_at)
         if progress_at >= now - stage_deadline(settings, stage):
             continue
         run = next((r for r in document.stage_runs if r.stage == stage), None)
@@ -156,16 +156,10 @@ def fail_document(
         run.error_message = message
         run.finished_at = now
         if run.started_at is not None:
-            run.duration_ms = int((now - _aware(run.started_at)).total_seconds() * 1000)
+            run.duration_ms = int((now - as_utc(run.started_at)).total_seconds() * 1000)
     for other in document.stage_runs:
         if other.status == "pending":
             other.status = "skipped"
-
-
-def _aware(value: datetime) -> datetime:
-    """SQLite returns naive datetimes; they are UTC."""
-
-    return value if value.tzinfo else value.replace(tzinfo=UTC)
 
 
 def describe_runs(document: Document) -> dict[str, Any]:
@@ -188,4 +182,4 @@ def describe_runs(document: Document) -> dict[str, Any]:
 
 
 def _iso(value: datetime | None) -> str | None:
-    return _aware(value).isoformat() if value else None
+    return as_utc(value).isoformat() if value else None

@@ -26,8 +26,8 @@ from aegis import events
 from aegis.config import Settings
 from aegis.db import session_scope
 from aegis.formats.base import DocumentError
-from aegis.models import Document, StageRun, utcnow
-from aegis.pipeline import _aware, fail_document, next_stage
+from aegis.models import Document, StageRun, as_utc, utcnow
+from aegis.pipeline import fail_document, next_stage
 from aegis.storage import BlobStore
 
 log = logging.getLogger("aegis.runner")
@@ -153,7 +153,7 @@ def _begin(
         return Outcome.DROPPED
     now = utcnow()
     if run.status == "running" and run.task_id != task_id and run.started_at is not None:
-        if _aware(run.started_at) + timedelta(seconds=settings.time_limits[stage]) > now:
+        if as_utc(run.started_at) + timedelta(seconds=settings.time_limits[stage]) > now:
             # Another worker holds this stage right now.
             return Outcome.DROPPED
     if run.attempts >= settings.max_attempts:
