@@ -64,6 +64,17 @@ def test_aegis_dev_with_no_configuration_processes_a_pdf_and_stops_cleanly() -> 
             return queues == ["ai", "content", "metadata", "validate"]
 
         wait_for(four_workers, 60, interval=1, message="Flower to list four workers, one per queue")
+
+        def document_tasks() -> set[str]:
+            try:
+                tasks = requests.get(f"http://127.0.0.1:{flower_port}/api/tasks", timeout=10).json()
+            except (requests.RequestException, ValueError):
+                return set()
+            return {t["name"] for t in tasks.values() if doc["id"] in str(t.get("args"))}
+
+        stage_tasks = {"aegis.validate", "aegis.metadata", "aegis.content", "aegis.ai"}
+        wait_for(lambda: stage_tasks <= document_tasks(), 60, interval=1,
+                 message="Flower to show the document's four stage tasks")
         children = psutil.Process(proc.pid).children(recursive=True)
         assert len(children) >= 7  # gateway, four workers, beat, flower (plus their children)
     finally:
