@@ -26,7 +26,8 @@ from web.errors import ApiError
 bp = Blueprint("events", __name__, url_prefix="/v1/documents")
 
 KEEPALIVE_SECONDS = 15.0
-MAX_STREAM_SECONDS = 600.0
+# Each open stream holds a gateway thread: keep them short (clients poll or reconnect).
+MAX_STREAM_SECONDS = 120.0
 TERMINAL = ("succeeded", "failed", "rejected")
 
 
