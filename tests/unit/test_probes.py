@@ -10,7 +10,6 @@ from __future__ import annotations
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import textwrap
@@ -25,6 +24,7 @@ from celery import Celery
 from celery.utils.timer2 import Timer
 
 from tasks import probes
+from tests.harness import RedisServer
 
 
 @pytest.fixture()
@@ -255,72 +255,20 @@ def test_real_worker_writes_files_and_removes_them_on_sigterm(tmp_path: Path, he
     assert not heartbeat.exists(), "a stopped worker must not look alive"
 
 
-class _Redis:
-    """A private redis-server on a free port, which the test can stop and restart."""
-
-    def __init__(self, binary: str, folder: Path) -> None:
-        self.binary, self.folder = binary, folder
-        with socket.socket() as probe:
-            probe.bind(("127.0.0.1", 0))
-            self.port = probe.getsockname()[1]
-        self.proc: subprocess.Popen[bytes] | None = None
-
-    @property
-    def url(self) -> str:
-        return f"redis://127.0.0.1:{self.port}/0"
-
-    def start(self) -> None:
-        self.proc = subprocess.Popen(
-            [
-                self.binary,
-                "--port",
-                str(self.port),
-                "--bind",
-                "127.0.0.1",
-                "--save",
-                "",
-                "--appendonly",
-                "no",
-                "--dir",
-                str(self.folder),
-            ],
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )
-        deadline = time.monotonic() + 10
-        while True:
-            try:
-                socket.create_connection(("127.0.0.1", self.port), timeout=0.2).close()
-                return
-            except OSError:
-                if time.monotonic() > deadline:
-                    raise
-                time.sleep(0.05)
-
-    def stop(self) -> None:
-        if self.proc is not None:
-            self.proc.terminate()
-            self.proc.wait(timeout=10)
-            self.proc = None
-
-
 @pytest.fixture()
-def redis_server(tmp_path: Path) -> Iterator[_Redis]:
-    binary = shutil.which("redis-server")
-    if binary is None:
+def redis_server(tmp_path: Path) -> Iterator[RedisServer]:
+    if shutil.which("redis-server") is None:
         pytest.skip("redis-server is not installed")
-    folder = tmp_path / "redis"
-    folder.mkdir()
-    server = _Redis(binary, folder)
+    server = RedisServer()
     server.start()
     try:
         yield server
     finally:
-        server.stop()
+        server.cleanup()
 
 
 def test_real_worker_stays_alive_but_unready_while_redis_restarts(
-    tmp_path: Path, heartbeat: Path, redis_server: _Redis
+    tmp_path: Path, heartbeat: Path, redis_server: RedisServer
 ) -> None:
     """The prefork pool runs the event loop: no loop while reconnecting, yet no restart."""
     ready = probes.ready_path(heartbeat)
