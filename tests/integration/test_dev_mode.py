@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -77,16 +78,17 @@ def test_aegis_dev_with_no_configuration_processes_a_pdf_and_stops_cleanly() -> 
                  message="Flower to show the document's four stage tasks")
         children = psutil.Process(proc.pid).children(recursive=True)
         assert len(children) >= 7  # gateway, four workers, beat, flower (plus their children)
-    finally:
         proc.send_signal(signal.SIGTERM)
-        try:
-            proc.wait(60)
-        except subprocess.TimeoutExpired:
+        proc.wait(60)
+        time.sleep(0.5)
+        assert proc.returncode == 0, (workdir / "dev.log").read_text()[-3000:]
+        assert not [c for c in children if c.is_running() and c.status() != psutil.STATUS_ZOMBIE]
+    finally:
+        if proc.poll() is None:
             proc.kill()
+            proc.wait(10)
+        for child in children:
+            if child.is_running():
+                child.kill()
         log.close()
-    time.sleep(0.5)
-    assert proc.returncode == 0, (workdir / "dev.log").read_text()[-3000:]
-    assert not [c for c in children if c.is_running() and c.status() != psutil.STATUS_ZOMBIE]
-    import shutil
-
-    shutil.rmtree(workdir, ignore_errors=True)
+        shutil.rmtree(workdir, ignore_errors=True)
