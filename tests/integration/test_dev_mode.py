@@ -84,9 +84,13 @@ def test_aegis_dev_with_no_configuration_processes_a_pdf_and_stops_cleanly() -> 
         assert proc.returncode == 0, (workdir / "dev.log").read_text()[-3000:]
         assert not [c for c in children if c.is_running() and c.status() != psutil.STATUS_ZOMBIE]
     finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait(10)
+        if proc.poll() is None:  # a failure above: let aegis dev stop its children first
+            proc.send_signal(signal.SIGTERM)
+            try:
+                proc.wait(60)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait(10)
         for child in children:
             if child.is_running():
                 child.kill()
