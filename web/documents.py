@@ -149,6 +149,8 @@ def content(document_id: str) -> Response:
 def reprocess(document_id: str) -> tuple[Response, int]:
     session = db_session()
     document = _document_or_404(document_id)
+    # Old vectors go first, so search never mixes a previous run's chunks with the new ones.
+    _delete_vectors(document.tenant_id, document.id)
     docs.reprocess(session, document)
     session.commit()
     _dispatch(document.id, document.dispatch_token, pipeline.STAGES[0])
@@ -169,7 +171,10 @@ def remove(document_id: str) -> tuple[str, int]:
 
 
 def _delete_vectors(tenant_id: str, document_id: str) -> None:
-    from aegis.ai import get_vector_store
+    from aegis.ai import AIError, get_vector_store
     from aegis.db import session_factory
 
-    get_vector_store(settings(), session_factory(settings())).delete_document(tenant_id, document_id)
+    try:
+        get_vector_store(settings(), session_factory(settings())).delete_document(tenant_id, document_id)
+    except AIError as exc:
+        raise ApiError(503, "vector_store_unavailable", f"The vector store did not answer: {exc.message}") from exc
