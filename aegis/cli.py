@@ -36,13 +36,17 @@ def db() -> None:
 
 @db.command("upgrade")
 @click.option("--revision", default="head", show_default=True, help="Target Alembic revision.")
-def db_upgrade(revision: str) -> None:
+@click.option("--json", "as_json", is_flag=True, help="Print JSON for scripts.")
+def db_upgrade(revision: str, as_json: bool) -> None:
     """Apply the Alembic migrations (safe to run repeatedly)."""
     from aegis import migrate
 
     settings = load_settings()
     migrate.upgrade(settings, revision)
-    click.echo(f"database at {revision}: {_redact(settings.database_url)}", err=True)
+    if as_json:
+        _echo_json({"revision": revision, "database": _redact(settings.database_url)})
+    else:
+        click.echo(f"database at {revision}: {_redact(settings.database_url)}", err=True)
 
 
 def _redact(url: str) -> str:
@@ -174,7 +178,8 @@ def key_revoke(key_id: str, as_json: bool) -> None:
 @click.option("--host", default="127.0.0.1", show_default=True, help="Gateway address.")
 @click.option("--flower-port", default=5555, show_default=True, help="Flower port (0 to skip Flower).")
 @click.option("--concurrency", default=1, show_default=True, help="Processes per stage worker.")
-def dev(port: int, host: str, flower_port: int, concurrency: int) -> None:
+@click.option("--json", "as_json", is_flag=True, help="Print the URLs as one JSON line on start.")
+def dev(port: int, host: str, flower_port: int, concurrency: int, as_json: bool) -> None:
     """Run everything in the foreground: gateway, one worker per stage, beat, Flower.
 
     With no configuration it needs no server (SQLite, a filesystem broker, a local
@@ -183,7 +188,8 @@ def dev(port: int, host: str, flower_port: int, concurrency: int) -> None:
     """
     from aegis.devserver import run_dev
 
-    sys.exit(run_dev(load_settings(), host=host, port=port, flower_port=flower_port, concurrency=concurrency))
+    sys.exit(run_dev(load_settings(), host=host, port=port, flower_port=flower_port, concurrency=concurrency,
+                     as_json=as_json))
 
 
 # --- client commands (talk to a running gateway) -----------------------------------------

@@ -7,6 +7,7 @@ unfinished ones go back to the queue), wait, and SIGKILL what is left.
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -90,7 +91,9 @@ def _signal_group(proc: subprocess.Popen[bytes], sig: int) -> None:
         pass
 
 
-def run_dev(settings: Settings, *, host: str, port: int, flower_port: int, concurrency: int) -> int:
+def run_dev(
+    settings: Settings, *, host: str, port: int, flower_port: int, concurrency: int, as_json: bool = False
+) -> int:
     from aegis import migrate
 
     settings.data_dir.mkdir(parents=True, exist_ok=True)
@@ -111,6 +114,13 @@ def run_dev(settings: Settings, *, host: str, port: int, flower_port: int, concu
     signal.signal(signal.SIGINT, _on_signal)
     signal.signal(signal.SIGTERM, _on_signal)
     broker = "filesystem (embedded)" if settings.embedded_broker else "redis"
+    if as_json:
+        click.echo(json.dumps({
+            "gateway": f"http://{host}:{port}/",
+            "flower": f"http://{host}:{flower_port}/" if flower_port else None,
+            "broker": broker,
+            "data_dir": str(settings.data_dir),
+        }))
     click.echo(f"Aegis is starting: gateway http://{host}:{port}/  broker: {broker}", err=True)
     if flower_port:
         click.echo(f"Flower: http://{host}:{flower_port}/", err=True)
