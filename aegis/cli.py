@@ -105,6 +105,29 @@ def tenant_list(as_json: bool) -> None:
         click.echo(f"{row['tenant']:<30} {row['tenant_id']}  keys: {row['active_keys']}")
 
 
+@tenant.command("set-callback")
+@click.argument("name")
+@click.argument("url", required=False)
+@click.option("--json", "as_json", is_flag=True, help="Print JSON for scripts.")
+def tenant_set_callback(name: str, url: str | None, as_json: bool) -> None:
+    """Send NAME's webhooks to URL when an upload names none (no URL: stop sending)."""
+    from aegis import webhooks
+    from aegis.db import session_scope
+    from aegis.tenants import TenantError, find_tenant
+
+    settings = load_settings()
+    try:
+        if url:
+            webhooks.check_url(url, settings)
+        with session_scope(settings) as session:
+            found = find_tenant(session, name)
+            found.callback_url = url or None
+            out = {"tenant": found.name, "callback_url": found.callback_url}
+    except (TenantError, webhooks.WebhookError) as exc:
+        raise click.ClickException(str(exc)) from exc
+    _echo_json(out) if as_json else click.echo(f"{out['tenant']}: webhooks to {out['callback_url'] or 'nowhere'}")
+
+
 @main.group()
 def key() -> None:
     """Create, list and revoke API keys."""

@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from aegis import webhooks
-from tests.harness import CORPUS, ApiClient, wait_for
+from tests.harness import CORPUS, ApiClient, Stack, wait_for
 from tests.integration.conftest import WEBHOOK_SECRET
 
 pytestmark = pytest.mark.integration
@@ -65,3 +65,24 @@ def test_a_callback_url_that_is_not_http_is_refused_at_upload(api: ApiClient) ->
     response = api.upload_bytes("a.txt", b"hello there", callback_url="file:///etc/passwd")
     assert response.status_code == 400
     assert response.json()["code"] == "invalid_callback_url"
+
+
+def test_a_tenant_callback_set_with_the_cli_receives_the_webhook(stack: Stack) -> None:
+    import subprocess
+    import sys
+
+    receiver = Receiver()
+    receiver.calls.append(({}, b""))  # answer 204 from the first real delivery on
+    try:
+        name = "tenant-with-callback"
+        api = ApiClient(stack.url, stack.create_tenant(name))
+        done = subprocess.run([sys.executable, "-m", "aegis.cli", "tenant", "set-callback", name, receiver.url],
+                              env=stack.env, capture_output=True, text=True)
+        assert done.returncode == 0, done.stderr
+        doc = api.wait(api.upload_bytes("hello.txt", b"hello from the tenant callback test").json()["id"])
+        wait_for(lambda: len(receiver.calls) >= 2, 60, message="webhook to the tenant's URL")
+        headers, body = receiver.calls[1]
+        assert webhooks.verify(WEBHOOK_SECRET, body, headers[webhooks.SIGNATURE_HEADER])
+        assert doc["id"] in body.decode()
+    finally:
+        receiver.close()
