@@ -217,6 +217,8 @@ def test_upload_follow_read_search_reprocess_and_delete_a_pdf(page: Any, stack: 
     page.get_by_label("or choose files").set_input_files(str(PDF))
     row = page.locator("#documents-body tr", has_text=PDF.name)
     expect(row).to_have_count(1)
+    # The upload's own progress bar filled up (bytes sent, before the stages).
+    expect(page.get_by_role("progressbar", name=f"Upload of {PDF.name}")).to_have_attribute("value", "100")
     for stage in STAGES:
         expect(row.locator(f'td[data-stage="{stage}"] .pill')).to_have_text("succeeded", timeout=STAGE_TIMEOUT_MS)
     expect(row.locator(".doc-status .pill")).to_have_text("succeeded")

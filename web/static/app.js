@@ -388,18 +388,50 @@
 
   function uploadLine(file) {
     const status = el("span", { class: "muted", text: "uploading…" });
-    const li = el("li", null, el("strong", { text: file.name }), status);
+    const bar = el("progress", { max: "100", value: "0", "aria-label": `Upload of ${file.name}` });
+    const li = el("li", null, el("strong", { text: file.name }), bar, status);
     $("uploads").prepend(li);
-    return status;
+    return { status, bar };
+  }
+
+  /**
+   * POST a form with upload progress: fetch() cannot report bytes sent, XMLHttpRequest can.
+   * Errors are the same ApiError objects api() throws.
+   */
+  function uploadForm(form, onProgress) {
+    return new Promise((resolve, reject) => {
+      const xhr = new XMLHttpRequest();
+      xhr.open("POST", "/v1/documents");
+      xhr.setRequestHeader("Accept", "application/json");
+      if (state.key) xhr.setRequestHeader("Authorization", `Bearer ${state.key}`);
+      xhr.upload.addEventListener("progress", (event) => {
+        if (event.lengthComputable) onProgress(Math.round((100 * event.loaded) / event.total));
+      });
+      xhr.addEventListener("error", () =>
+        reject(new ApiError(0, "network", "Could not reach the server. Check your connection and try again.")));
+      xhr.addEventListener("load", () => {
+        let body = null;
+        try { body = JSON.parse(xhr.responseText); } catch (err) { body = null; }
+        if (xhr.status >= 200 && xhr.status < 300) { resolve(body); return; }
+        const detail = (body && (body.detail || body.title)) || `The server answered ${xhr.status}.`;
+        if (xhr.status === 401 && state.key) signOut(detail);
+        reject(new ApiError(xhr.status, (body && body.code) || "http_error", detail));
+      });
+      xhr.send(form);
+    });
   }
 
   async function uploadOne(file, password) {
-    const status = uploadLine(file);
+    const { status, bar } = uploadLine(file);
     const form = new FormData();
     form.append("file", file, file.name);
     if (password) form.append("password", password);
     try {
-      const body = await api("/v1/documents", { method: "POST", body: form });
+      const body = await uploadForm(form, (percent) => {
+        bar.value = percent;
+        status.textContent = percent < 100 ? `uploading… ${percent}%` : "uploaded, waiting for the server";
+      });
+      bar.value = 100;
       const docs = body.documents || [body];
       for (const doc of docs) {
         state.uploadLines.set(doc.id, status);
