@@ -63,8 +63,8 @@ def _char_grams(token: str) -> tuple[str, ...]:
     return tuple("c:" + padded[i : i + n] for n in CHARGRAM_SIZES for i in range(len(padded) - n + 1))
 
 
-def text_features(text: str) -> Counter[str]:
-    """Weighted lexical features of ``text``, term frequency already damped (1 + log tf).
+def _feature_counts(text: str) -> tuple[Counter[str], dict[str, float]]:
+    """Raw feature counts and each feature's weight.
 
     Work is done per distinct token where possible (char n-grams are computed once
     per word, not once per occurrence), which keeps long chunks cheap.
@@ -89,7 +89,33 @@ def text_features(text: str) -> Counter[str]:
         key = f"b:{left} {right}"
         counts[key] += 1
         weights[key] = BIGRAM_WEIGHT
+    return counts, weights
+
+
+def text_features(text: str) -> Counter[str]:
+    """Weighted lexical features of ``text``, term frequency already damped (1 + log tf)."""
+    counts, weights = _feature_counts(text)
     return Counter({key: weights[key] * (1.0 + math.log(count)) for key, count in counts.items()})
+
+
+# feature -> signed bucket code, per dimension. A plain dict lookup is several times
+# cheaper than an lru_cache call, and chunks of one corpus share most features.
+_CODE_CACHE: dict[int, dict[str, int]] = {}
+_CODE_CACHE_LIMIT = 1_000_000
+
+
+def _codes(features: list[str], dim: int) -> np.ndarray:
+    cache = _CODE_CACHE.setdefault(dim, {})
+    if len(cache) > _CODE_CACHE_LIMIT:
+        cache.clear()
+    get = cache.get
+    out = []
+    for feature in features:
+        code = get(feature)
+        if code is None:
+            code = cache[feature] = _bucket(feature, dim)
+        out.append(code)
+    return np.array(out, dtype=np.int64)
 
 
 class HashingEmbedder:
@@ -103,12 +129,15 @@ class HashingEmbedder:
         self.dimension = dimension
 
     def vector(self, text: str) -> np.ndarray:
-        features = text_features(text)
-        if not features:
+        counts, weights = _feature_counts(text)
+        if not counts:
             return np.zeros(self.dimension, dtype=np.float32)
         dim = self.dimension
-        codes = np.fromiter((_bucket(f, dim) for f in features), dtype=np.int64, count=len(features))
-        values = np.fromiter(features.values(), dtype=np.float64, count=len(features)) * np.sign(codes)
+        keys = list(counts)
+        codes = _codes(keys, dim)
+        tf = np.fromiter(counts.values(), dtype=np.float64, count=len(keys))
+        weight = np.fromiter((weights[k] for k in keys), dtype=np.float64, count=len(keys))
+        values = weight * (1.0 + np.log(tf)) * np.sign(codes)
         out = np.bincount(np.abs(codes) - 1, weights=values, minlength=dim)
         norm = float(np.linalg.norm(out))
         if norm > 0:
