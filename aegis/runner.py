@@ -20,6 +20,7 @@ from typing import Any
 
 from celery.exceptions import SoftTimeLimitExceeded
 from sqlalchemy import select
+from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session
 
 from aegis import events
@@ -112,6 +113,14 @@ def execute(
     except MemoryError:
         return _end(settings, stage, info, token, "too_complex",
                     "The file needs more memory than a worker may use.", rejected=True)
+    except (TransientError, OperationalError):
+        raise  # the task retries with backoff; the attempt counter bounds it
+    except Exception:
+        # A bug of ours, not the file's: fail now with a clear code instead of
+        # letting the reconciler retry the same crash until `worker_lost`.
+        log.exception("stage crashed", extra=_ctx(info.id, stage, info.tenant_id))
+        return _end(settings, stage, info, token, "internal_error",
+                    f"An unexpected error stopped the {stage} stage; it has been logged.", rejected=False)
     elapsed_ms = int((time.monotonic() - started) * 1000)
     with session_scope(settings) as session:
         document = _lock_document(session, document_id)

@@ -116,3 +116,20 @@ def test_a_bad_file_is_rejected_with_its_code_and_later_stages_are_skipped(setti
     assert {runs[s][0] for s in ("metadata", "content", "ai")} == {"skipped"}
     with session_scope(settings) as session:
         assert session.get(Document, doc_id).error_code == "type_mismatch"
+
+
+def test_a_crash_in_a_stage_fails_the_document_with_internal_error_at_once(
+    settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from aegis.stages import metadata
+
+    def broken(*_args: object) -> None:
+        raise KeyError("a bug")
+
+    monkeypatch.setattr(metadata, "run", broken)
+    doc_id, token = _upload(settings)
+    _run(settings, "validate", doc_id, token)
+    assert _run(settings, "metadata", doc_id, token) is Outcome.FAILED
+    with session_scope(settings) as session:
+        doc = session.get(Document, doc_id)
+        assert (doc.status, doc.error_code) == ("failed", "internal_error")
