@@ -59,6 +59,11 @@ if _settings.embedded_broker:
         control_folder=str(_folder / "control"),
     )
 
+# An upload must not hang when the broker is down: the document row is already
+# committed and the reconciler sends it later, so give up publishing quickly.
+broker_connection_timeout = 3
+task_publish_retry_policy = {"max_retries": 2, "interval_start": 0, "interval_step": 0.5, "interval_max": 1}
+
 # The database is the record of truth; Celery results are not needed.
 result_backend = None
 task_ignore_result = True

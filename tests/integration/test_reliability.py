@@ -115,3 +115,22 @@ def test_a_whole_worker_killed_mid_stage_is_recovered_by_the_reconciler(small_st
     pages, distinct_pages, chunks, distinct_chunks = _output_counts(stack, doc_id)
     assert pages == distinct_pages == 619
     assert chunks == distinct_chunks > 0
+
+
+def test_uploads_while_redis_is_down_are_accepted_quickly_and_end_succeeded(
+    small_stack: tuple[Stack, RedisServer],
+) -> None:
+    import time
+
+    stack, server = small_stack
+    api = ApiClient(stack.url, stack.create_tenant("broker-down"))
+    server.stop()
+    started = time.monotonic()
+    response = api.upload(CORPUS / "pdf" / "pdflatex-outline.pdf")
+    assert response.status_code == 202, response.text
+    assert time.monotonic() - started < 15
+    assert api.document(response.json()["id"])["status"] == "queued"
+    server.start()
+    stack.start_workers()
+    doc = api.wait(response.json()["id"], timeout=120)
+    assert doc["status"] == "succeeded", doc
