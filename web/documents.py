@@ -59,23 +59,32 @@ def upload() -> tuple[Response, int, dict[str, str]] | tuple[Response, int]:
     session = db_session()
     tenant_id = g.tenant.id
     results: list[tuple[Any, bool]] = []
-    for part in files:
-        incoming = incoming_of(part)
-        incoming.close()
-        if password:
-            incoming = _decrypted(store, incoming, password)
-        intake = docs.create_document(
-            session, tenant_id, safe_filename(part.filename or ""), incoming.sha256, incoming.size, callback_url
-        )
-        if intake.duplicate:
-            incoming.discard()
-        else:
-            store.commit(incoming, tenant_id)
+    placed: list[str] = []  # blobs moved into the store by this request
+    try:
+        for part in files:
+            incoming = incoming_of(part)
+            incoming.close()
             if password:
-                # Stored decrypted; the metadata stage reports the original as encrypted.
-                intake.document.doc_metadata = {"decrypted_with_password": True}
-        results.append((intake.document, intake.duplicate))
-    session.commit()
+                incoming = _decrypted(store, incoming, password)
+            intake = docs.create_document(
+                session, tenant_id, safe_filename(part.filename or ""), incoming.sha256, incoming.size, callback_url
+            )
+            if intake.duplicate:
+                incoming.discard()
+            else:
+                store.commit(incoming, tenant_id)
+                placed.append(incoming.sha256)
+                if password:
+                    # Stored decrypted; the metadata stage reports the original as encrypted.
+                    intake.document.doc_metadata = {"decrypted_with_password": True}
+            results.append((intake.document, intake.duplicate))
+        session.commit()
+    except BaseException:
+        # No row will point at these blobs: remove them rather than leak disk.
+        session.rollback()
+        for sha256 in placed:
+            store.delete(tenant_id, sha256)
+        raise
     m = metrics()
     for document, duplicate in results:
         m.uploads.labels("duplicate" if duplicate else "accepted").inc()

@@ -191,3 +191,28 @@ def test_an_encrypted_pdf_opens_with_its_password_which_is_never_stored(api: Api
                 for table in ("documents", "stage_runs", "pages", "tenants")]
     assert not any("wrong-pw-7f3a" in row for table in rows for row in table)
     assert all("wrong-pw-7f3a" not in log.read_text() for log in stack.logs.values())
+
+
+def test_a_failed_multi_file_upload_keeps_no_rows_and_no_blobs(api: ApiClient, stack: Stack) -> None:
+    with open(CORPUS / "pdf" / "minimal-document.pdf", "rb") as plain, \
+            open(CORPUS / "pdf" / "password.pdf", "rb") as locked:
+        response = api.session.post(
+            f"{api.base}/v1/documents",
+            files=[("file", ("plain.pdf", plain)), ("file", ("locked.pdf", locked))],
+            data={"password": "wrong-password"},
+            timeout=60,
+        )
+    assert response.status_code == 422
+    assert api.get("/v1/documents").json()["documents"] == []
+    storage = stack.settings().storage_dir
+    assert not [p for p in (storage / _tenant(stack, api)).rglob("*") if p.is_file()]
+    assert not list((storage / ".incoming").iterdir())
+
+
+def _tenant(stack: Stack, api: ApiClient) -> str:
+    from aegis.db import session_scope
+    from aegis.tenants import authenticate
+
+    key = api.session.headers["Authorization"].split(" ", 1)[1]
+    with session_scope(stack.settings()) as session:
+        return authenticate(session, key).id
