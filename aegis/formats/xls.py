@@ -11,7 +11,7 @@ from typing import Any
 
 from aegis.formats.base import Detection, DocumentError, Limits, Page
 from aegis.formats.sanitize import cap_pages_text, clean_inline, clean_text, drop_empty
-from aegis.formats.xlsx import sheet_text
+from aegis.formats.xlsx import check_sheet_count, sheet_text
 
 
 def _load(path: Path) -> Any:
@@ -42,9 +42,7 @@ def check(
         count = book.nsheets
     finally:
         book.release_resources()
-    if count > limits.max_pages:
-        raise DocumentError("too_many_pages", f"The workbook has {count} sheets; the limit is {limits.max_pages}.")
-    return {"sheets": count}
+    return check_sheet_count(count, limits)
 
 
 def extract_pages(

@@ -70,6 +70,13 @@ def sheet_text(rows: Any, budget: int) -> tuple[str, int]:
     return clean_text("\n".join(lines)), count
 
 
+def check_sheet_count(count: int, limits: Limits) -> dict[str, Any]:
+    """A sheet is a page: refuse workbooks past the page cap (XLSX and XLS alike)."""
+    if count > limits.max_pages:
+        raise DocumentError("too_many_pages", f"The workbook has {count} sheets; the limit is {limits.max_pages}.")
+    return {"sheets": count}
+
+
 def check(
     path: Path, limits: Limits, password: str | None = None, *, detection: Detection | None = None
 ) -> dict[str, Any]:
@@ -78,9 +85,7 @@ def check(
         count = len(workbook.sheetnames)
     finally:
         workbook.close()
-    if count > limits.max_pages:
-        raise DocumentError("too_many_pages", f"The workbook has {count} sheets; the limit is {limits.max_pages}.")
-    return {"sheets": count}
+    return check_sheet_count(count, limits)
 
 
 def extract_pages(

@@ -44,6 +44,13 @@ def _run(settings: Settings, stage: str, doc_id: str, token: str, task_id: str =
     return execute(settings, stage, doc_id, token, task_id=task_id, worker="w:1")
 
 
+def _mark_running(settings: Settings, doc_id: str, *, task_id: str, attempts: int) -> None:
+    """As if a worker had claimed validate just now (and perhaps died)."""
+    with session_scope(settings) as session:
+        run = session.query(StageRun).filter_by(document_id=doc_id, stage="validate").one()
+        run.status, run.task_id, run.started_at, run.attempts = "running", task_id, utcnow(), attempts
+
+
 def _doc(settings: Settings, doc_id: str) -> tuple[str, str | None, dict[str, tuple[str, int]]]:
     with session_scope(settings) as session:
         doc = session.get(Document, doc_id)
@@ -80,27 +87,21 @@ def test_a_duplicate_of_a_finished_stage_is_dropped_and_writes_nothing(settings:
 
 def test_a_stage_held_by_another_live_task_is_not_run_twice(settings: Settings) -> None:
     doc_id, token = _upload(settings)
-    with session_scope(settings) as session:
-        run = session.query(StageRun).filter_by(document_id=doc_id, stage="validate").one()
-        run.status, run.task_id, run.started_at, run.attempts = "running", "other", utcnow(), 1
+    _mark_running(settings, doc_id, task_id="other", attempts=1)
     assert _run(settings, "validate", doc_id, token, task_id="mine") is Outcome.DROPPED
     assert _doc(settings, doc_id)[2]["validate"] == ("running", 1)
 
 
 def test_a_redelivered_task_takes_over_and_counts_an_attempt(settings: Settings) -> None:
     doc_id, token = _upload(settings)
-    with session_scope(settings) as session:
-        run = session.query(StageRun).filter_by(document_id=doc_id, stage="validate").one()
-        run.status, run.task_id, run.started_at, run.attempts = "running", "same", utcnow(), 1
+    _mark_running(settings, doc_id, task_id="same", attempts=1)
     assert _run(settings, "validate", doc_id, token, task_id="same") is Outcome.SUCCEEDED
     assert _doc(settings, doc_id)[2]["validate"] == ("succeeded", 2)
 
 
 def test_a_stage_that_crashed_max_attempts_times_fails_the_document(settings: Settings) -> None:
     doc_id, token = _upload(settings)
-    with session_scope(settings) as session:
-        run = session.query(StageRun).filter_by(document_id=doc_id, stage="validate").one()
-        run.status, run.task_id, run.started_at, run.attempts = "running", "same", utcnow(), 2
+    _mark_running(settings, doc_id, task_id="same", attempts=2)
     assert _run(settings, "validate", doc_id, token, task_id="same") is Outcome.FAILED
     with session_scope(settings) as session:
         doc = session.get(Document, doc_id)
