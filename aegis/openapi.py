@@ -15,7 +15,7 @@ from typing import Any
 
 from aegis.config import STAGES
 
-# Kept in step with ``aegis.documents.STATUSES``; repeated here (and checked by a
+# Kept in step with ``aegis.services.documents.STATUSES``; repeated here (and checked by a
 # unit test) so building the spec never imports the ORM layer.
 DOCUMENT_STATUSES: tuple[str, ...] = ("queued", "processing", "succeeded", "failed", "rejected")
 STAGE_STATUSES: tuple[str, ...] = ("pending", "running", "succeeded", "failed", "skipped")

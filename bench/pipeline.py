@@ -23,11 +23,11 @@ sys.path.insert(0, str(ROOT))
 
 from aegis import formats  # noqa: E402
 from aegis.ai import get_provider  # noqa: E402
-from aegis.chunking import chunk_pages  # noqa: E402
 from aegis.config import load_settings  # noqa: E402
 from aegis.formats.base import DocumentError  # noqa: E402
-from aegis.language import detect_language  # noqa: E402
-from aegis.stages import limits_from  # noqa: E402
+from aegis.pipeline.stages import limits_from  # noqa: E402
+from aegis.text.chunking import chunk_pages  # noqa: E402
+from aegis.text.language import detect_language  # noqa: E402
 from tests.harness import CORPUS, ApiClient, Stack, pick_redis_db, postgres_database  # noqa: E402
 
 

@@ -1,4 +1,4 @@
-"""Celery tasks: thin adapters from messages to ``aegis.runner``."""
+"""Celery tasks: thin adapters from messages to ``aegis.pipeline.runner``."""
 
 from tasks.app import app
 

@@ -19,7 +19,7 @@ probes.install(app)
 
 def _configure_logging(**_kwargs: object) -> None:
     from aegis.config import load_settings
-    from aegis.logs import configure
+    from aegis.observability.logs import configure
 
     s = load_settings()
     configure(s.log_level, s.log_json)

@@ -13,10 +13,10 @@ from celery import Task
 from celery.exceptions import TimeLimitExceeded
 from sqlalchemy.exc import OperationalError
 
-from aegis import runner
 from aegis.config import STAGES, Settings, load_settings
-from aegis.logs import bind_context
-from aegis.metrics import metrics
+from aegis.observability.logs import bind_context
+from aegis.observability.metrics import metrics
+from aegis.pipeline import runner
 
 log = logging.getLogger("aegis.tasks")
 

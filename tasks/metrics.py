@@ -17,7 +17,7 @@ from typing import Any
 from celery import Celery
 from celery.signals import celeryd_init, worker_process_shutdown, worker_ready, worker_shutdown
 
-log = logging.getLogger("aegis.metrics")
+log = logging.getLogger("aegis.observability.metrics")
 _owned_dir: str | None = None
 
 
@@ -47,7 +47,7 @@ def _on_ready(**_kwargs: Any) -> None:
     from prometheus_client import start_http_server
 
     from aegis.config import load_settings
-    from aegis.metrics import exposition_registry
+    from aegis.observability.metrics import exposition_registry
 
     start_http_server(port, registry=exposition_registry(load_settings()))
     log.info("metrics on port %d", port)

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import logging
 
-from aegis import pipeline
-from aegis.db import session_scope
+from aegis.persistence.db import session_scope
+from aegis.pipeline import chain as pipeline
 from tasks.app import app
 from tasks.base import settings
 from tasks.webhooks import notify_end

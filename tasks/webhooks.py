@@ -6,14 +6,14 @@ import logging
 
 import requests
 
-from aegis import webhooks
-from aegis.db import session_scope
-from aegis.documents import to_dict
-from aegis.models import Document, Tenant
+from aegis.persistence.db import session_scope
+from aegis.persistence.models import Document, Tenant
+from aegis.services import webhooks
+from aegis.services.documents import to_dict
 from tasks.app import app
 from tasks.base import backoff, settings
 
-log = logging.getLogger("aegis.webhooks")
+log = logging.getLogger("aegis.services.webhooks")
 MAX_DELIVERIES = 8
 
 

@@ -191,8 +191,8 @@ class Stack:
 
     def create_tenant(self, name: str) -> str:
         """A tenant and its API key, straight in the database."""
-        from aegis.db import session_scope
-        from aegis.tenants import create_tenant
+        from aegis.persistence.db import session_scope
+        from aegis.services.tenants import create_tenant
 
         with session_scope(self.settings()) as session:
             return create_tenant(session, name).api_key
@@ -222,7 +222,7 @@ class Stack:
     def close(self) -> None:
         for name in list(self.procs):
             self.stop(name)
-        from aegis.db import dispose_engines
+        from aegis.persistence.db import dispose_engines
 
         dispose_engines()
         shutil.rmtree(self.data_dir, ignore_errors=True)

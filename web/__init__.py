@@ -7,9 +7,9 @@ import uuid
 from flask import Flask, g, request
 
 from aegis.config import Settings, load_settings
-from aegis.logs import bind_context
-from aegis.logs import configure as configure_logging
-from aegis.storage import BlobStore
+from aegis.observability.logs import bind_context
+from aegis.observability.logs import configure as configure_logging
+from aegis.persistence.storage import BlobStore
 from web import db, errors
 from web.uploads import StreamingRequest, discard_leftovers
 

@@ -8,8 +8,8 @@ from typing import Any, TypeVar
 
 from flask import g, request
 
-from aegis.logs import add_context
-from aegis.tenants import authenticate
+from aegis.observability.logs import add_context
+from aegis.services.tenants import authenticate
 from web.db import db_session
 from web.errors import ApiError
 

@@ -6,7 +6,7 @@ from flask import Flask, current_app, g
 from sqlalchemy.orm import Session
 
 from aegis.config import Settings
-from aegis.db import session_factory
+from aegis.persistence.db import session_factory
 
 
 def settings() -> Settings:

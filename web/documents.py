@@ -7,13 +7,14 @@ from typing import Any
 
 from flask import Blueprint, Response, current_app, g, jsonify, request, url_for
 
-from aegis import documents as docs
-from aegis import pipeline, webhooks
 from aegis.formats.base import DocumentError
 from aegis.formats.names import safe_filename
-from aegis.logs import add_context
-from aegis.metrics import metrics
-from aegis.storage import BlobStore
+from aegis.observability.logs import add_context
+from aegis.observability.metrics import metrics
+from aegis.persistence.storage import BlobStore
+from aegis.pipeline import chain as pipeline
+from aegis.services import documents as docs
+from aegis.services import webhooks
 from web.auth import require_tenant
 from web.db import db_session, settings
 from web.errors import ApiError
@@ -181,7 +182,7 @@ def remove(document_id: str) -> tuple[str, int]:
 
 def _delete_vectors(tenant_id: str, document_id: str) -> None:
     from aegis.ai import AIError, get_vector_store
-    from aegis.db import session_factory
+    from aegis.persistence.db import session_factory
 
     try:
         get_vector_store(settings(), session_factory(settings())).delete_document(tenant_id, document_id)

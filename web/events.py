@@ -15,10 +15,10 @@ from typing import Any
 
 from flask import Blueprint, Response, g, stream_with_context
 
-from aegis import documents as docs
-from aegis import events
 from aegis.config import Settings
-from aegis.db import session_scope
+from aegis.persistence.db import session_scope
+from aegis.services import documents as docs
+from aegis.services import events
 from web.auth import require_tenant
 from web.db import db_session, settings
 from web.errors import ApiError

@@ -6,7 +6,7 @@ import time
 
 from flask import Blueprint, Flask, Response, g, request
 
-from aegis.metrics import metrics, render
+from aegis.observability.metrics import metrics, render
 from web.db import settings
 
 bp = Blueprint("metrics", __name__)

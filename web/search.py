@@ -5,8 +5,8 @@ from __future__ import annotations
 from flask import Blueprint, Response, g, jsonify, request
 
 from aegis.ai import AIError, get_provider, get_vector_store
-from aegis.db import session_factory
-from aegis.search import MAX_K, search
+from aegis.persistence.db import session_factory
+from aegis.services.search import MAX_K, search
 from web.auth import require_tenant
 from web.db import db_session, settings
 from web.errors import ApiError

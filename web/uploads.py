@@ -11,7 +11,7 @@ from typing import IO, Any
 
 from flask import Request, current_app, g
 
-from aegis.storage import BlobStore, IncomingBlob
+from aegis.persistence.storage import BlobStore, IncomingBlob
 
 
 class StreamingRequest(Request):

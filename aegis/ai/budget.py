@@ -19,7 +19,7 @@ from sqlalchemy import update
 from sqlalchemy.orm import Session
 
 from aegis.ai.errors import BudgetExceeded
-from aegis.models import Tenant
+from aegis.persistence.models import Tenant
 
 
 def effective_budget(tenant: Any, settings: Any = None) -> int:

@@ -12,9 +12,9 @@ from collections.abc import Sequence
 from aegis.ai.classify import classify
 from aegis.ai.embeddings import Embedder, make_local_embedder
 from aegis.ai.extractive import keywords, summarize
-from aegis.ai.language import detect_language
 from aegis.ai.text import clean_text
 from aegis.ai.types import Analysis, zero_usage
+from aegis.text.language import detect_language
 
 
 class LocalProvider:

@@ -25,11 +25,11 @@ import numpy as np
 
 from aegis.ai import prompts
 from aegis.ai.errors import AIError, BudgetExceeded, PermanentAIError, TransientAIError
-from aegis.ai.language import detect_language
 from aegis.ai.settings import ai_setting
 from aegis.ai.text import clean_text, dedupe, sanitize_model_text
 from aegis.ai.tokens import chars_for_tokens, estimate_tokens, split_by_tokens
 from aegis.ai.types import Analysis, add_usage, zero_usage
+from aegis.text.language import detect_language
 
 log = logging.getLogger(__name__)
 

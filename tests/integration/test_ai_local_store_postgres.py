@@ -13,8 +13,8 @@ from sqlalchemy.orm import Session, sessionmaker
 from aegis.ai.local import LocalProvider
 from aegis.ai.types import VectorItem
 from aegis.ai.vectorstores.local import LocalVectorStore
-from aegis.models import Base, Document, Tenant
-from aegis.search import search
+from aegis.persistence.models import Base, Document, Tenant
+from aegis.services.search import search
 
 psycopg = pytest.importorskip("psycopg")
 pytestmark = pytest.mark.integration

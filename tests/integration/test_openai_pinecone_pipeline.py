@@ -71,8 +71,8 @@ def test_openai_and_pinecone_enrich_index_search_reprocess_and_delete(
 
 
 def _tenant_id(stack: Stack, document_id: str) -> str:
-    from aegis.db import session_scope
-    from aegis.models import Document
+    from aegis.persistence.db import session_scope
+    from aegis.persistence.models import Document
 
     with session_scope(stack.settings()) as session:
         return session.get(Document, document_id).tenant_id

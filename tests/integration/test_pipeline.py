@@ -183,7 +183,7 @@ def test_an_encrypted_pdf_opens_with_its_password_which_is_never_stored(api: Api
     assert api.get(f"/v1/documents/{doc['id']}/content").json()["pages"][0]["text"].strip()
     from sqlalchemy import text
 
-    from aegis.db import session_scope
+    from aegis.persistence.db import session_scope
 
     # The server saw this password; it must not be in any row or log line.
     with session_scope(stack.settings()) as session:
@@ -210,8 +210,8 @@ def test_a_failed_multi_file_upload_keeps_no_rows_and_no_blobs(api: ApiClient, s
 
 
 def _tenant(stack: Stack, api: ApiClient) -> str:
-    from aegis.db import session_scope
-    from aegis.tenants import authenticate
+    from aegis.persistence.db import session_scope
+    from aegis.services.tenants import authenticate
 
     key = api.session.headers["Authorization"].split(" ", 1)[1]
     with session_scope(stack.settings()) as session:

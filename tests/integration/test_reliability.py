@@ -9,8 +9,8 @@ from collections.abc import Iterator
 import pytest
 from sqlalchemy import func, select
 
-from aegis.db import session_scope
-from aegis.models import Chunk, PageText, StageRun
+from aegis.persistence.db import session_scope
+from aegis.persistence.models import Chunk, PageText, StageRun
 from tests.harness import CORPUS, ApiClient, RedisServer, Stack, postgres_database, wait_for
 
 pytestmark = pytest.mark.integration

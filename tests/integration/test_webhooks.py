@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from aegis import webhooks
+from aegis.services import webhooks
 from tests.harness import CORPUS, ApiClient, Stack, wait_for
 from tests.integration.conftest import WEBHOOK_SECRET
 

@@ -11,7 +11,7 @@ from sqlalchemy.orm import sessionmaker
 from aegis.ai import BudgetExceeded, check_budget, effective_budget, record_usage
 from aegis.ai.local import LocalProvider
 from aegis.config import load_settings
-from aegis.models import Base, Tenant
+from aegis.persistence.models import Base, Tenant
 
 
 def tenant(budget: int = 0, used: int = 0) -> SimpleNamespace:

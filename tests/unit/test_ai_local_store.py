@@ -16,8 +16,8 @@ from aegis.ai.local import LocalProvider
 from aegis.ai.types import Match, VectorItem
 from aegis.ai.vectorstores.local import LocalVectorStore, from_bytes
 from aegis.config import load_settings
-from aegis.models import Base, Chunk, Document, Tenant
-from aegis.search import search
+from aegis.persistence.models import Base, Chunk, Document, Tenant
+from aegis.services.search import search
 
 DIM = 4
 

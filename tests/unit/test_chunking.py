@@ -7,8 +7,8 @@ import re
 
 import pytest
 
-from aegis.chunking import ChunkSpan, chunk_pages
 from aegis.formats.base import Page
+from aegis.text.chunking import ChunkSpan, chunk_pages
 
 
 def words(count: int, seed: int = 1) -> list[str]:

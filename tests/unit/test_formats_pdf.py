@@ -184,7 +184,7 @@ def test_corpus_images_are_counted() -> None:
 
 @needs_corpus
 def test_corpus_language_is_detected_from_text() -> None:
-    from aegis.language import detect_language
+    from aegis.text.language import detect_language
 
     for name, code in [("fr_olap.pdf", "fr"), ("korean-text-with-tables.pdf", "ko"), ("GeoTopo-komprimiert.pdf", "de")]:
         path = CORPUS / name

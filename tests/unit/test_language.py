@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from aegis.language import detect_language
+from aegis.text.language import detect_language
 
 
 @pytest.mark.parametrize(

@@ -113,7 +113,7 @@ def test_problem_schema_carries_the_fields_clients_rely_on() -> None:
 
 
 def test_statuses_and_stages_follow_the_modules_that_define_them() -> None:
-    from aegis.documents import STATUSES
+    from aegis.services.documents import STATUSES
 
     schemas = build_spec()["components"]["schemas"]
     assert tuple(schemas["Document"]["properties"]["status"]["enum"]) == STATUSES == DOCUMENT_STATUSES

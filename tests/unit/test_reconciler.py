@@ -9,11 +9,12 @@ from pathlib import Path
 import pytest
 from sqlalchemy.orm import Session
 
-from aegis import migrate, pipeline
 from aegis.config import load_settings
-from aegis.db import dispose_engines, session_scope
-from aegis.documents import create_document
-from aegis.models import Tenant, utcnow
+from aegis.persistence import migrate
+from aegis.persistence.db import dispose_engines, session_scope
+from aegis.persistence.models import Tenant, utcnow
+from aegis.pipeline import chain as pipeline
+from aegis.services.documents import create_document
 
 
 @pytest.fixture()
@@ -59,7 +60,7 @@ def test_a_stage_that_crashed_max_attempts_times_fails_with_worker_lost(settings
         actions = pipeline.reconcile(session, settings)
     assert [a.action for a in actions] == ["failed"]
     with session_scope(settings) as session:
-        from aegis.models import Document
+        from aegis.persistence.models import Document
 
         stored = session.get(Document, doc.id)
         assert (stored.status, stored.error_code) == ("failed", "worker_lost")

@@ -8,13 +8,13 @@ from pathlib import Path
 
 import pytest
 
-from aegis import migrate
 from aegis.config import Settings, load_settings
-from aegis.db import dispose_engines, session_scope
-from aegis.documents import create_document
-from aegis.models import Document, PageText, StageRun, Tenant, new_id, utcnow
-from aegis.runner import Outcome, execute
-from aegis.storage import BlobStore
+from aegis.persistence import migrate
+from aegis.persistence.db import dispose_engines, session_scope
+from aegis.persistence.models import Document, PageText, StageRun, Tenant, new_id, utcnow
+from aegis.persistence.storage import BlobStore
+from aegis.pipeline.runner import Outcome, execute
+from aegis.services.documents import create_document
 
 TEXT = b"Aegis turns uploaded files into searchable documents. " * 20
 
@@ -122,7 +122,7 @@ def test_a_bad_file_is_rejected_with_its_code_and_later_stages_are_skipped(setti
 def test_a_crash_in_a_stage_fails_the_document_with_internal_error_at_once(
     settings: Settings, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from aegis.stages import metadata
+    from aegis.pipeline.stages import metadata
 
     def broken(*_args: object) -> None:
         raise KeyError("a bug")

@@ -21,8 +21,8 @@ from sqlalchemy.pool import StaticPool
 from aegis.ai.local import LocalProvider
 from aegis.ai.types import VectorItem
 from aegis.ai.vectorstores.local import LocalVectorStore
-from aegis.models import Base, Document, Tenant
-from aegis.search import search
+from aegis.persistence.models import Base, Document, Tenant
+from aegis.services.search import search
 
 CORPUS = Path(__file__).resolve().parents[3] / "shared" / "corpus"
 if not CORPUS.is_dir():  # the work tree may sit elsewhere; the shared folder is fixed

@@ -6,11 +6,11 @@ from pathlib import Path
 
 import pytest
 
-from aegis import migrate
 from aegis.config import load_settings
-from aegis.db import dispose_engines, session_scope
-from aegis.models import ApiKey
-from aegis.tenants import TenantError, authenticate, create_key, create_tenant, hash_key, revoke_key
+from aegis.persistence import migrate
+from aegis.persistence.db import dispose_engines, session_scope
+from aegis.persistence.models import ApiKey
+from aegis.services.tenants import TenantError, authenticate, create_key, create_tenant, hash_key, revoke_key
 
 
 @pytest.fixture()

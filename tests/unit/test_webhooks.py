@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from aegis import webhooks
 from aegis.config import load_settings
+from aegis.services import webhooks
 
 SETTINGS = load_settings({"AEGIS_WEBHOOK_SECRET": "s3cret"})
 

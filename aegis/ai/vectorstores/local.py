@@ -21,7 +21,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from aegis.ai.errors import PermanentAIError
 from aegis.ai.types import Match, VectorItem
-from aegis.models import Chunk
+from aegis.persistence.models import Chunk
 
 _BATCH_ROWS = 2_000
 

@@ -1,5 +1,7 @@
 """Language identification: an ISO 639-1 code for a document's text, or None.
 
+One detector for metadata and AI results, so both always agree.
+
 py3langid is langid.py's maintained fork: pure pip, ships its model, needs no
 network, classifies a few kilobytes in well under a millisecond once loaded.
 The identifier is built lazily, once per process (a Celery prefork child), not at
@@ -41,9 +43,17 @@ def detect_language(text: str) -> str | None:
     try:
         code, confidence = _identifier().classify(sample)
     except Exception:  # noqa: BLE001 - language is a nicety, never a reason to fail
-        return None
+        return _stopword_guess(sample)
     code = str(code)
     # The model also knows codes outside ISO 639-1 (e.g. "zxx", no linguistic content).
     if confidence < MIN_CONFIDENCE or len(code) != 2:
         return None
     return code
+
+
+def _stopword_guess(sample: str) -> str | None:
+    """Last resort when the model cannot classify: a stopword vote."""
+    from aegis.ai.stopwords import guess_language
+    from aegis.ai.text import tokenize
+
+    return guess_language(tokenize(sample))

@@ -13,7 +13,7 @@ import os
 from typing import Any
 
 from aegis.config import Settings
-from aegis.models import utcnow
+from aegis.persistence.models import utcnow
 
 log = logging.getLogger(__name__)
 _clients: dict[tuple[int, str], Any] = {}

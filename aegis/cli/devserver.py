@@ -94,7 +94,7 @@ def _signal_group(proc: subprocess.Popen[bytes], sig: int) -> None:
 def run_dev(
     settings: Settings, *, host: str, port: int, flower_port: int, concurrency: int, as_json: bool = False
 ) -> int:
-    from aegis import migrate
+    from aegis.persistence import migrate
 
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     migrate.upgrade(settings)

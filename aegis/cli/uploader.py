@@ -11,7 +11,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from aegis.client import TERMINAL, ApiError, Client
+from aegis.cli.client import TERMINAL, ApiError, Client
 from aegis.config import STAGES
 
 UPLOAD_SHARE = 20.0

@@ -64,7 +64,7 @@ class StateCollector:
     def _queue_depths(self) -> dict[str, float]:
         if not self.settings.broker_url.startswith(("redis://", "rediss://")):
             return {}
-        from aegis.events import redis_client
+        from aegis.services.events import redis_client
 
         try:
             client = redis_client(self.settings.broker_url)
@@ -75,8 +75,8 @@ class StateCollector:
     def _documents_by_status(self) -> dict[str, float]:
         from sqlalchemy import func, select
 
-        from aegis.db import session_scope
-        from aegis.models import Document
+        from aegis.persistence.db import session_scope
+        from aegis.persistence.models import Document
 
         try:
             with session_scope(self.settings) as session:

@@ -6,7 +6,7 @@ from alembic import context
 from sqlalchemy import create_engine, pool
 
 from aegis.config import load_settings
-from aegis.models import Base
+from aegis.persistence.models import Base
 
 config = context.config
 url = config.attributes.get("database_url") or load_settings().database_url

@@ -23,15 +23,15 @@ from sqlalchemy import select
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session
 
-from aegis import events
 from aegis.config import Settings
-from aegis.db import session_scope
 from aegis.formats.base import DocumentError
-from aegis.models import Document, StageRun, as_utc, utcnow
-from aegis.pipeline import fail_document, next_stage
-from aegis.storage import BlobStore
+from aegis.persistence.db import session_scope
+from aegis.persistence.models import Document, StageRun, as_utc, utcnow
+from aegis.persistence.storage import BlobStore
+from aegis.pipeline.chain import fail_document, next_stage
+from aegis.services import events
 
-log = logging.getLogger("aegis.runner")
+log = logging.getLogger("aegis.pipeline.runner")
 
 
 class Outcome(StrEnum):
@@ -64,7 +64,7 @@ class TransientError(Exception):
 
 
 def stage_module(stage: str) -> ModuleType:
-    return import_module(f"aegis.stages.{stage}")
+    return import_module(f"aegis.pipeline.stages.{stage}")
 
 
 def _lock_document(session: Session, document_id: str) -> Document | None:

@@ -10,8 +10,8 @@ from sqlalchemy.orm import Session
 from aegis import formats
 from aegis.config import Settings
 from aegis.formats.base import Detection
-from aegis.models import Document
-from aegis.stages import limits_from
+from aegis.persistence.models import Document
+from aegis.pipeline.stages import limits_from
 
 # Every document carries these keys (null when the format or file lacks them), so
 # clients never need to guess whether a key is missing or unknown.

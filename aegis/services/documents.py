@@ -16,8 +16,8 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, selectinload
 
 from aegis.config import STAGES
-from aegis.models import Chunk, Document, PageText, as_utc
-from aegis.pipeline import create_stage_runs, describe_runs, reset_for_reprocess
+from aegis.persistence.models import Chunk, Document, PageText, as_utc
+from aegis.pipeline.chain import create_stage_runs, describe_runs, reset_for_reprocess
 
 STATUSES = ("queued", "processing", "succeeded", "failed", "rejected")
 

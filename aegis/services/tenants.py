@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from aegis.models import ApiKey, Tenant, utcnow
+from aegis.persistence.models import ApiKey, Tenant, utcnow
 
 KEY_PREFIX = "aeg_"
 

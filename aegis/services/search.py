@@ -14,7 +14,7 @@ from sqlalchemy import select, tuple_
 from sqlalchemy.orm import Session
 
 from aegis.ai.types import Provider, VectorStore
-from aegis.models import Chunk, Document
+from aegis.persistence.models import Chunk, Document
 
 MAX_QUERY_CHARS = 2_000
 MAX_K = 100

@@ -18,10 +18,10 @@ from aegis.ai import check_budget, get_provider, get_vector_store, record_usage
 from aegis.ai.errors import PermanentAIError, TransientAIError
 from aegis.ai.types import VectorItem, add_usage, zero_usage
 from aegis.config import Settings
-from aegis.db import session_factory
 from aegis.formats.base import DocumentError
-from aegis.models import Chunk, Document, PageText, Tenant
-from aegis.runner import TransientError
+from aegis.persistence.db import session_factory
+from aegis.persistence.models import Chunk, Document, PageText, Tenant
+from aegis.pipeline.runner import TransientError
 
 # The analysis reads at most this much text; summaries of longer documents are
 # map-reduced by providers that need it, within this bound.

@@ -20,7 +20,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from aegis.config import STAGES, Settings
-from aegis.models import Document, StageRun, as_utc, new_id, utcnow
+from aegis.persistence.models import Document, StageRun, as_utc, new_id, utcnow
 
 if TYPE_CHECKING:
     from celery import Celery

@@ -10,8 +10,8 @@ from sqlalchemy.orm import Session
 from aegis import formats
 from aegis.config import Settings
 from aegis.formats.base import Detection
-from aegis.models import Document
-from aegis.stages import limits_from
+from aegis.persistence.models import Document
+from aegis.pipeline.stages import limits_from
 
 
 def run(settings: Settings, doc: Any, blob: Path, inputs: None) -> Detection:

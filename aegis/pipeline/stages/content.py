@@ -10,13 +10,13 @@ from sqlalchemy import delete
 from sqlalchemy.orm import Session
 
 from aegis import formats
-from aegis.chunking import ChunkSpan, chunk_pages
 from aegis.config import Settings
 from aegis.formats.base import Page
-from aegis.language import detect_language
-from aegis.models import Chunk, Document, PageText
-from aegis.stages import limits_from
-from aegis.stages.metadata import detection_of
+from aegis.persistence.models import Chunk, Document, PageText
+from aegis.pipeline.stages import limits_from
+from aegis.pipeline.stages.metadata import detection_of
+from aegis.text.chunking import ChunkSpan, chunk_pages
+from aegis.text.language import detect_language
 
 # Enough text to recognise a language; more only costs time.
 LANGUAGE_SAMPLE_CHARS = 20_000

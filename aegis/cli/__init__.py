@@ -39,7 +39,7 @@ def db() -> None:
 @click.option("--json", "as_json", is_flag=True, help="Print JSON for scripts.")
 def db_upgrade(revision: str, as_json: bool) -> None:
     """Apply the Alembic migrations (safe to run repeatedly)."""
-    from aegis import migrate
+    from aegis.persistence import migrate
 
     settings = load_settings()
     migrate.upgrade(settings, revision)
@@ -68,8 +68,8 @@ def tenant() -> None:
 @click.option("--json", "as_json", is_flag=True, help="Print JSON for scripts.")
 def tenant_create(name: str, as_json: bool) -> None:
     """Create tenant NAME and print its first API key (shown once)."""
-    from aegis.db import session_scope
-    from aegis.tenants import TenantError, create_tenant
+    from aegis.persistence.db import session_scope
+    from aegis.services.tenants import TenantError, create_tenant
 
     try:
         with session_scope(load_settings()) as session:
@@ -89,8 +89,8 @@ def tenant_list(as_json: bool) -> None:
     """List tenants with their key count."""
     from sqlalchemy import select
 
-    from aegis.db import session_scope
-    from aegis.models import Tenant
+    from aegis.persistence.db import session_scope
+    from aegis.persistence.models import Tenant
 
     with session_scope(load_settings()) as session:
         rows = [
@@ -111,9 +111,9 @@ def tenant_list(as_json: bool) -> None:
 @click.option("--json", "as_json", is_flag=True, help="Print JSON for scripts.")
 def tenant_set_callback(name: str, url: str | None, as_json: bool) -> None:
     """Send NAME's webhooks to URL when an upload names none (no URL: stop sending)."""
-    from aegis import webhooks
-    from aegis.db import session_scope
-    from aegis.tenants import TenantError, find_tenant
+    from aegis.persistence.db import session_scope
+    from aegis.services import webhooks
+    from aegis.services.tenants import TenantError, find_tenant
 
     settings = load_settings()
     try:
@@ -138,8 +138,8 @@ def key() -> None:
 @click.option("--json", "as_json", is_flag=True, help="Print JSON for scripts.")
 def key_create(tenant_name: str, as_json: bool) -> None:
     """Issue another API key for TENANT_NAME (shown once)."""
-    from aegis.db import session_scope
-    from aegis.tenants import TenantError, create_key
+    from aegis.persistence.db import session_scope
+    from aegis.services.tenants import TenantError, create_key
 
     try:
         with session_scope(load_settings()) as session:
@@ -157,8 +157,8 @@ def key_create(tenant_name: str, as_json: bool) -> None:
 @click.option("--json", "as_json", is_flag=True, help="Print JSON for scripts.")
 def key_list(tenant_name: str, as_json: bool) -> None:
     """List TENANT_NAME's keys (prefixes only; keys are stored hashed)."""
-    from aegis.db import session_scope
-    from aegis.tenants import TenantError, find_tenant
+    from aegis.persistence.db import session_scope
+    from aegis.services.tenants import TenantError, find_tenant
 
     try:
         with session_scope(load_settings()) as session:
@@ -181,8 +181,8 @@ def key_list(tenant_name: str, as_json: bool) -> None:
 @click.option("--json", "as_json", is_flag=True, help="Print JSON for scripts.")
 def key_revoke(key_id: str, as_json: bool) -> None:
     """Revoke a key by its id or prefix; requests with it get 401 from now on."""
-    from aegis.db import session_scope
-    from aegis.tenants import TenantError, revoke_key
+    from aegis.persistence.db import session_scope
+    from aegis.services.tenants import TenantError, revoke_key
 
     try:
         with session_scope(load_settings()) as session:
@@ -209,7 +209,7 @@ def dev(port: int, host: str, flower_port: int, concurrency: int, as_json: bool)
     storage folder, the local AI provider). Set AEGIS_DATABASE_URL and
     AEGIS_BROKER_URL to use PostgreSQL and Redis. Ctrl-C stops every process.
     """
-    from aegis.devserver import run_dev
+    from aegis.cli.devserver import run_dev
 
     sys.exit(run_dev(load_settings(), host=host, port=port, flower_port=flower_port, concurrency=concurrency,
                      as_json=as_json))
@@ -224,7 +224,7 @@ json_option = click.option("--json", "as_json", is_flag=True, help="Print JSON f
 
 
 def _client(url: str, api_key: str | None) -> Any:
-    from aegis.client import ApiError, Client
+    from aegis.cli.client import ApiError, Client
 
     try:
         return Client(url, api_key)
@@ -233,7 +233,7 @@ def _client(url: str, api_key: str | None) -> Any:
 
 
 def _call(fn: Any, *args: Any, **kwargs: Any) -> Any:
-    from aegis.client import ApiError
+    from aegis.cli.client import ApiError
 
     try:
         return fn(*args, **kwargs)
@@ -255,7 +255,7 @@ def upload(files: tuple[Path, ...], wait: bool, timeout: int, password: str | No
 
     Exits 0 when every document succeeded (or, without --wait, was accepted), 1 otherwise.
     """
-    from aegis.uploader import run_upload
+    from aegis.cli.uploader import run_upload
 
     client = _client(url, api_key)
     results = run_upload(client, list(files), wait=wait, timeout=timeout, password=password, quiet=as_json)
