@@ -24,9 +24,10 @@ import psycopg
 import redis
 
 from aegis.config import STAGES
+from tests.corpus import CORPUS as CORPUS_ROOT
 
 ROOT = Path(__file__).resolve().parent.parent
-CORPUS = ROOT.parent / "shared" / "corpus"
+CORPUS = CORPUS_ROOT
 PG_ADMIN = os.environ.get("AEGIS_TEST_PG", "postgresql://postgres@127.0.0.1:5432/postgres")
 REDIS_HOST = os.environ.get("AEGIS_TEST_REDIS_HOST", "127.0.0.1")
 REDIS_PORT = int(os.environ.get("AEGIS_TEST_REDIS_PORT", "6379"))

@@ -14,8 +14,9 @@ from pathlib import Path
 import pytest
 
 from aegis.formats import DocumentError, Limits, extract_metadata, extract_pages, validate
+from tests.corpus import CORPUS as CORPUS_ROOT
 
-CORPUS = Path(__file__).resolve().parents[3] / "shared" / "corpus"
+CORPUS = CORPUS_ROOT
 FOLDERS = ("pdf", "office", "email", "text")
 
 # file -> the code that names why it cannot be processed

@@ -9,9 +9,10 @@ from pathlib import Path
 import pytest
 
 from aegis.formats import DocumentError, Limits, extract_metadata, extract_pages, validate
+from tests.corpus import CORPUS as CORPUS_ROOT
 
 LIMITS = Limits()
-CORPUS = Path(__file__).resolve().parents[3] / "shared" / "corpus" / "email"
+CORPUS = CORPUS_ROOT / "email"
 needs_corpus = pytest.mark.skipif(not CORPUS.is_dir(), reason="shared corpus not present")
 
 

@@ -10,9 +10,10 @@ from pathlib import Path
 import pytest
 
 from aegis.formats import Detection, DocumentError, Limits, extract_metadata, extract_pages, validate
+from tests.corpus import CORPUS as CORPUS_ROOT
 
 LIMITS = Limits()
-CORPUS = Path(__file__).resolve().parents[3] / "shared" / "corpus" / "office"
+CORPUS = CORPUS_ROOT / "office"
 needs_corpus = pytest.mark.skipif(not CORPUS.is_dir(), reason="shared corpus not present")
 
 

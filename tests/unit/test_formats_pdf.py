@@ -8,9 +8,10 @@ from pathlib import Path
 import pytest
 
 from aegis.formats import DocumentError, Limits, decrypt_pdf, extract_metadata, extract_pages, validate
+from tests.corpus import CORPUS as CORPUS_ROOT
 from tests.hostile_inputs import FONT, build_pdf, simple_pdf, stream
 
-CORPUS = Path(__file__).resolve().parents[3] / "shared" / "corpus" / "pdf"
+CORPUS = CORPUS_ROOT / "pdf"
 needs_corpus = pytest.mark.skipif(not CORPUS.is_dir(), reason="shared corpus not present")
 LIMITS = Limits()
 

@@ -23,8 +23,9 @@ from aegis.ai.types import VectorItem
 from aegis.ai.vectorstores.local import LocalVectorStore
 from aegis.persistence.models import Base, Document, Tenant
 from aegis.services.search import search
+from tests.corpus import CORPUS as CORPUS_ROOT
 
-CORPUS = Path(__file__).resolve().parents[3] / "shared" / "corpus"
+CORPUS = CORPUS_ROOT
 if not CORPUS.is_dir():  # the work tree may sit elsewhere; the shared folder is fixed
     CORPUS = Path("/work/shared/corpus")
 
