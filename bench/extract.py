@@ -20,10 +20,8 @@ import sys
 import time
 from pathlib import Path
 
-from tests.corpus import CORPUS as CORPUS_ROOT  # noqa: E402
-
 ROOT = Path(__file__).resolve().parent.parent
-DEFAULT_CORPUS = CORPUS_ROOT / "pdf"
+DEFAULT_CORPUS = ROOT.parent / "shared" / "corpus" / "pdf"
 
 
 def _ours(paths: list[Path]) -> dict[str, float]:
