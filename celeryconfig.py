@@ -11,9 +11,9 @@ import os
 import tempfile
 from pathlib import Path
 
-from kombu import Exchange, Queue
-
-from aegis.config import STAGES, load_settings
+from aegis.config import load_settings
+from aegis.pipeline import routing
+from aegis.pipeline.registry import REGISTRY
 
 _settings = load_settings()
 
@@ -52,7 +52,7 @@ if _settings.embedded_broker:
     _folder = _settings.broker_folder()
     for _sub in ("queue", "control"):
         (_folder / _sub).mkdir(parents=True, exist_ok=True)
-    _seed_exchange_tables(_folder / "control", ("celery.pidbox", "reply.celery.pidbox", "celeryev", *STAGES))
+    _seed_exchange_tables(_folder / "control", ("celery.pidbox", "reply.celery.pidbox", "celeryev", *REGISTRY.queues))
     broker_transport_options.update(
         data_folder_in=str(_folder / "queue"),
         data_folder_out=str(_folder / "queue"),
@@ -70,14 +70,11 @@ task_ignore_result = True
 task_serializer = "json"
 accept_content = ["json"]
 
-task_queues = [Queue(stage, Exchange(stage, type="direct"), routing_key=stage) for stage in STAGES]
-task_default_queue = STAGES[0]
-task_routes = {
-    **{f"aegis.{stage}": {"queue": stage, "routing_key": stage} for stage in STAGES},
-    # The reconciler and webhooks are light: they share the validate queue.
-    "aegis.reconcile": {"queue": STAGES[0], "routing_key": STAGES[0]},
-    "aegis.webhook": {"queue": STAGES[0], "routing_key": STAGES[0]},
-}
+# One queue per stage, from the stage registry; the reconciler and webhooks are
+# light and share the first stage's queue.
+task_queues = routing.task_queues()
+task_default_queue = routing.default_queue()
+task_routes = routing.task_routes()
 
 # At-least-once delivery, made effectively-once by the stage runner.
 task_acks_late = True

@@ -13,16 +13,16 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
-STAGES: tuple[str, ...] = ("validate", "metadata", "content", "ai")
+from aegis.pipeline.registry import REGISTRY
 
-# Hard time limit per stage, in seconds. The soft limit is a fraction of it so the
-# task can record a clean `timeout` failure before the hard kill.
-DEFAULT_TIME_LIMITS: dict[str, int] = {
-    "validate": 60,
-    "metadata": 120,
-    "content": 300,
-    "ai": 600,
-}
+# Hard time limit per stage, in seconds, declared by the stage registry. The soft
+# limit is a fraction of it so the task can record a clean `timeout` first.
+DEFAULT_TIME_LIMITS: dict[str, int] = REGISTRY.default_time_limits()
+
+
+def soft_limit(hard: int) -> int:
+    """The soft limit leaves the task time to record why it stopped."""
+    return max(1, hard - max(2, hard // 10))
 
 
 def _int(env: Mapping[str, str], name: str, default: int) -> int:
@@ -114,9 +114,7 @@ class Settings:
         return self.broker_url.startswith("filesystem://")
 
     def soft_time_limit(self, stage: str) -> int:
-        """The soft limit leaves the task time to record why it stopped."""
-        hard = self.time_limits[stage]
-        return max(1, hard - max(2, hard // 10))
+        return soft_limit(self.time_limits[stage])
 
     def broker_folder(self) -> Path:
         return self.data_dir / "broker"

@@ -13,7 +13,7 @@ from __future__ import annotations
 from importlib import metadata
 from typing import Any
 
-from aegis.config import STAGES
+from aegis.pipeline.registry import STAGES
 
 # Kept in step with ``aegis.services.documents.STATUSES``; repeated here (and checked by a
 # unit test) so building the spec never imports the ORM layer.

@@ -9,9 +9,9 @@ from tasks import metrics, probes
 
 app = Celery("aegis")
 app.config_from_object("celeryconfig")
-# One thin module per stage, plus the reconciler; imported when a worker starts.
+# Stage tasks (one per registry entry), the reconciler and webhooks; imported when a worker starts.
 app.conf.imports = (
-    "tasks.validate", "tasks.metadata", "tasks.content", "tasks.ai", "tasks.reconcile", "tasks.webhooks",
+    "tasks.stages", "tasks.reconcile", "tasks.webhooks",
 )
 metrics.install(app)
 probes.install(app)

@@ -13,15 +13,15 @@ from celery import Task
 from celery.exceptions import TimeLimitExceeded
 from sqlalchemy.exc import OperationalError
 
-from aegis.config import STAGES, Settings, load_settings
+from aegis.config import Settings, load_settings, soft_limit
 from aegis.observability.logs import bind_context
 from aegis.observability.metrics import metrics
 from aegis.pipeline import runner
+from aegis.pipeline.errors import TransientError
+from aegis.pipeline.registry import REGISTRY, Registry, StageSpec
 
 log = logging.getLogger("aegis.tasks")
 
-# Parsers of untrusted files run under an address-space cap in the pool child.
-PARSER_STAGES = frozenset({"validate", "metadata", "content"})
 _settings: Settings | None = None
 _memory_capped = False
 
@@ -51,14 +51,16 @@ def backoff(retries: int, base: float = 2.0, cap: float = 120.0) -> float:
     return random.uniform(0, min(cap, base * (2 ** retries)))
 
 
-def stage_options(stage: str) -> dict[str, Any]:
+def stage_options(spec: StageSpec) -> dict[str, Any]:
     s = settings()
+    # AEGIS_TIME_LIMIT_<STAGE> when set, else the registry's default.
+    hard = s.time_limits.get(spec.name, spec.time_limit)
     return {
-        "name": f"aegis.{stage}",
+        "name": spec.task_name,
         "bind": True,
         "base": StageTask,
-        "time_limit": s.time_limits[stage],
-        "soft_time_limit": s.soft_time_limit(stage),
+        "time_limit": hard,
+        "soft_time_limit": soft_limit(hard),
         "max_retries": None,  # the attempt counter in the database decides
         "acks_late": True,
         "reject_on_worker_lost": True,
@@ -84,16 +86,19 @@ class StageTask(Task):
             notify_end(args[0])
 
 
-def run_stage(task: Task, stage: str, document_id: str, token: str) -> str:
+def run_stage(task: Task, stage: str, document_id: str, token: str, registry: Registry = REGISTRY) -> str:
     s = settings()
     bind_context(document_id=document_id, stage=stage, task_id=task.request.id)
-    if stage in PARSER_STAGES:
+    if registry.get(stage).parses_untrusted:
+        # Parsers of untrusted files run under an address-space cap in the pool child.
         cap_memory(s.parser_memory_mb)
     worker = f"{task.request.hostname}:{os.getpid()}"
     started = time.perf_counter()
     try:
-        outcome = runner.execute(s, stage, document_id, token, task_id=task.request.id, worker=worker)
-    except (runner.TransientError, OperationalError) as exc:
+        outcome = runner.execute(
+            s, stage, document_id, token, task_id=task.request.id, worker=worker, registry=registry
+        )
+    except (TransientError, OperationalError) as exc:
         metrics().stage_tasks.labels(stage, "retry").inc()
         try:
             runner.record_transient(s, stage, document_id, token, f"{type(exc).__name__}: {exc}")
@@ -112,7 +117,7 @@ def run_stage(task: Task, stage: str, document_id: str, token: str) -> str:
         # Stop the chain here: the document ended, or another message owns it.
         task.request.chain = None
     if outcome in (runner.Outcome.REJECTED, runner.Outcome.FAILED) or (
-        outcome is runner.Outcome.SUCCEEDED and stage == STAGES[-1]
+        outcome is runner.Outcome.SUCCEEDED and registry.next(stage) is None
     ):
         from tasks.webhooks import notify_end
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 
 from aegis.persistence.db import session_scope
-from aegis.pipeline import chain as pipeline
+from aegis.pipeline import chain, reconciler
 from tasks.app import app
 from tasks.base import settings
 from tasks.webhooks import notify_end
@@ -17,12 +17,12 @@ log = logging.getLogger("aegis.reconcile")
 def reconcile() -> int:
     s = settings()
     with session_scope(s) as session:
-        actions = pipeline.reconcile(session, s)
+        actions = reconciler.reconcile(session, s)
     sent = 0
     for action in actions:
         context = {"document_id": action.document_id, "stage": action.stage}
         if action.action == "redispatch":
-            pipeline.send(app, action.document_id, action.token, action.stage)
+            chain.send(app, action.document_id, action.token, action.stage)
             sent += 1
             log.info("re-enqueued from %s", action.stage, extra=context)
         else:

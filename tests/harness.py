@@ -23,7 +23,7 @@ from typing import Any
 import psycopg
 import redis
 
-from aegis.config import STAGES
+from aegis.pipeline.registry import STAGES
 from tests.corpus import CORPUS as CORPUS_ROOT
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -13,6 +13,7 @@ from aegis.observability.logs import add_context
 from aegis.observability.metrics import metrics
 from aegis.persistence.storage import BlobStore
 from aegis.pipeline import chain as pipeline
+from aegis.pipeline.registry import REGISTRY
 from aegis.services import documents as docs
 from aegis.services import webhooks
 from web.auth import require_tenant
@@ -93,7 +94,7 @@ def upload() -> tuple[Response, int, dict[str, str]] | tuple[Response, int]:
         if not duplicate:
             add_context(document_id=document.id)
             log.info("document accepted", extra={"document_id": document.id, "tenant": g.tenant.name})
-            _dispatch(document.id, document.dispatch_token, pipeline.STAGES[0])
+            _dispatch(document.id, document.dispatch_token, REGISTRY.first.name)
     all_duplicates = all(dup for _, dup in results)
     status = 200 if all_duplicates else 202
     first = results[0][0]
@@ -163,7 +164,7 @@ def reprocess(document_id: str) -> tuple[Response, int]:
     _delete_vectors(document.tenant_id, document.id)
     docs.reprocess(session, document)
     session.commit()
-    _dispatch(document.id, document.dispatch_token, pipeline.STAGES[0])
+    _dispatch(document.id, document.dispatch_token, REGISTRY.first.name)
     return jsonify(docs.to_dict(document)), 202
 
 

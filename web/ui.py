@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from flask import Blueprint, Response, render_template
 
-from aegis.config import STAGES
+from aegis.pipeline.registry import STAGES
 
 bp = Blueprint("ui", __name__)
 

@@ -18,7 +18,8 @@ from dataclasses import dataclass
 
 import click
 
-from aegis.config import STAGES, Settings
+from aegis.config import Settings
+from aegis.pipeline.registry import STAGES
 
 GRACE_SECONDS = 20
 

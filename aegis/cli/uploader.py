@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from aegis.cli.client import TERMINAL, ApiError, Client
-from aegis.config import STAGES
+from aegis.pipeline.registry import STAGES
 
 UPLOAD_SHARE = 20.0
 STAGE_SHARE = (100.0 - UPLOAD_SHARE) / len(STAGES)

@@ -11,7 +11,8 @@ import os
 from functools import cache
 from typing import Any
 
-from aegis.config import STAGES, Settings
+from aegis.config import Settings
+from aegis.pipeline.registry import STAGES
 
 NAMESPACE = "aegis"
 

@@ -1,26 +1,19 @@
-"""The stage order, the chain builder and the reconciler.
+"""The chain builder and the document's stage bookkeeping.
 
-Celery on Redis delivers at least once, and a Redis restart without persistence
-loses queued messages. PostgreSQL is the record of truth: every document row says
-which stage it waits for (``documents.stage``) and when it last made progress
-(``progress_at``). The reconciler re-sends the chain for any document that has made
-no progress for longer than its stage's time limit, and the stage runner drops
-every message that is not for the document's current stage, so duplicates are
-harmless.
+PostgreSQL is the record of truth: every document row says which stage it waits
+for (``documents.stage``) and when it last made progress (``progress_at``). The
+stage order comes from the registry; messages carry ids only.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from aegis.config import STAGES, Settings
 from aegis.persistence.models import Document, StageRun, as_utc, new_id, utcnow
+from aegis.pipeline.registry import REGISTRY, Registry
 
 if TYPE_CHECKING:
     from celery import Celery
@@ -29,39 +22,32 @@ if TYPE_CHECKING:
 ACTIVE_STATUSES = ("queued", "processing")
 
 
-def task_name(stage: str) -> str:
-    return f"aegis.{stage}"
-
-
-def next_stage(stage: str) -> str | None:
-    index = STAGES.index(stage)
-    return STAGES[index + 1] if index + 1 < len(STAGES) else None
-
-
-def build_chain(app: Celery, document_id: str, token: str, start: str = STAGES[0]) -> Signature:
-    """``validate | metadata | content | ai`` from ``start`` on, each on its own queue.
+def build_chain(
+    app: Celery, document_id: str, token: str, start: str | None = None, registry: Registry = REGISTRY
+) -> Signature:
+    """The registry's stages from ``start`` on, each task on its own queue.
 
     Signatures are immutable: a stage's return value is not passed on, because
     every stage reads what it needs from the database by document id.
     """
     from celery import chain
 
-    stages = STAGES[STAGES.index(start):]
+    specs = registry.from_(start or registry.first.name)
     return chain(
-        *(app.signature(task_name(s), args=(document_id, token), immutable=True, queue=s) for s in stages)
+        *(app.signature(s.task_name, args=(document_id, token), immutable=True, queue=s.queue) for s in specs)
     )
 
 
-def create_stage_runs(session: Session, document: Document) -> None:
-    for stage in STAGES:
+def create_stage_runs(session: Session, document: Document, registry: Registry = REGISTRY) -> None:
+    for stage in registry.names:
         session.add(StageRun(document_id=document.id, stage=stage, status="pending"))
 
 
-def reset_for_reprocess(session: Session, document: Document) -> None:
+def reset_for_reprocess(session: Session, document: Document, registry: Registry = REGISTRY) -> None:
     """Put a document back at the start with a new token (older messages go stale)."""
     document.dispatch_token = new_id()
     document.status = "queued"
-    document.stage = STAGES[0]
+    document.stage = registry.first.name
     document.error_code = None
     document.error_message = None
     document.progress_at = utcnow()
@@ -75,62 +61,8 @@ def reset_for_reprocess(session: Session, document: Document) -> None:
         run.error_code = run.error_message = None
 
 
-def send(app: Celery, document_id: str, token: str, start: str) -> None:
-    build_chain(app, document_id, token, start).apply_async()
-
-
-@dataclass
-class ReconcileAction:
-    document_id: str
-    stage: str
-    token: str
-    action: str  # "redispatch" | "failed"
-
-
-def stage_deadline(settings: Settings, stage: str) -> timedelta:
-    """How long a stage may go without progress before we act.
-
-    The hard time limit plus a small margin: by then any attempt still "running"
-    has been killed by Celery, so re-sending cannot run the stage twice at once.
-    """
-    return timedelta(seconds=settings.time_limits[stage] + 5)
-
-
-def reconcile(session: Session, settings: Settings, now: datetime | None = None) -> list[ReconcileAction]:
-    """Find stuck documents; re-dispatch them, or fail them after too many attempts.
-
-    Returns what must be sent; the caller sends chains after committing, so a
-    crash between the two only delays the next reconcile.
-    """
-    now = now or utcnow()
-    actions: list[ReconcileAction] = []
-    shortest = min(stage_deadline(settings, s) for s in STAGES)
-    candidates: Sequence[Document] = session.scalars(
-        select(Document)
-        .where(Document.status.in_(ACTIVE_STATUSES), Document.progress_at < now - shortest)
-        .order_by(Document.progress_at)
-        .limit(500)
-        .with_for_update(skip_locked=True)
-    ).all()
-    for document in candidates:
-        stage = document.stage or STAGES[0]
-        progress_at = as_utc(document.progress_at)
-        if progress_at >= now - stage_deadline(settings, stage):
-            continue
-        run = next((r for r in document.stage_runs if r.stage == stage), None)
-        if run is not None and run.status == "running" and run.attempts >= settings.max_attempts:
-            fail_document(
-                document, run, "worker_lost",
-                f"The {stage} stage was interrupted {run.attempts} times "
-                "(worker crash or lost connection); giving up.",
-                rejected=False, now=now,
-            )
-            actions.append(ReconcileAction(document.id, stage, document.dispatch_token, "failed"))
-            continue
-        document.progress_at = now
-        document.enqueue_count += 1
-        actions.append(ReconcileAction(document.id, stage, document.dispatch_token, "redispatch"))
-    return actions
+def send(app: Celery, document_id: str, token: str, start: str, registry: Registry = REGISTRY) -> None:
+    build_chain(app, document_id, token, start, registry).apply_async()
 
 
 def fail_document(
@@ -162,11 +94,11 @@ def fail_document(
             other.status = "skipped"
 
 
-def describe_runs(document: Document) -> dict[str, Any]:
+def describe_runs(document: Document, registry: Registry = REGISTRY) -> dict[str, Any]:
     """The ``stages`` object of the API, keyed by stage name, in pipeline order."""
     runs = {r.stage: r for r in document.stage_runs}
     out: dict[str, Any] = {}
-    for stage in STAGES:
+    for stage in registry.names:
         run = runs.get(stage)
         if run is None:
             continue

@@ -11,11 +11,8 @@ from __future__ import annotations
 
 import logging
 import time
-from dataclasses import dataclass
 from datetime import timedelta
 from enum import StrEnum
-from importlib import import_module
-from types import ModuleType
 from typing import Any
 
 from celery.exceptions import SoftTimeLimitExceeded
@@ -28,7 +25,10 @@ from aegis.formats.base import DocumentError
 from aegis.persistence.db import session_scope
 from aegis.persistence.models import Document, StageRun, as_utc, utcnow
 from aegis.persistence.storage import BlobStore
-from aegis.pipeline.chain import fail_document, next_stage
+from aegis.pipeline.chain import fail_document
+from aegis.pipeline.errors import TransientError
+from aegis.pipeline.registry import REGISTRY, Registry
+from aegis.pipeline.stage import DocumentView
 from aegis.services import events
 
 log = logging.getLogger("aegis.pipeline.runner")
@@ -39,32 +39,6 @@ class Outcome(StrEnum):
     DROPPED = "dropped"  # stale or duplicate message; the chain stops here
     REJECTED = "rejected"  # the file is at fault; the chain stops
     FAILED = "failed"  # we could not finish; the chain stops
-
-
-@dataclass(frozen=True)
-class DocInfo:
-    """What a stage function may know about a document (no ORM objects)."""
-
-    id: str
-    tenant_id: str
-    filename: str
-    sha256: str
-    size: int
-    mime: str | None
-    family: str | None
-    metadata: dict[str, Any] | None
-
-
-class TransientError(Exception):
-    """Worth retrying later (network, 429, database restart)."""
-
-    def __init__(self, message: str, retry_after: float | None = None) -> None:
-        super().__init__(message)
-        self.retry_after = retry_after
-
-
-def stage_module(stage: str) -> ModuleType:
-    return import_module(f"aegis.pipeline.stages.{stage}")
 
 
 def _lock_document(session: Session, document_id: str) -> Document | None:
@@ -83,13 +57,14 @@ def _run_for(document: Document, stage: str) -> StageRun:
 
 
 def execute(
-    settings: Settings, stage: str, document_id: str, token: str, *, task_id: str, worker: str
+    settings: Settings, stage: str, document_id: str, token: str, *, task_id: str, worker: str,
+    registry: Registry = REGISTRY,
 ) -> Outcome:
     """Claim, run and record ``stage`` for ``document_id``."""
-    module = stage_module(stage)
+    impl = registry.impl(stage)
     started = time.monotonic()
     with session_scope(settings) as session:
-        claim = _begin(session, settings, stage, document_id, token, task_id, worker)
+        claim = _begin(session, settings, stage, document_id, token, task_id, worker, registry)
         if isinstance(claim, Outcome):
             return claim
         info, inputs = claim
@@ -98,7 +73,7 @@ def execute(
     try:
         if not blob.exists():
             raise DocumentError("blob_missing", "The uploaded file is no longer in storage.", rejected=False)
-        result = module.run(settings, info, blob, inputs)
+        result = impl.run(settings, info, blob, inputs)
     except DocumentError as exc:
         return _end(settings, stage, info, token, exc.code, exc.message, rejected=exc.rejected)
     except SoftTimeLimitExceeded:
@@ -127,14 +102,14 @@ def execute(
         if document is None or document.dispatch_token != token or document.stage != stage:
             log.info("stage result discarded: document moved on", extra=_ctx(document_id, stage))
             return Outcome.DROPPED
-        module.save(session, document, result)
+        impl.save(session, document, result)
         run = _run_for(document, stage)
         now = utcnow()
         run.status = "succeeded"
         run.finished_at = now
         run.duration_ms = elapsed_ms
         run.error_code = run.error_message = None
-        following = next_stage(stage)
+        following = registry.next(stage)
         document.stage = following
         document.progress_at = now
         document.updated_at = now
@@ -148,8 +123,9 @@ def execute(
 
 
 def _begin(
-    session: Session, settings: Settings, stage: str, document_id: str, token: str, task_id: str, worker: str
-) -> Outcome | tuple[DocInfo, Any]:
+    session: Session, settings: Settings, stage: str, document_id: str, token: str, task_id: str, worker: str,
+    registry: Registry,
+) -> Outcome | tuple[DocumentView, Any]:
     document = _lock_document(session, document_id)
     if document is None or document.dispatch_token != token:
         log.info("stale message dropped", extra=_ctx(document_id, stage))
@@ -185,23 +161,11 @@ def _begin(
     document.status = "processing"
     document.progress_at = now
     document.updated_at = now
-    info = DocInfo(
-        id=document.id,
-        tenant_id=document.tenant_id,
-        filename=document.filename,
-        sha256=document.sha256,
-        size=document.size,
-        mime=document.mime,
-        family=document.family,
-        metadata=document.doc_metadata,
-    )
-    loader = getattr(stage_module(stage), "load", None)
-    inputs = loader(session, document) if loader else None
-    return info, inputs
+    return DocumentView.of(document), registry.impl(stage).load(session, document)
 
 
 def _end(
-    settings: Settings, stage: str, info: DocInfo, token: str, code: str, message: str, *, rejected: bool
+    settings: Settings, stage: str, info: DocumentView, token: str, code: str, message: str, *, rejected: bool
 ) -> Outcome:
     with session_scope(settings) as session:
         document = _lock_document(session, info.id)

@@ -15,9 +15,9 @@ from sqlalchemy import delete, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, selectinload
 
-from aegis.config import STAGES
 from aegis.persistence.models import Chunk, Document, PageText, as_utc
 from aegis.pipeline.chain import create_stage_runs, describe_runs, reset_for_reprocess
+from aegis.pipeline.registry import REGISTRY, Registry
 
 STATUSES = ("queued", "processing", "succeeded", "failed", "rejected")
 
@@ -45,6 +45,7 @@ def create_document(
     sha256: str,
     size: int,
     callback_url: str | None = None,
+    registry: Registry = REGISTRY,
 ) -> Intake:
     """Insert a queued document with its stage rows, or return the existing duplicate.
 
@@ -60,14 +61,14 @@ def create_document(
         sha256=sha256,
         size=size,
         status="queued",
-        stage=STAGES[0],
+        stage=registry.first.name,
         callback_url=callback_url,
     )
     try:
         with session.begin_nested():
             session.add(document)
             session.flush()
-            create_stage_runs(session, document)
+            create_stage_runs(session, document, registry)
             session.flush()
     except IntegrityError:
         # Same bytes uploaded concurrently by the same tenant: the other one won.

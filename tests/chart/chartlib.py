@@ -24,6 +24,8 @@ import pytest
 import yaml
 from referencing import Registry, Resource
 
+from aegis.pipeline.registry import REGISTRY
+
 REPO = Path(__file__).resolve().parents[2]
 CHART_DIR = REPO / "helm" / "aegis"
 SCHEMA_DIR = Path(__file__).resolve().parent / "schemas"
@@ -33,7 +35,7 @@ SCHEMA_DIR = Path(__file__).resolve().parent / "schemas"
 KUBE_VERSION = "1.30.0"
 RELEASE = "aegis"
 NAMESPACE = "docs"
-STAGES = ("validate", "metadata", "content", "ai")
+STAGES = REGISTRY.names
 
 # Kinds whose pods the chart runs, and where their pod spec lives.
 WORKLOAD_KINDS = ("Deployment", "StatefulSet", "Job", "CronJob", "Pod")

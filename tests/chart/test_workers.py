@@ -219,3 +219,17 @@ def test_chart_time_limits_default_to_the_applications() -> None:
 
     config = render().config()
     assert {s: int(config[f"AEGIS_TIME_LIMIT_{s.upper()}"]) for s in STAGES} == DEFAULT_TIME_LIMITS
+
+
+def test_chart_workers_match_the_stage_registry() -> None:
+    """values.yaml's ``workers:`` keys, queues and time limits are the registry's."""
+    import yaml
+
+    from aegis.pipeline.registry import REGISTRY
+
+    values = yaml.safe_load((Path(__file__).resolve().parents[2] / "helm/aegis/values.yaml").read_text())
+    workers = values["workers"]
+    assert sorted(workers) == sorted(REGISTRY.names)
+    for spec in REGISTRY:
+        assert workers[spec.name]["queue"] == spec.queue, spec.name
+        assert workers[spec.name]["timeLimitSeconds"] == spec.time_limit, spec.name

@@ -21,7 +21,7 @@ from typing import Any
 
 import pytest
 
-from aegis.config import STAGES
+from aegis.pipeline.registry import STAGES
 from tests.harness import (
     CORPUS,
     REDIS_HOST,

@@ -8,7 +8,7 @@ import re
 import pytest
 import requests
 
-from aegis.config import STAGES
+from aegis.pipeline.registry import STAGES
 from tests.harness import CORPUS, ApiClient, Stack, wait_for
 
 pytestmark = pytest.mark.integration

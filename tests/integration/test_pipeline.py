@@ -7,7 +7,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
-from aegis.config import STAGES
+from aegis.pipeline.registry import STAGES
 from tests.harness import CORPUS, ApiClient, Stack
 
 pytestmark = pytest.mark.integration

@@ -18,8 +18,9 @@ import pytest
 from flask import Flask
 from flask.testing import FlaskClient
 
-from aegis.config import STAGES, load_settings
+from aegis.config import load_settings
 from aegis.openapi import DOCUMENT_STATUSES, build_spec
+from aegis.pipeline.registry import STAGES
 
 openapi_spec_validator = pytest.importorskip("openapi_spec_validator")
 

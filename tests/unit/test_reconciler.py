@@ -13,7 +13,7 @@ from aegis.config import load_settings
 from aegis.persistence import migrate
 from aegis.persistence.db import dispose_engines, session_scope
 from aegis.persistence.models import Tenant, utcnow
-from aegis.pipeline import chain as pipeline
+from aegis.pipeline import reconciler
 from aegis.services.documents import create_document
 
 
@@ -37,17 +37,17 @@ def test_a_document_without_progress_past_its_stage_limit_is_redispatched_once(s
         doc = _document(session)
         doc.progress_at = utcnow() - timedelta(seconds=60)
     with session_scope(settings) as session:
-        actions = pipeline.reconcile(session, settings)
+        actions = reconciler.reconcile(session, settings)
     assert [(a.document_id, a.stage, a.action) for a in actions] == [(doc.id, "validate", "redispatch")]
     with session_scope(settings) as session:
-        assert pipeline.reconcile(session, settings) == []  # progress_at was bumped
+        assert reconciler.reconcile(session, settings) == []  # progress_at was bumped
 
 
 def test_a_recent_document_is_left_alone(settings) -> None:
     with session_scope(settings) as session:
         _document(session)
     with session_scope(settings) as session:
-        assert pipeline.reconcile(session, settings) == []
+        assert reconciler.reconcile(session, settings) == []
 
 
 def test_a_stage_that_crashed_max_attempts_times_fails_with_worker_lost(settings) -> None:
@@ -57,7 +57,7 @@ def test_a_stage_that_crashed_max_attempts_times_fails_with_worker_lost(settings
         run.status, run.attempts, run.started_at = "running", 2, utcnow() - timedelta(seconds=60)
         doc.status, doc.progress_at = "processing", utcnow() - timedelta(seconds=60)
     with session_scope(settings) as session:
-        actions = pipeline.reconcile(session, settings)
+        actions = reconciler.reconcile(session, settings)
     assert [a.action for a in actions] == ["failed"]
     with session_scope(settings) as session:
         from aegis.persistence.models import Document
@@ -74,4 +74,4 @@ def test_finished_documents_are_never_touched(settings) -> None:
         doc.status, doc.stage = "succeeded", None
         doc.progress_at = utcnow() - timedelta(days=1)
     with session_scope(settings) as session:
-        assert pipeline.reconcile(session, settings) == []
+        assert reconciler.reconcile(session, settings) == []

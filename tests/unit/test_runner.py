@@ -122,12 +122,12 @@ def test_a_bad_file_is_rejected_with_its_code_and_later_stages_are_skipped(setti
 def test_a_crash_in_a_stage_fails_the_document_with_internal_error_at_once(
     settings: Settings, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from aegis.pipeline.stages import metadata
+    from aegis.pipeline.stages.metadata import MetadataStage
 
     def broken(*_args: object) -> None:
         raise KeyError("a bug")
 
-    monkeypatch.setattr(metadata, "run", broken)
+    monkeypatch.setattr(MetadataStage, "run", broken)
     doc_id, token = _upload(settings)
     _run(settings, "validate", doc_id, token)
     assert _run(settings, "metadata", doc_id, token) is Outcome.FAILED

@@ -21,7 +21,8 @@ from aegis.config import Settings
 from aegis.formats.base import DocumentError
 from aegis.persistence.db import session_factory
 from aegis.persistence.models import Chunk, Document, PageText, Tenant
-from aegis.pipeline.runner import TransientError
+from aegis.pipeline.errors import TransientError
+from aegis.pipeline.stage import DocumentView, Stage
 
 # The analysis reads at most this much text; summaries of longer documents are
 # map-reduced by providers that need it, within this bound.
@@ -51,7 +52,19 @@ class AIResult:
     usage: dict[str, int]
 
 
-def load(session: Session, document: Document) -> AIInputs:
+class AIStage(Stage["AIInputs", "AIResult"]):
+    def load(self, session: Session, document: Document) -> AIInputs:
+        return load_inputs(session, document)
+
+    def run(self, settings: Settings, doc: DocumentView, blob: Path, inputs: AIInputs) -> AIResult:
+        return analyse(settings, doc, inputs)
+
+    def save(self, session: Session, document: Document, result: AIResult) -> None:
+        document.ai = result.analysis
+        record_usage(session, document.tenant_id, result.usage)
+
+
+def load_inputs(session: Session, document: Document) -> AIInputs:
     pages = session.scalars(
         select(PageText).where(PageText.document_id == document.id).order_by(PageText.number)
     ).all()
@@ -75,7 +88,7 @@ def load(session: Session, document: Document) -> AIInputs:
     )
 
 
-def run(settings: Settings, doc: Any, blob: Path, inputs: AIInputs) -> AIResult:
+def analyse(settings: Settings, doc: DocumentView, inputs: AIInputs) -> AIResult:
     provider = get_provider(settings)
     store = get_vector_store(settings, session_factory(settings))
     usage = zero_usage()
@@ -103,7 +116,3 @@ def run(settings: Settings, doc: Any, blob: Path, inputs: AIInputs) -> AIResult:
     result["vector_store"] = settings.vector_store
     return AIResult(analysis=result, chunk_count=len(items), usage=usage)
 
-
-def save(session: Session, document: Document, result: AIResult) -> None:
-    document.ai = result.analysis
-    record_usage(session, document.tenant_id, result.usage)

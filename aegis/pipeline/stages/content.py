@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 from sqlalchemy import delete
 from sqlalchemy.orm import Session
@@ -13,6 +12,7 @@ from aegis import formats
 from aegis.config import Settings
 from aegis.formats.base import Page
 from aegis.persistence.models import Chunk, Document, PageText
+from aegis.pipeline.stage import DocumentView, FileStage
 from aegis.pipeline.stages import limits_from
 from aegis.pipeline.stages.metadata import detection_of
 from aegis.text.chunking import ChunkSpan, chunk_pages
@@ -29,14 +29,18 @@ class ContentResult:
     language: str | None
 
 
-def run(settings: Settings, doc: Any, blob: Path, inputs: None) -> ContentResult:
-    pages = formats.extract_pages(blob, detection_of(doc), limits_from(settings))
-    chunks = chunk_pages(pages, settings.chunk_chars, settings.chunk_overlap)
-    sample = "\n".join(p.text for p in pages)[:LANGUAGE_SAMPLE_CHARS]
-    return ContentResult(pages=pages, chunks=chunks, language=detect_language(sample))
+class ContentStage(FileStage[ContentResult]):
+    def run(self, settings: Settings, doc: DocumentView, blob: Path, inputs: None) -> ContentResult:
+        pages = formats.extract_pages(blob, detection_of(doc), limits_from(settings))
+        chunks = chunk_pages(pages, settings.chunk_chars, settings.chunk_overlap)
+        sample = "\n".join(p.text for p in pages)[:LANGUAGE_SAMPLE_CHARS]
+        return ContentResult(pages=pages, chunks=chunks, language=detect_language(sample))
+
+    def save(self, session: Session, document: Document, result: ContentResult) -> None:
+        save_content(session, document, result)
 
 
-def save(session: Session, document: Document, result: ContentResult) -> None:
+def save_content(session: Session, document: Document, result: ContentResult) -> None:
     """Replace, never append: a re-run leaves exactly one copy of each output."""
     session.execute(delete(PageText).where(PageText.document_id == document.id))
     session.execute(delete(Chunk).where(Chunk.document_id == document.id))

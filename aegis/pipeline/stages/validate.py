@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
 
 from sqlalchemy.orm import Session
 
@@ -11,13 +10,14 @@ from aegis import formats
 from aegis.config import Settings
 from aegis.formats.base import Detection
 from aegis.persistence.models import Document
+from aegis.pipeline.stage import DocumentView, FileStage
 from aegis.pipeline.stages import limits_from
 
 
-def run(settings: Settings, doc: Any, blob: Path, inputs: None) -> Detection:
-    return formats.validate(blob, doc.filename, limits_from(settings))
+class ValidateStage(FileStage[Detection]):
+    def run(self, settings: Settings, doc: DocumentView, blob: Path, inputs: None) -> Detection:
+        return formats.validate(blob, doc.filename, limits_from(settings))
 
-
-def save(session: Session, document: Document, result: Detection) -> None:
-    document.mime = result.mime
-    document.family = result.family
+    def save(self, session: Session, document: Document, result: Detection) -> None:
+        document.mime = result.mime
+        document.family = result.family

@@ -72,8 +72,10 @@ app.kubernetes.io/instance: {{ .Release.Name }}
 {{- end -}}
 {{- end -}}
 
+{{/* The stage names: the keys of .Values.workers, which a chart test keeps equal
+to the application's stage registry (aegis/pipeline/registry.py). */}}
 {{- define "aegis.stages" -}}
-validate metadata content ai
+{{- keys .Values.workers | sortAlpha | join " " -}}
 {{- end -}}
 
 {{/* ---------- credentials ---------- */}}

@@ -1,0 +1,78 @@
+"""The reconciler: finds documents whose stage made no progress and acts.
+
+Celery on Redis delivers at least once, and a Redis restart without persistence
+loses queued messages. The reconciler re-sends the chain for any document that has
+made no progress for longer than its stage's time limit, and the stage runner
+drops every message that is not for the document's current stage, so duplicates
+are harmless.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from aegis.config import Settings
+from aegis.persistence.models import Document, as_utc, utcnow
+from aegis.pipeline.chain import ACTIVE_STATUSES, fail_document
+from aegis.pipeline.registry import REGISTRY, Registry
+
+
+@dataclass
+class ReconcileAction:
+    document_id: str
+    stage: str
+    token: str
+    action: str  # "redispatch" | "failed"
+
+
+def stage_deadline(settings: Settings, stage: str) -> timedelta:
+    """How long a stage may go without progress before we act.
+
+    The hard time limit plus a small margin: by then any attempt still "running"
+    has been killed by Celery, so re-sending cannot run the stage twice at once.
+    """
+    return timedelta(seconds=settings.time_limits[stage] + 5)
+
+
+def reconcile(
+    session: Session, settings: Settings, now: datetime | None = None, registry: Registry = REGISTRY
+) -> list[ReconcileAction]:
+    """Find stuck documents; re-dispatch them, or fail them after too many attempts.
+
+    Returns what must be sent; the caller sends chains after committing, so a
+    crash between the two only delays the next reconcile.
+    """
+    now = now or utcnow()
+    actions: list[ReconcileAction] = []
+    shortest = min(stage_deadline(settings, s) for s in registry.names)
+    candidates: Sequence[Document] = session.scalars(
+        select(Document)
+        .where(Document.status.in_(ACTIVE_STATUSES), Document.progress_at < now - shortest)
+        .order_by(Document.progress_at)
+        .limit(500)
+        .with_for_update(skip_locked=True)
+    ).all()
+    for document in candidates:
+        stage = document.stage or registry.first.name
+        progress_at = as_utc(document.progress_at)
+        if progress_at >= now - stage_deadline(settings, stage):
+            continue
+        run = next((r for r in document.stage_runs if r.stage == stage), None)
+        if run is not None and run.status == "running" and run.attempts >= settings.max_attempts:
+            fail_document(
+                document, run, "worker_lost",
+                f"The {stage} stage was interrupted {run.attempts} times "
+                "(worker crash or lost connection); giving up.",
+                rejected=False, now=now,
+            )
+            actions.append(ReconcileAction(document.id, stage, document.dispatch_token, "failed"))
+            continue
+        document.progress_at = now
+        document.enqueue_count += 1
+        actions.append(ReconcileAction(document.id, stage, document.dispatch_token, "redispatch"))
+    return actions

@@ -1,0 +1,33 @@
+"""Celery routing derived from the stage registry: one queue per stage.
+
+``celeryconfig`` takes its ``task_queues`` and ``task_routes`` from here, so a new
+registry entry gets its queue and route without touching the configuration.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from kombu import Exchange, Queue
+
+from aegis.pipeline.registry import REGISTRY, Registry
+
+#: Light tasks that are not stages share the first stage's queue.
+SIDE_TASKS = ("aegis.reconcile", "aegis.webhook")
+
+
+def task_queues(registry: Registry = REGISTRY) -> list[Queue]:
+    return [Queue(q, Exchange(q, type="direct"), routing_key=q) for q in registry.queues]
+
+
+def task_routes(registry: Registry = REGISTRY) -> dict[str, dict[str, Any]]:
+    routes: dict[str, dict[str, Any]] = {
+        spec.task_name: {"queue": spec.queue, "routing_key": spec.queue} for spec in registry
+    }
+    side = registry.first.queue
+    routes.update({name: {"queue": side, "routing_key": side} for name in SIDE_TASKS})
+    return routes
+
+
+def default_queue(registry: Registry = REGISTRY) -> str:
+    return registry.first.queue
