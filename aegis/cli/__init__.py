@@ -2,18 +2,17 @@
 
 from __future__ import annotations
 
-import json
 import sys
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
 
 import click
 
+from aegis.cli.common import admin_session, api_call, echo_json, emit, json_option, redact_url
 from aegis.config import load_settings
 
-
-def _echo_json(data: Any) -> None:
-    click.echo(json.dumps(data, indent=2, default=str))
+if TYPE_CHECKING:
+    from aegis.cli.client import Client
 
 
 @click.group()
@@ -36,23 +35,19 @@ def db() -> None:
 
 @db.command("upgrade")
 @click.option("--revision", default="head", show_default=True, help="Target Alembic revision.")
-@click.option("--json", "as_json", is_flag=True, help="Print JSON for scripts.")
+@json_option
 def db_upgrade(revision: str, as_json: bool) -> None:
     """Apply the Alembic migrations (safe to run repeatedly)."""
     from aegis.persistence import migrate
 
     settings = load_settings()
-    migrate.upgrade(settings, revision)
+    with admin_session(settings):
+        migrate.upgrade(settings, revision)
+    database = redact_url(settings.database_url)
     if as_json:
-        _echo_json({"revision": revision, "database": _redact(settings.database_url)})
+        echo_json({"revision": revision, "database": database})
     else:
-        click.echo(f"database at {revision}: {_redact(settings.database_url)}", err=True)
-
-
-def _redact(url: str) -> str:
-    from sqlalchemy.engine import make_url
-
-    return make_url(url).render_as_string(hide_password=True)
+        click.echo(f"database at {revision}: {database}", err=True)
 
 
 # --- tenants and keys ----------------------------------------------------------------
@@ -65,67 +60,53 @@ def tenant() -> None:
 
 @tenant.command("create")
 @click.argument("name")
-@click.option("--json", "as_json", is_flag=True, help="Print JSON for scripts.")
+@json_option
 def tenant_create(name: str, as_json: bool) -> None:
     """Create tenant NAME and print its first API key (shown once)."""
-    from aegis.persistence.db import session_scope
-    from aegis.services.tenants import TenantError, create_tenant
+    from aegis.services.tenants import create_tenant
 
-    try:
-        with session_scope(load_settings()) as session:
-            issued = create_tenant(session, name)
-    except TenantError as exc:
-        raise click.ClickException(str(exc)) from exc
-    if as_json:
-        _echo_json({"tenant": issued.tenant_name, "tenant_id": issued.tenant_id, "api_key": issued.api_key})
-    else:
-        click.echo(f"tenant {issued.tenant_name} created ({issued.tenant_id})")
-        click.echo(f"API key (shown once, keep it safe): {issued.api_key}")
+    with admin_session() as session:
+        issued = create_tenant(session, name)
+    emit(as_json, {"tenant": issued.tenant_name, "tenant_id": issued.tenant_id, "api_key": issued.api_key}, [
+        f"tenant {issued.tenant_name} created ({issued.tenant_id})",
+        f"API key (shown once, keep it safe): {issued.api_key}",
+    ])
 
 
 @tenant.command("list")
-@click.option("--json", "as_json", is_flag=True, help="Print JSON for scripts.")
+@json_option
 def tenant_list(as_json: bool) -> None:
     """List tenants with their key count."""
     from sqlalchemy import select
 
-    from aegis.persistence.db import session_scope
     from aegis.persistence.models import Tenant
 
-    with session_scope(load_settings()) as session:
+    with admin_session() as session:
         rows = [
             {"tenant": t.name, "tenant_id": t.id, "created_at": t.created_at,
              "active_keys": sum(1 for k in t.keys if k.revoked_at is None)}
             for t in session.scalars(select(Tenant).order_by(Tenant.name))
         ]
-    if as_json:
-        _echo_json(rows)
-        return
-    for row in rows:
-        click.echo(f"{row['tenant']:<30} {row['tenant_id']}  keys: {row['active_keys']}")
+    emit(as_json, rows, (f"{r['tenant']:<30} {r['tenant_id']}  keys: {r['active_keys']}" for r in rows))
 
 
 @tenant.command("set-callback")
 @click.argument("name")
 @click.argument("url", required=False)
-@click.option("--json", "as_json", is_flag=True, help="Print JSON for scripts.")
+@json_option
 def tenant_set_callback(name: str, url: str | None, as_json: bool) -> None:
     """Send NAME's webhooks to URL when an upload names none (no URL: stop sending)."""
-    from aegis.persistence.db import session_scope
     from aegis.services import webhooks
-    from aegis.services.tenants import TenantError, find_tenant
+    from aegis.services.tenants import find_tenant
 
     settings = load_settings()
-    try:
+    with admin_session(settings) as session:
         if url:
             webhooks.check_url(url, settings)
-        with session_scope(settings) as session:
-            found = find_tenant(session, name)
-            found.callback_url = url or None
-            out = {"tenant": found.name, "callback_url": found.callback_url}
-    except (TenantError, webhooks.WebhookError) as exc:
-        raise click.ClickException(str(exc)) from exc
-    _echo_json(out) if as_json else click.echo(f"{out['tenant']}: webhooks to {out['callback_url'] or 'nowhere'}")
+        found = find_tenant(session, name)
+        found.callback_url = url or None
+        out = {"tenant": found.name, "callback_url": found.callback_url}
+    emit(as_json, out, f"{out['tenant']}: webhooks to {out['callback_url'] or 'nowhere'}")
 
 
 @main.group()
@@ -135,62 +116,44 @@ def key() -> None:
 
 @key.command("create")
 @click.argument("tenant_name")
-@click.option("--json", "as_json", is_flag=True, help="Print JSON for scripts.")
+@json_option
 def key_create(tenant_name: str, as_json: bool) -> None:
     """Issue another API key for TENANT_NAME (shown once)."""
-    from aegis.persistence.db import session_scope
-    from aegis.services.tenants import TenantError, create_key
+    from aegis.services.tenants import create_key
 
-    try:
-        with session_scope(load_settings()) as session:
-            issued = create_key(session, tenant_name)
-    except TenantError as exc:
-        raise click.ClickException(str(exc)) from exc
-    if as_json:
-        _echo_json({"tenant": issued.tenant_name, "key_id": issued.key_id, "api_key": issued.api_key})
-    else:
-        click.echo(f"API key for {issued.tenant_name} (shown once): {issued.api_key}")
+    with admin_session() as session:
+        issued = create_key(session, tenant_name)
+    emit(as_json, {"tenant": issued.tenant_name, "key_id": issued.key_id, "api_key": issued.api_key},
+         f"API key for {issued.tenant_name} (shown once): {issued.api_key}")
 
 
 @key.command("list")
 @click.argument("tenant_name")
-@click.option("--json", "as_json", is_flag=True, help="Print JSON for scripts.")
+@json_option
 def key_list(tenant_name: str, as_json: bool) -> None:
     """List TENANT_NAME's keys (prefixes only; keys are stored hashed)."""
-    from aegis.persistence.db import session_scope
-    from aegis.services.tenants import TenantError, find_tenant
+    from aegis.services.tenants import find_tenant
 
-    try:
-        with session_scope(load_settings()) as session:
-            rows = [
-                {"key_id": k.id, "prefix": k.prefix, "created_at": k.created_at, "revoked_at": k.revoked_at}
-                for k in find_tenant(session, tenant_name).keys
-            ]
-    except TenantError as exc:
-        raise click.ClickException(str(exc)) from exc
-    if as_json:
-        _echo_json(rows)
-        return
-    for row in rows:
-        state = "revoked" if row["revoked_at"] else "active"
-        click.echo(f"{row['key_id']}  {row['prefix']}…  {state}")
+    with admin_session() as session:
+        rows = [
+            {"key_id": k.id, "prefix": k.prefix, "created_at": k.created_at, "revoked_at": k.revoked_at}
+            for k in find_tenant(session, tenant_name).keys
+        ]
+    emit(as_json, rows,
+         (f"{r['key_id']}  {r['prefix']}…  {'revoked' if r['revoked_at'] else 'active'}" for r in rows))
 
 
 @key.command("revoke")
 @click.argument("key_id")
-@click.option("--json", "as_json", is_flag=True, help="Print JSON for scripts.")
+@json_option
 def key_revoke(key_id: str, as_json: bool) -> None:
     """Revoke a key by its id or prefix; requests with it get 401 from now on."""
-    from aegis.persistence.db import session_scope
-    from aegis.services.tenants import TenantError, revoke_key
+    from aegis.services.tenants import revoke_key
 
-    try:
-        with session_scope(load_settings()) as session:
-            revoked = revoke_key(session, key_id)
-            out = {"key_id": revoked.id, "revoked_at": revoked.revoked_at}
-    except TenantError as exc:
-        raise click.ClickException(str(exc)) from exc
-    _echo_json(out) if as_json else click.echo(f"revoked {out['key_id']}")
+    with admin_session() as session:
+        revoked = revoke_key(session, key_id)
+        out = {"key_id": revoked.id, "revoked_at": revoked.revoked_at}
+    emit(as_json, out, f"revoked {out['key_id']}")
 
 
 # --- dev ---------------------------------------------------------------------------------
@@ -220,25 +183,12 @@ def dev(port: int, host: str, flower_port: int, concurrency: int, as_json: bool)
 url_option = click.option("--url", envvar="AEGIS_URL", default="http://127.0.0.1:8000", show_default=True,
                           help="Gateway URL (AEGIS_URL).")
 key_option = click.option("--api-key", envvar="AEGIS_API_KEY", help="API key (AEGIS_API_KEY).")
-json_option = click.option("--json", "as_json", is_flag=True, help="Print JSON for scripts.")
 
 
-def _client(url: str, api_key: str | None) -> Any:
-    from aegis.cli.client import ApiError, Client
+def _client(url: str, api_key: str | None) -> Client:
+    from aegis.cli.client import Client
 
-    try:
-        return Client(url, api_key)
-    except ApiError as exc:
-        raise click.ClickException(exc.detail) from exc
-
-
-def _call(fn: Any, *args: Any, **kwargs: Any) -> Any:
-    from aegis.cli.client import ApiError
-
-    try:
-        return fn(*args, **kwargs)
-    except ApiError as exc:
-        raise click.ClickException(str(exc)) from exc
+    return api_call(Client, url, api_key)
 
 
 @main.command()
@@ -260,7 +210,7 @@ def upload(files: tuple[Path, ...], wait: bool, timeout: int, password: str | No
     client = _client(url, api_key)
     results = run_upload(client, list(files), wait=wait, timeout=timeout, password=password, quiet=as_json)
     if as_json:
-        _echo_json(results)
+        echo_json(results)
     ok = all(r["status"] == "succeeded" if wait else r["status"] != "error" for r in results)
     sys.exit(0 if ok else 1)
 
@@ -272,9 +222,9 @@ def upload(files: tuple[Path, ...], wait: bool, timeout: int, password: str | No
 @json_option
 def status(document_id: str, url: str, api_key: str | None, as_json: bool) -> None:
     """Show a document's status, stages, metadata and AI results."""
-    doc = _call(_client(url, api_key).document, document_id)
+    doc = api_call(_client(url, api_key).document, document_id)
     if as_json:
-        _echo_json(doc)
+        echo_json(doc)
         return
     click.echo(f"{doc['filename']}  {doc['id']}")
     click.echo(f"status: {doc['status']}" + (f"  ({doc['error']['code']}: {doc['error']['message']})"
@@ -302,9 +252,9 @@ def status(document_id: str, url: str, api_key: str | None, as_json: bool) -> No
 def ls_(status_filter: str | None, limit: int, cursor: str | None, url: str, api_key: str | None,
         as_json: bool) -> None:
     """List documents, newest first."""
-    page = _call(_client(url, api_key).list, status_filter, limit, cursor)
+    page = api_call(_client(url, api_key).list, status_filter, limit, cursor)
     if as_json:
-        _echo_json(page)
+        echo_json(page)
         return
     for doc in page["documents"]:
         code = doc["error"]["code"] if doc["error"] else ""
@@ -322,9 +272,9 @@ def ls_(status_filter: str | None, limit: int, cursor: str | None, url: str, api
 @json_option
 def search(query: str, k: int, document_id: str | None, url: str, api_key: str | None, as_json: bool) -> None:
     """Semantic search over your documents."""
-    found = _call(_client(url, api_key).search, query, k, document_id)
+    found = api_call(_client(url, api_key).search, query, k, document_id)
     if as_json:
-        _echo_json(found)
+        echo_json(found)
         return
     for hit in found["results"]:
         pages = f"p.{hit['page_start']}" + (f"-{hit['page_end']}" if hit["page_end"] != hit["page_start"] else "")
@@ -339,8 +289,8 @@ def search(query: str, k: int, document_id: str | None, url: str, api_key: str |
 @json_option
 def reprocess(document_id: str, url: str, api_key: str | None, as_json: bool) -> None:
     """Run a document through every stage again."""
-    doc = _call(_client(url, api_key).reprocess, document_id)
-    _echo_json(doc) if as_json else click.echo(f"{doc['id']} queued again")
+    doc = api_call(_client(url, api_key).reprocess, document_id)
+    emit(as_json, doc, f"{doc['id']} queued again")
 
 
 @main.command("rm")
@@ -352,5 +302,5 @@ def rm(document_ids: tuple[str, ...], url: str, api_key: str | None, as_json: bo
     """Delete documents: file, rows and vectors."""
     client = _client(url, api_key)
     for document_id in document_ids:
-        _call(client.delete, document_id)
-    _echo_json({"deleted": list(document_ids)}) if as_json else click.echo(f"deleted {len(document_ids)}")
+        api_call(client.delete, document_id)
+    emit(as_json, {"deleted": list(document_ids)}, f"deleted {len(document_ids)}")
