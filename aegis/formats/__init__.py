@@ -2,23 +2,24 @@
 
 The pipeline stages call exactly four functions: :func:`validate`,
 :func:`extract_metadata`, :func:`extract_pages` and :func:`decrypt_pdf`. Each
-family of formats lives in its own module (``pdf``, ``text``, ``html``, ...),
-named by ``Detection.family``. Anything a library raises on a hostile or broken
-file becomes a :class:`DocumentError` with a stable code here, so a stage never
-has to know which parser failed or how.
+family of formats lives in its own module (``pdf``, ``text``, ``html``, ...) as
+a :class:`~aegis.formats.base.FormatFamily`; :mod:`aegis.formats.registry` lists
+them and ``Detection.family`` names one. Anything a library raises on a hostile
+or broken file becomes a :class:`DocumentError` with a stable code here, so a
+stage never has to know which parser failed or how.
 """
 
 from __future__ import annotations
 
-import importlib
 import logging
+from collections.abc import Callable
 from pathlib import Path
-from types import ModuleType
-from typing import Any
+from typing import Any, ParamSpec, TypeVar
 
 from aegis.formats.base import Detection, DocumentError, Limits, Page
 from aegis.formats.detect import resolve_family, sniff
 from aegis.formats.names import extension_of, safe_filename
+from aegis.formats.registry import REGISTRY
 from aegis.formats.sanitize import cap_pages_text, clean_text, json_safe
 
 __all__ = [
@@ -35,41 +36,14 @@ __all__ = [
 
 log = logging.getLogger(__name__)
 
-FAMILIES = frozenset(
-    {
-        "pdf",
-        "text",
-        "html",
-        "xml",
-        "csv",
-        "json",
-        "email",
-        "msg",
-        "docx",
-        "pptx",
-        "xlsx",
-        "xls",
-        "odf",
-        "epub",
-        "rtf",
-    }
-)
 # Text sampled for language detection when reading metadata.
 LANGUAGE_SAMPLE_CHARS = 20_000
 
-
-def _module(family: str) -> ModuleType:
-    if family not in FAMILIES:
-        raise DocumentError("unsupported_format", "This kind of file is not supported.")
-    try:
-        return importlib.import_module(f"aegis.formats.{family}")
-    except ModuleNotFoundError as exc:
-        if exc.name != f"aegis.formats.{family}":
-            raise
-        raise DocumentError("unsupported_format", "This kind of file is not supported yet.") from exc
+_P = ParamSpec("_P")
+_T = TypeVar("_T")
 
 
-def _guarded(what: str, call: Any, *args: Any, **kwargs: Any) -> Any:
+def _guarded(what: str, call: Callable[_P, _T], *args: _P.args, **kwargs: _P.kwargs) -> _T:
     """Run a format function; anything but a DocumentError becomes one.
 
     RecursionError means the file nests deeper than a parser's stack, MemoryError
@@ -89,7 +63,7 @@ def _guarded(what: str, call: Any, *args: Any, **kwargs: Any) -> Any:
         raise DocumentError("malformed", "The file is damaged or malformed and cannot be read.") from exc
 
 
-def validate(path: Path, filename: str, limits: Limits, password: str | None = None) -> Detection:
+def validate(path: Path, filename: str, limits: Limits) -> Detection:
     """Decide the real type of ``path`` by content and check it can be processed.
 
     ``filename`` is the client's name for the file; only its extension is used,
@@ -108,15 +82,15 @@ def validate(path: Path, filename: str, limits: Limits, password: str | None = N
     sniffed = _guarded("sniff", sniff, path)
     family = resolve_family(extension, sniffed, path)
     detection = Detection(mime=sniffed.mime, family=family, extension=extension)
-    module = _module(family)
-    details = _guarded(f"{family}.check", module.check, path, limits, password, detection=detection) or {}
+    reader = REGISTRY.get(family)
+    details = _guarded(f"{family}.check", reader.check, path, limits, detection) or {}
     if sniffed.note:
         details["note"] = sniffed.note
     detection.details = json_safe(details)
     return detection
 
 
-def extract_metadata(path: Path, detection: Detection, limits: Limits, password: str | None = None) -> dict[str, Any]:
+def extract_metadata(path: Path, detection: Detection, limits: Limits) -> dict[str, Any]:
     """Normalised metadata (ARCHITECTURE.md keys) plus detail under the family name.
 
     ``language`` here is what the document declares; the content stage, which
@@ -124,10 +98,8 @@ def extract_metadata(path: Path, detection: Detection, limits: Limits, password:
     and free of NUL characters.
     """
     path = Path(path)
-    module = _module(detection.family)
-    meta = _guarded(
-        f"{detection.family}.extract_metadata", module.extract_metadata, path, limits, password, detection=detection
-    )
+    family = REGISTRY.get(detection.family)
+    meta = _guarded(f"{family.name}.extract_metadata", family.extract_metadata, path, limits, detection)
     declared = meta.get("language") or _declared_language(meta, detection.family)
     # The content stage replaces this with the language of the text itself.
     meta["language"] = declared
@@ -148,13 +120,11 @@ def _declared_language(meta: dict[str, Any], family: str) -> str | None:
     return None
 
 
-def extract_pages(path: Path, detection: Detection, limits: Limits, password: str | None = None) -> list[Page]:
+def extract_pages(path: Path, detection: Detection, limits: Limits) -> list[Page]:
     """Text per page in reading order, NUL-free, capped at ``limits.max_text_chars``."""
     path = Path(path)
-    module = _module(detection.family)
-    pages = _guarded(
-        f"{detection.family}.extract_pages", module.extract_pages, path, limits, password, detection=detection
-    )
+    family = REGISTRY.get(detection.family)
+    pages = _guarded(f"{family.name}.extract_pages", family.extract_pages, path, limits, detection)
     if len(pages) > limits.max_pages:
         raise DocumentError("too_many_pages", f"The document has {len(pages)} pages; the limit is {limits.max_pages}.")
     for page in pages:

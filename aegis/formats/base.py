@@ -7,9 +7,10 @@ fuzzed) in isolation, and the stages stay thin.
 
 from __future__ import annotations
 
+from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any, ClassVar
 
 
 @dataclass(frozen=True)
@@ -38,7 +39,7 @@ class Detection:
     """What a file really is, decided by its bytes, not its name."""
 
     mime: str
-    family: str  # module name in aegis.formats: "pdf", "text", "html", "docx", ...
+    family: str  # a FormatFamily.name in aegis.formats.registry: "pdf", "text", "html", "docx", ...
     extension: str  # normalised extension from the client's filename, "" if none
     details: dict[str, Any] = field(default_factory=dict)
 
@@ -58,11 +59,44 @@ class DocumentError(Exception):
         self.rejected = rejected
 
 
-class FormatModule(Protocol):
-    """What ``aegis.formats.<family>`` modules provide."""
+@dataclass(frozen=True)
+class FileType:
+    """A file extension clients use and the MIME type of the format it names."""
 
-    def extract_metadata(self, path: Path, limits: Limits, password: str | None = None) -> dict[str, Any]:
+    extension: str  # lower case, no dot
+    mime: str
+
+
+class FormatFamily(ABC):
+    """One family of formats: which files it claims and how it reads them.
+
+    Each family module defines one subclass and one instance, ``FAMILY``, and
+    :mod:`aegis.formats.registry` lists them. Detection derives its extension
+    and MIME tables from ``types``, so a new format is a module and a registry
+    line, not edits scattered over detection and dispatch.
+    """
+
+    name: ClassVar[str]  # what Detection.family records
+    types: ClassVar[tuple[FileType, ...]]
+    # Textual families all sniff as "text"; only the extension tells them apart.
+    textual: ClassVar[bool] = False
+
+    @property
+    def extensions(self) -> tuple[str, ...]:
+        return tuple(dict.fromkeys(t.extension for t in self.types))
+
+    @property
+    def mimes(self) -> tuple[str, ...]:
+        return tuple(dict.fromkeys(t.mime for t in self.types))
+
+    @abstractmethod
+    def check(self, path: Path, limits: Limits, detection: Detection) -> dict[str, Any]:
+        """Refuse what cannot be read safely; the result becomes ``Detection.details``."""
+
+    @abstractmethod
+    def extract_metadata(self, path: Path, limits: Limits, detection: Detection) -> dict[str, Any]:
         """Normalised metadata (see ARCHITECTURE.md) plus ``{family: {...}}`` detail."""
 
-    def extract_pages(self, path: Path, limits: Limits, password: str | None = None) -> list[Page]:
+    @abstractmethod
+    def extract_pages(self, path: Path, limits: Limits, detection: Detection) -> list[Page]:
         """Text per page, in reading order."""

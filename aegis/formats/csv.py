@@ -13,7 +13,7 @@ import io
 from pathlib import Path
 from typing import Any
 
-from aegis.formats.base import Detection, DocumentError, Limits, Page
+from aegis.formats.base import Detection, DocumentError, FileType, FormatFamily, Limits, Page
 from aegis.formats.encoding import read_text
 from aegis.formats.sanitize import cap_pages_text, clean_inline, clean_text
 
@@ -68,9 +68,7 @@ def _load(path: Path, limits: Limits, detection: Detection | None) -> tuple[str,
     return text, used, delimiter
 
 
-def check(
-    path: Path, limits: Limits, password: str | None = None, *, detection: Detection | None = None
-) -> dict[str, Any]:
+def check(path: Path, limits: Limits, *, detection: Detection | None = None) -> dict[str, Any]:
     text, encoding, delimiter = _load(path, limits, detection)
     if not text.strip():
         raise DocumentError("empty_file", "The file contains only whitespace, no table.")
@@ -78,9 +76,7 @@ def check(
     return {"encoding": encoding, "delimiter": delimiter}
 
 
-def extract_pages(
-    path: Path, limits: Limits, password: str | None = None, *, detection: Detection | None = None
-) -> list[Page]:
+def extract_pages(path: Path, limits: Limits, *, detection: Detection | None = None) -> list[Page]:
     text, _, delimiter = _load(path, limits, detection)
     out: list[str] = []
     size = 0
@@ -96,9 +92,7 @@ def extract_pages(
     return cap_pages_text([page], limits.max_text_chars)
 
 
-def extract_metadata(
-    path: Path, limits: Limits, password: str | None = None, *, detection: Detection | None = None
-) -> dict[str, Any]:
+def extract_metadata(path: Path, limits: Limits, *, detection: Detection | None = None) -> dict[str, Any]:
     text, encoding, delimiter = _load(path, limits, detection)
     rows = _rows(text, delimiter)
     header = [clean_inline(cell, 200) for cell in rows[0][:500]] if rows else []
@@ -112,3 +106,27 @@ def extract_metadata(
             "rows": max(0, len(rows) - 1),
         },
     }
+
+
+class CsvFamily(FormatFamily):
+    """Comma- and tab-separated tables."""
+
+    name = "csv"
+    types = (
+        FileType("csv", "text/csv"),
+        FileType("tsv", "text/tab-separated-values"),
+    )
+    textual = True
+
+    # The module functions are looked up at call time, so tests can patch them.
+    def check(self, path: Path, limits: Limits, detection: Detection) -> dict[str, Any]:
+        return check(path, limits, detection=detection)
+
+    def extract_metadata(self, path: Path, limits: Limits, detection: Detection) -> dict[str, Any]:
+        return extract_metadata(path, limits, detection=detection)
+
+    def extract_pages(self, path: Path, limits: Limits, detection: Detection) -> list[Page]:
+        return extract_pages(path, limits, detection=detection)
+
+
+FAMILY = CsvFamily()

@@ -9,69 +9,30 @@ we would rather refuse than parse a file with the wrong parser.
 from __future__ import annotations
 
 import zipfile
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
 from aegis.formats.base import DocumentError
 from aegis.formats.encoding import decode_bytes, looks_binary
+from aegis.formats.registry import REGISTRY
 
 HEAD_BYTES = 64 * 1024
 # PDF readers accept a header anywhere in the first 1024 bytes (PDF 32000, annex H).
 PDF_HEADER_WINDOW = 1024
 
-# extension -> family that handles it
-EXTENSIONS: dict[str, str] = {
-    "pdf": "pdf",
-    "txt": "text",
-    "text": "text",
-    "log": "text",
-    "md": "text",
-    "markdown": "text",
-    "rst": "text",
-    "org": "text",
-    "html": "html",
-    "htm": "html",
-    "xhtml": "html",
-    "xml": "xml",
-    "csv": "csv",
-    "tsv": "csv",
-    "json": "json",
-    "ndjson": "json",
-    "jsonl": "json",
-    "eml": "email",
-    "msg": "msg",
-    "docx": "docx",
-    "doc": "docx",
-    "pptx": "pptx",
-    "ppt": "pptx",
-    "xlsx": "xlsx",
-    "xlsm": "xlsx",
-    "xls": "xls",
-    "odt": "odf",
-    "ods": "odf",
-    "odp": "odf",
-    "epub": "epub",
-    "rtf": "rtf",
-}
-TEXT_FAMILIES = {"text", "html", "xml", "csv", "json", "email"}
+# The families' declarations, flattened for resolve_family (aegis/formats/registry.py).
+EXTENSIONS: Mapping[str, str] = REGISTRY.extensions  # extension -> family that handles it
+TEXT_FAMILIES = REGISTRY.textual
 
 _OLE = b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"
-_ODF_MIMES = {
-    "application/vnd.oasis.opendocument.text": "odt",
-    "application/vnd.oasis.opendocument.spreadsheet": "ods",
-    "application/vnd.oasis.opendocument.presentation": "odp",
-}
-_OOXML_MIMES = {
-    "docx": "application/vnd.openxmlformats-officedocument.wordprocessingml.document",
-    "pptx": "application/vnd.openxmlformats-officedocument.presentationml.presentation",
-    "xlsx": "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
-}
-_LEGACY_MIMES = {
-    "doc": "application/msword",
-    "xls": "application/vnd.ms-excel",
-    "ppt": "application/vnd.ms-powerpoint",
-    "msg": "application/vnd.ms-outlook",
-}
+# Sniffed kinds are named after the extension of their format, so the registry
+# gives each one its MIME type and family.
+_ODF_MIMES = {REGISTRY.mime_of(kind): kind for kind in ("odt", "ods", "odp")}
+_OOXML_MIMES = {kind: REGISTRY.mime_of(kind) for kind in ("docx", "pptx", "xlsx")}
+_LEGACY_MIMES = {kind: REGISTRY.mime_of(kind) for kind in ("doc", "xls", "ppt", "msg")}
+# Kinds that name a format a family parses (doc and ppt are recognised, then refused).
+PARSED_KINDS = frozenset({"pdf", "docx", "pptx", "xlsx", "odt", "ods", "odp", "epub", "rtf", "msg", "xls"})
 
 
 @dataclass
@@ -215,19 +176,7 @@ def resolve_family(extension: str, sniffed: Sniffed, path: Path) -> str:
     if kind in {"exe"}:
         raise DocumentError("type_mismatch", "The file is a program, not a document.")
 
-    by_kind = {
-        "pdf": "pdf",
-        "docx": "docx",
-        "pptx": "pptx",
-        "xlsx": "xlsx",
-        "odt": "odf",
-        "ods": "odf",
-        "odp": "odf",
-        "epub": "epub",
-        "rtf": "rtf",
-        "msg": "msg",
-        "xls": "xls",
-    }
+    by_kind = {parsed: EXTENSIONS[parsed] for parsed in PARSED_KINDS}
     if kind in {"doc", "ppt"}:
         if claimed is None or extension in {"doc", "ppt"}:
             extension = extension or kind

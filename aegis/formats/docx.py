@@ -13,7 +13,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from aegis.formats.base import Detection, DocumentError, Limits, Page
+from aegis.formats.base import Detection, DocumentError, FileType, FormatFamily, Limits, Page
 from aegis.formats.ooxml import app_properties, core_properties, open_package
 from aegis.formats.sanitize import cap_pages_text, clean_text, drop_empty
 
@@ -132,9 +132,7 @@ def _load(path: Path) -> Any:
         raise DocumentError("malformed", "The Word document is damaged and cannot be read.") from exc
 
 
-def check(
-    path: Path, limits: Limits, password: str | None = None, *, detection: Detection | None = None
-) -> dict[str, Any]:
+def check(path: Path, limits: Limits, *, detection: Detection | None = None) -> dict[str, Any]:
     _load(path)
     return {}
 
@@ -157,9 +155,7 @@ def _header_footer_text(document: Any, limits: Limits) -> str:
     return "\n".join(seen)
 
 
-def extract_pages(
-    path: Path, limits: Limits, password: str | None = None, *, detection: Detection | None = None
-) -> list[Page]:
+def extract_pages(path: Path, limits: Limits, *, detection: Detection | None = None) -> list[Page]:
     document = _load(path)
     pages = body_pages(document.element.body, limits)
     extra = _header_footer_text(document, limits)
@@ -168,9 +164,7 @@ def extract_pages(
     return cap_pages_text(pages, limits.max_text_chars)
 
 
-def extract_metadata(
-    path: Path, limits: Limits, password: str | None = None, *, detection: Detection | None = None
-) -> dict[str, Any]:
+def extract_metadata(path: Path, limits: Limits, *, detection: Detection | None = None) -> dict[str, Any]:
     document = _load(path)
     core = core_properties(document.core_properties)
     app = app_properties(path)
@@ -189,3 +183,30 @@ def extract_metadata(
     )
     pages = len(body_pages(document.element.body, limits))
     return drop_empty(core) | drop_empty({"creator": app.get("creator")}) | {"pages": pages, "docx": detail}
+
+
+class DocxFamily(FormatFamily):
+    """Word documents.
+
+    ``.doc`` is claimed too: a modern document saved under the old name opens, and a
+    real Word 97 file is told to save as ``.docx`` (see ``detect.resolve_family``).
+    """
+
+    name = "docx"
+    types = (
+        FileType("docx", "application/vnd.openxmlformats-officedocument.wordprocessingml.document"),
+        FileType("doc", "application/msword"),
+    )
+
+    # The module functions are looked up at call time, so tests can patch them.
+    def check(self, path: Path, limits: Limits, detection: Detection) -> dict[str, Any]:
+        return check(path, limits, detection=detection)
+
+    def extract_metadata(self, path: Path, limits: Limits, detection: Detection) -> dict[str, Any]:
+        return extract_metadata(path, limits, detection=detection)
+
+    def extract_pages(self, path: Path, limits: Limits, detection: Detection) -> list[Page]:
+        return extract_pages(path, limits, detection=detection)
+
+
+FAMILY = DocxFamily()

@@ -15,7 +15,7 @@ from email.parser import BytesParser
 from pathlib import Path
 from typing import Any
 
-from aegis.formats.base import Detection, DocumentError, Limits, Page
+from aegis.formats.base import Detection, DocumentError, FileType, FormatFamily, Limits, Page
 from aegis.formats.dates import mail_date
 from aegis.formats.encoding import bom_encoding, decode_bytes
 from aegis.formats.sanitize import cap_pages_text, clean_inline, clean_text, drop_empty
@@ -128,9 +128,7 @@ def _analyse(message: EmailMessage) -> tuple[str, list[dict[str, Any]]]:
     return clean_text(body.replace("\r\n", "\n")).strip(), attachments
 
 
-def check(
-    path: Path, limits: Limits, password: str | None = None, *, detection: Detection | None = None
-) -> dict[str, Any]:
+def check(path: Path, limits: Limits, *, detection: Detection | None = None) -> dict[str, Any]:
     message = _read(path, limits)
     if not list(message.keys()):
         raise DocumentError("malformed", "The file has no mail headers; it is not an email message.")
@@ -138,9 +136,7 @@ def check(
     return {}
 
 
-def extract_pages(
-    path: Path, limits: Limits, password: str | None = None, *, detection: Detection | None = None
-) -> list[Page]:
+def extract_pages(path: Path, limits: Limits, *, detection: Detection | None = None) -> list[Page]:
     message = _read(path, limits)
     body, _ = _analyse(message)
     head = [f"{name}: {value}" for name in ("From", "To", "Cc", "Subject", "Date") if (value := _header(message, name))]
@@ -148,9 +144,7 @@ def extract_pages(
     return cap_pages_text([Page(number=1, text=text.strip())], limits.max_text_chars)
 
 
-def extract_metadata(
-    path: Path, limits: Limits, password: str | None = None, *, detection: Detection | None = None
-) -> dict[str, Any]:
+def extract_metadata(path: Path, limits: Limits, *, detection: Detection | None = None) -> dict[str, Any]:
     message = _read(path, limits)
     _, attachments = _analyse(message)
     subject = _header(message, "Subject")
@@ -183,3 +177,24 @@ def extract_metadata(
             "email": detail,
         }
     ) | {"pages": 1, "encrypted": encrypted}
+
+
+class EmailFamily(FormatFamily):
+    """Internet mail messages (EML)."""
+
+    name = "email"
+    types = (FileType("eml", "message/rfc822"),)
+    textual = True
+
+    # The module functions are looked up at call time, so tests can patch them.
+    def check(self, path: Path, limits: Limits, detection: Detection) -> dict[str, Any]:
+        return check(path, limits, detection=detection)
+
+    def extract_metadata(self, path: Path, limits: Limits, detection: Detection) -> dict[str, Any]:
+        return extract_metadata(path, limits, detection=detection)
+
+    def extract_pages(self, path: Path, limits: Limits, detection: Detection) -> list[Page]:
+        return extract_pages(path, limits, detection=detection)
+
+
+FAMILY = EmailFamily()

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import unquote
 
-from aegis.formats.base import Detection, DocumentError, Limits, Page
+from aegis.formats.base import Detection, DocumentError, FileType, FormatFamily, Limits, Page
 from aegis.formats.dates import iso_date
 from aegis.formats.html import decode_html, html_to_text
 from aegis.formats.odf import parse_xml
@@ -70,9 +70,7 @@ def _open(path: Path, limits: Limits) -> tuple[zipfile.ZipFile, set[str]]:
     return zf, names
 
 
-def check(
-    path: Path, limits: Limits, password: str | None = None, *, detection: Detection | None = None
-) -> dict[str, Any]:
+def check(path: Path, limits: Limits, *, detection: Detection | None = None) -> dict[str, Any]:
     zf, names = _open(path, limits)
     with zf:
         opf_path, opf = _package(zf, names)
@@ -84,9 +82,7 @@ def check(
     return {"chapters": len(chapters)}
 
 
-def extract_pages(
-    path: Path, limits: Limits, password: str | None = None, *, detection: Detection | None = None
-) -> list[Page]:
+def extract_pages(path: Path, limits: Limits, *, detection: Detection | None = None) -> list[Page]:
     zf, names = _open(path, limits)
     pages: list[Page] = []
     remaining = limits.max_text_chars
@@ -105,9 +101,7 @@ def extract_pages(
     return cap_pages_text(pages or [Page(number=1, text="")], limits.max_text_chars)
 
 
-def extract_metadata(
-    path: Path, limits: Limits, password: str | None = None, *, detection: Detection | None = None
-) -> dict[str, Any]:
+def extract_metadata(path: Path, limits: Limits, *, detection: Detection | None = None) -> dict[str, Any]:
     zf, names = _open(path, limits)
     with zf:
         opf_path, opf = _package(zf, names)
@@ -125,7 +119,7 @@ def extract_metadata(
         for element in metadata.iter(f"{OPF}meta"):
             if element.get("property") == "dcterms:modified":
                 modified = iso_date(element.text)
-    pages = extract_pages(path, limits, password)
+    pages = extract_pages(path, limits)
     return drop_empty(
         {
             "title": first("title"),
@@ -147,3 +141,23 @@ def extract_metadata(
             ),
         }
     ) | {"pages": len(pages)}
+
+
+class EpubFamily(FormatFamily):
+    """EPUB books."""
+
+    name = "epub"
+    types = (FileType("epub", "application/epub+zip"),)
+
+    # The module functions are looked up at call time, so tests can patch them.
+    def check(self, path: Path, limits: Limits, detection: Detection) -> dict[str, Any]:
+        return check(path, limits, detection=detection)
+
+    def extract_metadata(self, path: Path, limits: Limits, detection: Detection) -> dict[str, Any]:
+        return extract_metadata(path, limits, detection=detection)
+
+    def extract_pages(self, path: Path, limits: Limits, detection: Detection) -> list[Page]:
+        return extract_pages(path, limits, detection=detection)
+
+
+FAMILY = EpubFamily()

@@ -12,7 +12,7 @@ import re
 from pathlib import Path
 from typing import Any
 
-from aegis.formats.base import Detection, DocumentError, Limits, Page
+from aegis.formats.base import Detection, DocumentError, FileType, FormatFamily, Limits, Page
 from aegis.formats.encoding import bom_encoding, decode_bytes, looks_binary
 from aegis.formats.sanitize import cap_pages_text, clean_inline, clean_text, drop_empty
 
@@ -152,25 +152,19 @@ def html_to_text(markup: str, max_chars: int = 50_000_000) -> str:
     return visible_text(parse(markup), max_chars)
 
 
-def check(
-    path: Path, limits: Limits, password: str | None = None, *, detection: Detection | None = None
-) -> dict[str, Any]:
+def check(path: Path, limits: Limits, *, detection: Detection | None = None) -> dict[str, Any]:
     markup = _read(path, limits)
     if not markup.strip():
         raise DocumentError("empty_file", "The file contains only whitespace, no HTML.")
     return {}
 
 
-def extract_pages(
-    path: Path, limits: Limits, password: str | None = None, *, detection: Detection | None = None
-) -> list[Page]:
+def extract_pages(path: Path, limits: Limits, *, detection: Detection | None = None) -> list[Page]:
     text = visible_text(parse(_read(path, limits)), limits.max_text_chars)
     return cap_pages_text([Page(number=1, text=text)], limits.max_text_chars)
 
 
-def extract_metadata(
-    path: Path, limits: Limits, password: str | None = None, *, detection: Detection | None = None
-) -> dict[str, Any]:
+def extract_metadata(path: Path, limits: Limits, *, detection: Detection | None = None) -> dict[str, Any]:
     tree = parse(_read(path, limits))
     if tree is None:
         return {"pages": 1, "html": {}}
@@ -204,3 +198,28 @@ def extract_metadata(
             "html": drop_empty(detail) | {"links": detail["links"]},
         }
     ) | {"pages": 1}
+
+
+class HtmlFamily(FormatFamily):
+    """HTML and XHTML pages."""
+
+    name = "html"
+    types = (
+        FileType("html", "text/html"),
+        FileType("htm", "text/html"),
+        FileType("xhtml", "application/xhtml+xml"),
+    )
+    textual = True
+
+    # The module functions are looked up at call time, so tests can patch them.
+    def check(self, path: Path, limits: Limits, detection: Detection) -> dict[str, Any]:
+        return check(path, limits, detection=detection)
+
+    def extract_metadata(self, path: Path, limits: Limits, detection: Detection) -> dict[str, Any]:
+        return extract_metadata(path, limits, detection=detection)
+
+    def extract_pages(self, path: Path, limits: Limits, detection: Detection) -> list[Page]:
+        return extract_pages(path, limits, detection=detection)
+
+
+FAMILY = HtmlFamily()

@@ -11,7 +11,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from aegis.formats.base import Detection, DocumentError, Limits, Page
+from aegis.formats.base import Detection, DocumentError, FileType, FormatFamily, Limits, Page
 from aegis.formats.encoding import read_text
 from aegis.formats.sanitize import cap_pages_text, clean_inline, clean_text
 
@@ -63,16 +63,12 @@ def _lines(value: Any, out: list[str], budget: int) -> None:
             size += len(line) + 1
 
 
-def check(
-    path: Path, limits: Limits, password: str | None = None, *, detection: Detection | None = None
-) -> dict[str, Any]:
+def check(path: Path, limits: Limits, *, detection: Detection | None = None) -> dict[str, Any]:
     records, ndjson, encoding = _parse(path, limits, detection)
     return {"encoding": encoding, "ndjson": ndjson}
 
 
-def extract_pages(
-    path: Path, limits: Limits, password: str | None = None, *, detection: Detection | None = None
-) -> list[Page]:
+def extract_pages(path: Path, limits: Limits, *, detection: Detection | None = None) -> list[Page]:
     records, ndjson, _ = _parse(path, limits, detection)
     out: list[str] = []
     for record in records:
@@ -82,9 +78,7 @@ def extract_pages(
     return cap_pages_text([Page(number=1, text=clean_text("\n".join(out).strip()))], limits.max_text_chars)
 
 
-def extract_metadata(
-    path: Path, limits: Limits, password: str | None = None, *, detection: Detection | None = None
-) -> dict[str, Any]:
+def extract_metadata(path: Path, limits: Limits, *, detection: Detection | None = None) -> dict[str, Any]:
     records, ndjson, encoding = _parse(path, limits, detection)
     detail: dict[str, Any] = {"encoding": encoding, "ndjson": ndjson}
     if ndjson:
@@ -97,3 +91,28 @@ def extract_metadata(
         elif isinstance(top, dict):
             detail["keys"] = [clean_inline(str(k), 200) for k in list(top)[:100]]
     return {"pages": 1, "json": detail}
+
+
+class JsonFamily(FormatFamily):
+    """JSON documents and newline-delimited JSON streams."""
+
+    name = "json"
+    types = (
+        FileType("json", "application/json"),
+        FileType("ndjson", "application/x-ndjson"),
+        FileType("jsonl", "application/x-ndjson"),
+    )
+    textual = True
+
+    # The module functions are looked up at call time, so tests can patch them.
+    def check(self, path: Path, limits: Limits, detection: Detection) -> dict[str, Any]:
+        return check(path, limits, detection=detection)
+
+    def extract_metadata(self, path: Path, limits: Limits, detection: Detection) -> dict[str, Any]:
+        return extract_metadata(path, limits, detection=detection)
+
+    def extract_pages(self, path: Path, limits: Limits, detection: Detection) -> list[Page]:
+        return extract_pages(path, limits, detection=detection)
+
+
+FAMILY = JsonFamily()

@@ -13,7 +13,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from aegis.formats.base import Detection, DocumentError, Limits, Page
+from aegis.formats.base import Detection, DocumentError, FileType, FormatFamily, Limits, Page
 from aegis.formats.dates import iso_date
 from aegis.formats.sanitize import cap_pages_text, clean_inline, clean_text, drop_empty
 
@@ -79,17 +79,13 @@ def _attachments(message: Any) -> list[dict[str, Any]]:
     return out
 
 
-def check(
-    path: Path, limits: Limits, password: str | None = None, *, detection: Detection | None = None
-) -> dict[str, Any]:
+def check(path: Path, limits: Limits, *, detection: Detection | None = None) -> dict[str, Any]:
     with _open(path) as message:
         _get(message, "subject")
     return {}
 
 
-def extract_pages(
-    path: Path, limits: Limits, password: str | None = None, *, detection: Detection | None = None
-) -> list[Page]:
+def extract_pages(path: Path, limits: Limits, *, detection: Detection | None = None) -> list[Page]:
     with _open(path) as message:
         head = [
             f"{label}: {value}"
@@ -107,9 +103,7 @@ def extract_pages(
     return cap_pages_text([Page(number=1, text=text.strip())], limits.max_text_chars)
 
 
-def extract_metadata(
-    path: Path, limits: Limits, password: str | None = None, *, detection: Detection | None = None
-) -> dict[str, Any]:
+def extract_metadata(path: Path, limits: Limits, *, detection: Detection | None = None) -> dict[str, Any]:
     with _open(path) as message:
         subject = _text(_get(message, "subject"))
         sender = _text(_get(message, "sender"))
@@ -139,3 +133,23 @@ def extract_metadata(
             "email": detail,
         }
     ) | {"pages": 1, "encrypted": encrypted}
+
+
+class MsgFamily(FormatFamily):
+    """Outlook messages (MSG)."""
+
+    name = "msg"
+    types = (FileType("msg", "application/vnd.ms-outlook"),)
+
+    # The module functions are looked up at call time, so tests can patch them.
+    def check(self, path: Path, limits: Limits, detection: Detection) -> dict[str, Any]:
+        return check(path, limits, detection=detection)
+
+    def extract_metadata(self, path: Path, limits: Limits, detection: Detection) -> dict[str, Any]:
+        return extract_metadata(path, limits, detection=detection)
+
+    def extract_pages(self, path: Path, limits: Limits, detection: Detection) -> list[Page]:
+        return extract_pages(path, limits, detection=detection)
+
+
+FAMILY = MsgFamily()

@@ -13,7 +13,7 @@ import zipfile
 from pathlib import Path
 from typing import Any
 
-from aegis.formats.base import Detection, DocumentError, Limits, Page
+from aegis.formats.base import Detection, DocumentError, FileType, FormatFamily, Limits, Page
 from aegis.formats.dates import iso_date
 from aegis.formats.sanitize import cap_pages_text, clean_inline, clean_text, drop_empty
 from aegis.formats.zipsafe import check_xml_prologs, check_zip, open_zip
@@ -144,17 +144,13 @@ def _pages(body: Any, budget: int) -> list[str]:
     return texts
 
 
-def check(
-    path: Path, limits: Limits, password: str | None = None, *, detection: Detection | None = None
-) -> dict[str, Any]:
+def check(path: Path, limits: Limits, *, detection: Detection | None = None) -> dict[str, Any]:
     parts = _open(path, limits)
     parse_xml(parts["content.xml"])
     return {}
 
 
-def extract_pages(
-    path: Path, limits: Limits, password: str | None = None, *, detection: Detection | None = None
-) -> list[Page]:
+def extract_pages(path: Path, limits: Limits, *, detection: Detection | None = None) -> list[Page]:
     parts = _open(path, limits)
     root = parse_xml(parts["content.xml"])
     body = root.find(f"{OFFICE}body")
@@ -164,11 +160,9 @@ def extract_pages(
     return cap_pages_text([Page(number=i + 1, text=t) for i, t in enumerate(texts)], limits.max_text_chars)
 
 
-def extract_metadata(
-    path: Path, limits: Limits, password: str | None = None, *, detection: Detection | None = None
-) -> dict[str, Any]:
+def extract_metadata(path: Path, limits: Limits, *, detection: Detection | None = None) -> dict[str, Any]:
     parts = _open(path, limits)
-    pages = extract_pages(path, limits, password)
+    pages = extract_pages(path, limits)
     meta_root = parse_xml(parts["meta.xml"]) if "meta.xml" in parts else None
     values: dict[str, Any] = {}
     stats: dict[str, int] = {}
@@ -212,3 +206,27 @@ def extract_metadata(
             "odf": detail,
         }
     ) | {"pages": len(pages)}
+
+
+class OdfFamily(FormatFamily):
+    """OpenDocument text, spreadsheets and presentations."""
+
+    name = "odf"
+    types = (
+        FileType("odt", "application/vnd.oasis.opendocument.text"),
+        FileType("ods", "application/vnd.oasis.opendocument.spreadsheet"),
+        FileType("odp", "application/vnd.oasis.opendocument.presentation"),
+    )
+
+    # The module functions are looked up at call time, so tests can patch them.
+    def check(self, path: Path, limits: Limits, detection: Detection) -> dict[str, Any]:
+        return check(path, limits, detection=detection)
+
+    def extract_metadata(self, path: Path, limits: Limits, detection: Detection) -> dict[str, Any]:
+        return extract_metadata(path, limits, detection=detection)
+
+    def extract_pages(self, path: Path, limits: Limits, detection: Detection) -> list[Page]:
+        return extract_pages(path, limits, detection=detection)
+
+
+FAMILY = OdfFamily()

@@ -22,7 +22,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from aegis.formats.base import Detection, DocumentError, Limits, Page
+from aegis.formats.base import Detection, DocumentError, FileType, FormatFamily, Limits, Page
 from aegis.formats.dates import iso_date, pdf_date
 from aegis.formats.sanitize import cap_pages_text, clean_inline, clean_text, drop_empty, json_safe
 
@@ -120,21 +120,23 @@ def _errors() -> Iterator[None]:
         raise _translate(exc) from exc
 
 
-def _open_reader(path: Path, password: str | None) -> Any:
-    """Open with pypdf and decrypt; wrong or missing passwords get their own codes."""
+def _open_reader(path: Path) -> Any:
+    """Open with pypdf; a file that needs a password is ``encrypted``.
+
+    Password-protected PDFs are decrypted once at upload (:func:`decrypt`), so
+    only the empty user password (owner-only protection) is tried here.
+    """
     from pypdf import PdfReader
 
     reader = PdfReader(path, strict=False)
     if reader.is_encrypted:
         try:
-            ok = reader.decrypt(password or "")
+            ok = reader.decrypt("")
         except NotImplementedError as exc:
             raise DocumentError("encrypted", "The PDF uses an encryption method we cannot open.") from exc
         except Exception as exc:  # noqa: BLE001 - crypto back-ends raise their own types
             raise DocumentError("encrypted", "The PDF is encrypted and could not be opened.") from exc
         if not ok:
-            if password:
-                raise DocumentError("wrong_password", "The password does not open this PDF.")
             raise DocumentError("encrypted", "The PDF is encrypted and needs a password.")
     return reader
 
@@ -223,14 +225,12 @@ def _scan_page(page: Any, budget: list[int], seen: set[int]) -> None:
                     raise DocumentError("decompression_bomb", "The PDF's fonts expand to far more data than allowed.")
 
 
-def check(
-    path: Path, limits: Limits, password: str | None = None, *, detection: Detection | None = None
-) -> dict[str, Any]:
+def check(path: Path, limits: Limits, *, detection: Detection | None = None) -> dict[str, Any]:
     """Open the PDF, enforce page and decoding limits; return detection details."""
     size = path.stat().st_size
     try:
         with pypdf_limits(limits), _errors():
-            reader = _open_reader(path, password)
+            reader = _open_reader(path)
             pages = _page_count(reader, limits)
             # Budget for all decoded page content and fonts: generous for real files
             # (text compresses ~5x), fatal for bombs.
@@ -242,8 +242,8 @@ def check(
     except DocumentError as exc:
         if not _repairable(exc):
             raise
-        return _check_repaired(path, limits, password, exc)
-    _check_pdfium(path, password)
+        return _check_repaired(path, limits, exc)
+    _check_pdfium(path)
     return {"pages": pages, "encrypted": encrypted}
 
 
@@ -259,10 +259,10 @@ def _repairable(exc: DocumentError) -> bool:
     )
 
 
-def _check_repaired(path: Path, limits: Limits, password: str | None, original: DocumentError) -> dict[str, Any]:
+def _check_repaired(path: Path, limits: Limits, original: DocumentError) -> dict[str, Any]:
     """Accept a PDF that PDFium (Chrome's engine, which repairs broken xrefs) opens with pages."""
     try:
-        doc = _open_pdfium(path, password)
+        doc = _open_pdfium(path)
     except DocumentError as exc:
         if exc.code in {"encrypted", "wrong_password"}:
             raise
@@ -278,9 +278,9 @@ def _check_repaired(path: Path, limits: Limits, password: str | None, original: 
     return {"pages": count, "encrypted": False, "repaired": True}
 
 
-def _repaired_metadata(path: Path, limits: Limits, password: str | None) -> dict[str, Any]:
+def _repaired_metadata(path: Path, limits: Limits) -> dict[str, Any]:
     """Metadata from PDFium alone, for files only PDFium can read."""
-    doc = _open_pdfium(path, password)
+    doc = _open_pdfium(path)
     try:
         info = doc.get_metadata_dict(skip_empty=True)
         version = doc.get_version()
@@ -316,7 +316,8 @@ def _pdfium_error(exc: Exception, password: str | None) -> DocumentError:
     return DocumentError("malformed", "The PDF is damaged and cannot be read.")
 
 
-def _open_pdfium(path: Path, password: str | None) -> Any:
+def _open_pdfium(path: Path, password: str | None = None) -> Any:
+    """Open with PDFium; only :func:`decrypt` passes a password."""
     import pypdfium2 as pdfium
 
     try:
@@ -325,17 +326,15 @@ def _open_pdfium(path: Path, password: str | None) -> Any:
         raise _pdfium_error(exc, password) from exc
 
 
-def _check_pdfium(path: Path, password: str | None) -> None:
+def _check_pdfium(path: Path) -> None:
     """The text engine must open the file too, or the content stage would fail later."""
-    doc = _open_pdfium(path, password)
+    doc = _open_pdfium(path)
     doc.close()
 
 
-def extract_pages(
-    path: Path, limits: Limits, password: str | None = None, *, detection: Detection | None = None
-) -> list[Page]:
+def extract_pages(path: Path, limits: Limits, *, detection: Detection | None = None) -> list[Page]:
     """Text per page via PDFium, in its reading order, within the text budget."""
-    doc = _open_pdfium(path, password)
+    doc = _open_pdfium(path)
     pages: list[Page] = []
     remaining = limits.max_text_chars
     try:
@@ -616,24 +615,22 @@ def _version(reader: Any) -> str | None:
     return clean_inline(version, 10) if version else None
 
 
-def extract_metadata(
-    path: Path, limits: Limits, password: str | None = None, *, detection: Detection | None = None
-) -> dict[str, Any]:
+def extract_metadata(path: Path, limits: Limits, *, detection: Detection | None = None) -> dict[str, Any]:
     """Normalised metadata plus a ``pdf`` section of structural facts."""
     try:
-        return _metadata(path, limits, password)
+        return _metadata(path, limits)
     except DocumentError as exc:
         if not _repairable(exc):
             raise
         try:
-            return _repaired_metadata(path, limits, password)
+            return _repaired_metadata(path, limits)
         except DocumentError:
             raise exc from exc.__cause__
 
 
-def _metadata(path: Path, limits: Limits, password: str | None) -> dict[str, Any]:
+def _metadata(path: Path, limits: Limits) -> dict[str, Any]:
     with pypdf_limits(limits), _errors():
-        reader = _open_reader(path, password)
+        reader = _open_reader(path)
         pages = _page_count(reader, limits)
         info: Any = {}
         with contextlib.suppress(Exception):
@@ -676,3 +673,23 @@ def _metadata(path: Path, limits: Limits, password: str | None) -> dict[str, Any
             "pdf": json_safe(drop_empty(pdf_section)),
         }
     return drop_empty(meta) | {"pages": pages, "encrypted": meta["encrypted"]}
+
+
+class PdfFamily(FormatFamily):
+    """PDF documents."""
+
+    name = "pdf"
+    types = (FileType("pdf", "application/pdf"),)
+
+    # The module functions are looked up at call time, so tests can patch them.
+    def check(self, path: Path, limits: Limits, detection: Detection) -> dict[str, Any]:
+        return check(path, limits, detection=detection)
+
+    def extract_metadata(self, path: Path, limits: Limits, detection: Detection) -> dict[str, Any]:
+        return extract_metadata(path, limits, detection=detection)
+
+    def extract_pages(self, path: Path, limits: Limits, detection: Detection) -> list[Page]:
+        return extract_pages(path, limits, detection=detection)
+
+
+FAMILY = PdfFamily()

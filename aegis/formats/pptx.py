@@ -10,7 +10,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from aegis.formats.base import Detection, DocumentError, Limits, Page
+from aegis.formats.base import Detection, DocumentError, FileType, FormatFamily, Limits, Page
 from aegis.formats.ooxml import app_properties, core_properties, open_package
 from aegis.formats.sanitize import cap_pages_text, clean_text, drop_empty
 
@@ -62,9 +62,7 @@ def _shape_texts(shapes: Any) -> list[str]:
     return texts
 
 
-def check(
-    path: Path, limits: Limits, password: str | None = None, *, detection: Detection | None = None
-) -> dict[str, Any]:
+def check(path: Path, limits: Limits, *, detection: Detection | None = None) -> dict[str, Any]:
     presentation = _load(path, limits)
     count = len(presentation.slides)
     if count > limits.max_pages:
@@ -72,9 +70,7 @@ def check(
     return {"slides": count}
 
 
-def extract_pages(
-    path: Path, limits: Limits, password: str | None = None, *, detection: Detection | None = None
-) -> list[Page]:
+def extract_pages(path: Path, limits: Limits, *, detection: Detection | None = None) -> list[Page]:
     presentation = _load(path, limits)
     pages: list[Page] = []
     size = 0
@@ -94,9 +90,7 @@ def extract_pages(
     return cap_pages_text(pages or [Page(number=1, text="")], limits.max_text_chars)
 
 
-def extract_metadata(
-    path: Path, limits: Limits, password: str | None = None, *, detection: Detection | None = None
-) -> dict[str, Any]:
+def extract_metadata(path: Path, limits: Limits, *, detection: Detection | None = None) -> dict[str, Any]:
     presentation = _load(path, limits)
     core = core_properties(presentation.core_properties)
     app = app_properties(path)
@@ -110,3 +104,29 @@ def extract_metadata(
     )
     count = len(presentation.slides)
     return drop_empty(core) | drop_empty({"creator": app.get("creator")}) | {"pages": count, "pptx": detail}
+
+
+class PptxFamily(FormatFamily):
+    """PowerPoint presentations.
+
+    ``.ppt`` is claimed for the same reason as ``.doc`` in the DOCX family.
+    """
+
+    name = "pptx"
+    types = (
+        FileType("pptx", "application/vnd.openxmlformats-officedocument.presentationml.presentation"),
+        FileType("ppt", "application/vnd.ms-powerpoint"),
+    )
+
+    # The module functions are looked up at call time, so tests can patch them.
+    def check(self, path: Path, limits: Limits, detection: Detection) -> dict[str, Any]:
+        return check(path, limits, detection=detection)
+
+    def extract_metadata(self, path: Path, limits: Limits, detection: Detection) -> dict[str, Any]:
+        return extract_metadata(path, limits, detection=detection)
+
+    def extract_pages(self, path: Path, limits: Limits, detection: Detection) -> list[Page]:
+        return extract_pages(path, limits, detection=detection)
+
+
+FAMILY = PptxFamily()

@@ -11,7 +11,7 @@ import re
 from pathlib import Path
 from typing import Any
 
-from aegis.formats.base import Detection, DocumentError, Limits, Page
+from aegis.formats.base import Detection, DocumentError, FileType, FormatFamily, Limits, Page
 from aegis.formats.sanitize import cap_pages_text, clean_inline, clean_text, drop_empty
 
 _INFO_FIELD = re.compile(r"\{\\(title|author|subject|keywords|operator|doccomm|company)\s+((?:[^{}\\]|\\.)*)\}")
@@ -58,16 +58,12 @@ def _text(raw: str) -> str:
     return clean_text(text.replace("\r\n", "\n"))
 
 
-def check(
-    path: Path, limits: Limits, password: str | None = None, *, detection: Detection | None = None
-) -> dict[str, Any]:
+def check(path: Path, limits: Limits, *, detection: Detection | None = None) -> dict[str, Any]:
     _read(path, limits)
     return {}
 
 
-def extract_pages(
-    path: Path, limits: Limits, password: str | None = None, *, detection: Detection | None = None
-) -> list[Page]:
+def extract_pages(path: Path, limits: Limits, *, detection: Detection | None = None) -> list[Page]:
     text = _text(_read(path, limits))
     parts = [part.strip("\n") for part in text.split("\f")] if "\f" in text else [text.strip()]
     pages = [Page(number=i + 1, text=part) for i, part in enumerate(parts)]
@@ -91,9 +87,7 @@ def _info_date(spec: str) -> str | None:
         return None
 
 
-def extract_metadata(
-    path: Path, limits: Limits, password: str | None = None, *, detection: Detection | None = None
-) -> dict[str, Any]:
+def extract_metadata(path: Path, limits: Limits, *, detection: Detection | None = None) -> dict[str, Any]:
     raw = _read(path, limits)
     head = raw[:200_000]
     info: dict[str, str] = {}
@@ -118,3 +112,23 @@ def extract_metadata(
             ),
         }
     ) | {"pages": 1}
+
+
+class RtfFamily(FormatFamily):
+    """Rich Text Format documents."""
+
+    name = "rtf"
+    types = (FileType("rtf", "text/rtf"),)
+
+    # The module functions are looked up at call time, so tests can patch them.
+    def check(self, path: Path, limits: Limits, detection: Detection) -> dict[str, Any]:
+        return check(path, limits, detection=detection)
+
+    def extract_metadata(self, path: Path, limits: Limits, detection: Detection) -> dict[str, Any]:
+        return extract_metadata(path, limits, detection=detection)
+
+    def extract_pages(self, path: Path, limits: Limits, detection: Detection) -> list[Page]:
+        return extract_pages(path, limits, detection=detection)
+
+
+FAMILY = RtfFamily()

@@ -10,16 +10,14 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from aegis.formats.base import Detection, DocumentError, Limits, Page
+from aegis.formats.base import Detection, DocumentError, FileType, FormatFamily, Limits, Page
 from aegis.formats.encoding import read_text
 from aegis.formats.sanitize import cap_pages_text, clean_text
 
 MARKUP = {"md": "markdown", "markdown": "markdown", "rst": "restructuredtext", "org": "org"}
 
 
-def check(
-    path: Path, limits: Limits, password: str | None = None, *, detection: Detection | None = None
-) -> dict[str, Any]:
+def check(path: Path, limits: Limits, *, detection: Detection | None = None) -> dict[str, Any]:
     """Decode the file once to learn its encoding and refuse binary or blank files."""
     text, encoding = read_text(path, limits.max_bytes)
     if not text.strip():
@@ -35,18 +33,14 @@ def _pages(text: str) -> list[Page]:
     return [Page(number=i + 1, text=part) for i, part in enumerate(parts)]
 
 
-def extract_pages(
-    path: Path, limits: Limits, password: str | None = None, *, detection: Detection | None = None
-) -> list[Page]:
+def extract_pages(path: Path, limits: Limits, *, detection: Detection | None = None) -> list[Page]:
     encoding = detection.details.get("encoding") if detection else None
     text, _ = read_text(path, limits.max_bytes, encoding)
     text = clean_text(text.replace("\r\n", "\n").replace("\r", "\n"))
     return cap_pages_text(_pages(text), limits.max_text_chars)
 
 
-def extract_metadata(
-    path: Path, limits: Limits, password: str | None = None, *, detection: Detection | None = None
-) -> dict[str, Any]:
+def extract_metadata(path: Path, limits: Limits, *, detection: Detection | None = None) -> dict[str, Any]:
     encoding = detection.details.get("encoding") if detection else None
     text, used = read_text(path, limits.max_bytes, encoding)
     lines = text.count("\n") + (1 if text and not text.endswith("\n") else 0)
@@ -80,3 +74,32 @@ def _title(text: str, markup: str | None) -> str | None:
             if len(underline) >= len(stripped) and len(set(underline)) == 1 and underline[0] in "=-~#*^\"'`":
                 return clean_text(stripped)[:500] or None
     return None
+
+
+class TextFamily(FormatFamily):
+    """Plain text and lightweight markup (Markdown, reStructuredText, Org)."""
+
+    name = "text"
+    types = (
+        FileType("txt", "text/plain"),
+        FileType("text", "text/plain"),
+        FileType("log", "text/plain"),
+        FileType("md", "text/markdown"),
+        FileType("markdown", "text/markdown"),
+        FileType("rst", "text/x-rst"),
+        FileType("org", "text/x-org"),
+    )
+    textual = True
+
+    # The module functions are looked up at call time, so tests can patch them.
+    def check(self, path: Path, limits: Limits, detection: Detection) -> dict[str, Any]:
+        return check(path, limits, detection=detection)
+
+    def extract_metadata(self, path: Path, limits: Limits, detection: Detection) -> dict[str, Any]:
+        return extract_metadata(path, limits, detection=detection)
+
+    def extract_pages(self, path: Path, limits: Limits, detection: Detection) -> list[Page]:
+        return extract_pages(path, limits, detection=detection)
+
+
+FAMILY = TextFamily()

@@ -9,7 +9,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from aegis.formats.base import Detection, DocumentError, Limits, Page
+from aegis.formats.base import Detection, DocumentError, FileType, FormatFamily, Limits, Page
 from aegis.formats.sanitize import cap_pages_text, clean_inline, clean_text, drop_empty
 from aegis.formats.xlsx import check_sheet_count, sheet_text
 
@@ -34,9 +34,7 @@ class _Null:
         return 0
 
 
-def check(
-    path: Path, limits: Limits, password: str | None = None, *, detection: Detection | None = None
-) -> dict[str, Any]:
+def check(path: Path, limits: Limits, *, detection: Detection | None = None) -> dict[str, Any]:
     book = _load(path)
     try:
         count = book.nsheets
@@ -45,9 +43,7 @@ def check(
     return check_sheet_count(count, limits)
 
 
-def extract_pages(
-    path: Path, limits: Limits, password: str | None = None, *, detection: Detection | None = None
-) -> list[Page]:
+def extract_pages(path: Path, limits: Limits, *, detection: Detection | None = None) -> list[Page]:
     book = _load(path)
     pages: list[Page] = []
     remaining = limits.max_text_chars
@@ -67,9 +63,7 @@ def extract_pages(
     return cap_pages_text(pages or [Page(number=1, text="")], limits.max_text_chars)
 
 
-def extract_metadata(
-    path: Path, limits: Limits, password: str | None = None, *, detection: Detection | None = None
-) -> dict[str, Any]:
+def extract_metadata(path: Path, limits: Limits, *, detection: Detection | None = None) -> dict[str, Any]:
     book = _load(path)
     try:
         sheets = [clean_inline(name, 200) for name in book.sheet_names()]
@@ -78,3 +72,23 @@ def extract_metadata(
     finally:
         book.release_resources()
     return drop_empty({"author": author}) | {"pages": len(sheets), "xls": {"sheets": sheets, "biff_version": biff}}
+
+
+class XlsFamily(FormatFamily):
+    """Excel 97-2003 workbooks."""
+
+    name = "xls"
+    types = (FileType("xls", "application/vnd.ms-excel"),)
+
+    # The module functions are looked up at call time, so tests can patch them.
+    def check(self, path: Path, limits: Limits, detection: Detection) -> dict[str, Any]:
+        return check(path, limits, detection=detection)
+
+    def extract_metadata(self, path: Path, limits: Limits, detection: Detection) -> dict[str, Any]:
+        return extract_metadata(path, limits, detection=detection)
+
+    def extract_pages(self, path: Path, limits: Limits, detection: Detection) -> list[Page]:
+        return extract_pages(path, limits, detection=detection)
+
+
+FAMILY = XlsFamily()

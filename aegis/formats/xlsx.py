@@ -13,7 +13,7 @@ import warnings
 from pathlib import Path
 from typing import Any
 
-from aegis.formats.base import Detection, DocumentError, Limits, Page
+from aegis.formats.base import Detection, DocumentError, FileType, FormatFamily, Limits, Page
 from aegis.formats.ooxml import app_properties, core_properties, open_package
 from aegis.formats.sanitize import cap_pages_text, clean_text, drop_empty
 
@@ -77,9 +77,7 @@ def check_sheet_count(count: int, limits: Limits) -> dict[str, Any]:
     return {"sheets": count}
 
 
-def check(
-    path: Path, limits: Limits, password: str | None = None, *, detection: Detection | None = None
-) -> dict[str, Any]:
+def check(path: Path, limits: Limits, *, detection: Detection | None = None) -> dict[str, Any]:
     workbook = _load(path, limits)
     try:
         count = len(workbook.sheetnames)
@@ -88,9 +86,7 @@ def check(
     return check_sheet_count(count, limits)
 
 
-def extract_pages(
-    path: Path, limits: Limits, password: str | None = None, *, detection: Detection | None = None
-) -> list[Page]:
+def extract_pages(path: Path, limits: Limits, *, detection: Detection | None = None) -> list[Page]:
     workbook = _load(path, limits)
     pages: list[Page] = []
     remaining = limits.max_text_chars
@@ -109,9 +105,7 @@ def extract_pages(
     return cap_pages_text(pages or [Page(number=1, text="")], limits.max_text_chars)
 
 
-def extract_metadata(
-    path: Path, limits: Limits, password: str | None = None, *, detection: Detection | None = None
-) -> dict[str, Any]:
+def extract_metadata(path: Path, limits: Limits, *, detection: Detection | None = None) -> dict[str, Any]:
     workbook = _load(path, limits)
     try:
         core = core_properties(workbook.properties)
@@ -127,3 +121,26 @@ def extract_metadata(
         }
     )
     return drop_empty(core) | drop_empty({"creator": app.get("creator")}) | {"pages": len(sheets), "xlsx": detail}
+
+
+class XlsxFamily(FormatFamily):
+    """Excel 2007+ workbooks, macro-enabled ones included."""
+
+    name = "xlsx"
+    types = (
+        FileType("xlsx", "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"),
+        FileType("xlsm", "application/vnd.ms-excel.sheet.macroEnabled.12"),
+    )
+
+    # The module functions are looked up at call time, so tests can patch them.
+    def check(self, path: Path, limits: Limits, detection: Detection) -> dict[str, Any]:
+        return check(path, limits, detection=detection)
+
+    def extract_metadata(self, path: Path, limits: Limits, detection: Detection) -> dict[str, Any]:
+        return extract_metadata(path, limits, detection=detection)
+
+    def extract_pages(self, path: Path, limits: Limits, detection: Detection) -> list[Page]:
+        return extract_pages(path, limits, detection=detection)
+
+
+FAMILY = XlsxFamily()

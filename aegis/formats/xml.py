@@ -13,7 +13,7 @@ import re
 from pathlib import Path
 from typing import Any
 
-from aegis.formats.base import Detection, DocumentError, Limits, Page
+from aegis.formats.base import Detection, DocumentError, FileType, FormatFamily, Limits, Page
 from aegis.formats.encoding import decode_bytes, detect_encoding
 from aegis.formats.sanitize import cap_pages_text, clean_inline, clean_text
 
@@ -118,25 +118,40 @@ def _to_utf8(data: bytes) -> bytes:
     return text.encode("utf-8")
 
 
-def check(
-    path: Path, limits: Limits, password: str | None = None, *, detection: Detection | None = None
-) -> dict[str, Any]:
+def check(path: Path, limits: Limits, *, detection: Detection | None = None) -> dict[str, Any]:
     _, facts = walk(_source(path, limits), limits.max_text_chars)
     return {"root": facts["root"]}
 
 
-def extract_pages(
-    path: Path, limits: Limits, password: str | None = None, *, detection: Detection | None = None
-) -> list[Page]:
+def extract_pages(path: Path, limits: Limits, *, detection: Detection | None = None) -> list[Page]:
     text, _ = walk(_source(path, limits), limits.max_text_chars)
     return cap_pages_text([Page(number=1, text=text)], limits.max_text_chars)
 
 
-def extract_metadata(
-    path: Path, limits: Limits, password: str | None = None, *, detection: Detection | None = None
-) -> dict[str, Any]:
+def extract_metadata(path: Path, limits: Limits, *, detection: Detection | None = None) -> dict[str, Any]:
     _, facts = walk(_source(path, limits), 100_000)
     meta: dict[str, Any] = {"pages": 1, "xml": {"root": facts["root"], "elements": facts["elements"]}}
     if facts["title"]:
         meta["title"] = facts["title"]
     return meta
+
+
+class XmlFamily(FormatFamily):
+    """XML documents."""
+
+    name = "xml"
+    types = (FileType("xml", "application/xml"),)
+    textual = True
+
+    # The module functions are looked up at call time, so tests can patch them.
+    def check(self, path: Path, limits: Limits, detection: Detection) -> dict[str, Any]:
+        return check(path, limits, detection=detection)
+
+    def extract_metadata(self, path: Path, limits: Limits, detection: Detection) -> dict[str, Any]:
+        return extract_metadata(path, limits, detection=detection)
+
+    def extract_pages(self, path: Path, limits: Limits, detection: Detection) -> list[Page]:
+        return extract_pages(path, limits, detection=detection)
+
+
+FAMILY = XmlFamily()

@@ -103,20 +103,6 @@ def test_encrypted_pdf_without_password_is_rejected_as_encrypted(tmp_path: Path)
     assert caught.value.rejected
 
 
-def test_wrong_password_is_its_own_code(tmp_path: Path) -> None:
-    path = write(tmp_path, encrypted_pdf("secret"))
-    with pytest.raises(DocumentError) as caught:
-        validate(path, "locked.pdf", LIMITS, password="guess")
-    assert caught.value.code == "wrong_password"
-
-
-def test_right_password_opens_text_and_metadata(tmp_path: Path) -> None:
-    path = write(tmp_path, encrypted_pdf("secret"))
-    detection = validate(path, "locked.pdf", LIMITS, password="secret")
-    assert extract_metadata(path, detection, LIMITS, password="secret")["encrypted"] is True
-    assert "Hello hostile world" in extract_pages(path, detection, LIMITS, password="secret")[0].text
-
-
 def test_empty_user_password_opens_without_asking(tmp_path: Path) -> None:
     path = write(tmp_path, encrypted_pdf(""))
     detection = validate(path, "owner-only.pdf", LIMITS)
