@@ -16,7 +16,7 @@ from sqlalchemy.exc import OperationalError
 from aegis.config import Settings, load_settings, soft_limit
 from aegis.observability.logs import bind_context
 from aegis.observability.metrics import metrics
-from aegis.pipeline import runner
+from aegis.pipeline import batches, chain, runner
 from aegis.pipeline.errors import TransientError
 from aegis.pipeline.registry import REGISTRY, Registry, StageSpec
 
@@ -114,8 +114,11 @@ def run_stage(task: Task, stage: str, document_id: str, token: str, registry: Re
     metrics().stage_tasks.labels(stage, outcome.value).inc()
     metrics().stage_duration.labels(stage).observe(time.perf_counter() - started)
     if outcome is not runner.Outcome.SUCCEEDED:
-        # Stop the chain here: the document ended, or another message owns it.
+        # Stop the chain here: the document ended, another message owns it, or its
+        # batches carry it on (the join sends the rest of the chain).
         task.request.chain = None
+    if outcome is runner.Outcome.FANNED_OUT:
+        chain.send_batches(task.app, document_id, token, stage, batches.open_batches(s, document_id, stage), registry)
     if outcome in (runner.Outcome.REJECTED, runner.Outcome.FAILED) or (
         outcome is runner.Outcome.SUCCEEDED and registry.next(stage) is None
     ):
@@ -123,3 +126,60 @@ def run_stage(task: Task, stage: str, document_id: str, token: str, registry: Re
 
         notify_end(document_id)
     return outcome.value
+
+
+def batch_options(spec: StageSpec) -> dict[str, Any]:
+    """A batch task has the stage's limits: they bound one batch, never a whole document."""
+    return {**stage_options(spec), "name": spec.batch_task_name, "base": BatchTask}
+
+
+class BatchTask(Task):
+    abstract = True
+
+    def on_failure(self, exc: BaseException, task_id: str, args: Any, kwargs: Any, einfo: Any) -> None:
+        # Killed at the hard limit: end the batch now, as the soft limit would have.
+        if isinstance(exc, TimeLimitExceeded) and len(args) == 3:
+            stage = self.name.split(".")[1]
+            metrics().stage_tasks.labels(stage, "timeout").inc()
+            try:
+                outcome, following = batches.record_batch_timeout(settings(), stage, *args)
+            except Exception:  # noqa: BLE001 - the reconciler is the safety net
+                log.exception("could not record batch timeout")
+                return
+            _after_batch(self, stage, args[0], args[1], outcome, following)
+
+
+def run_batch(task: Task, stage: str, document_id: str, token: str, index: int, registry: Registry = REGISTRY) -> str:
+    s = settings()
+    bind_context(document_id=document_id, stage=stage, task_id=task.request.id)
+    if registry.get(stage).parses_untrusted:
+        cap_memory(s.parser_memory_mb)
+    worker = f"{task.request.hostname}:{os.getpid()}"
+    started = time.perf_counter()
+    try:
+        outcome, following = batches.execute_batch(
+            s, stage, document_id, token, index, task_id=task.request.id, worker=worker, registry=registry
+        )
+    except (TransientError, OperationalError) as exc:
+        metrics().stage_tasks.labels(stage, "retry").inc()
+        raise task.retry(exc=exc, countdown=backoff(task.request.retries)) from exc
+    finally:
+        bind_context()
+    metrics().stage_tasks.labels(stage, f"batch_{outcome.value}").inc()
+    metrics().stage_duration.labels(stage).observe(time.perf_counter() - started)
+    _after_batch(task, stage, document_id, token, outcome, following, registry)
+    return outcome.value
+
+
+def _after_batch(
+    task: Task, stage: str, document_id: str, token: str, outcome: batches.BatchOutcome, following: str | None,
+    registry: Registry = REGISTRY,
+) -> None:
+    if outcome is batches.BatchOutcome.JOINED and following is not None:
+        # The join committed: carry the chain on. A crash before this line only
+        # delays the document until the reconciler sends it.
+        chain.send(task.app, document_id, token, following, registry)
+    elif outcome is batches.BatchOutcome.ENDED:
+        from tasks.webhooks import notify_end
+
+        notify_end(document_id)

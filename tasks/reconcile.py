@@ -21,7 +21,11 @@ def reconcile() -> int:
     sent = 0
     for action in actions:
         context = {"document_id": action.document_id, "stage": action.stage}
-        if action.action == "redispatch":
+        if action.action == "redispatch" and action.batch is not None:
+            chain.send_batches(app, action.document_id, action.token, action.stage, [action.batch])
+            sent += 1
+            log.info("re-enqueued batch %d of %s", action.batch, action.stage, extra=context)
+        elif action.action == "redispatch":
             chain.send(app, action.document_id, action.token, action.stage)
             sent += 1
             log.info("re-enqueued from %s", action.stage, extra=context)

@@ -10,7 +10,7 @@ from celery import Celery, Task
 
 from aegis.pipeline.registry import REGISTRY, Registry, StageSpec
 from tasks.app import app
-from tasks.base import run_stage, stage_options
+from tasks.base import batch_options, run_batch, run_stage, stage_options
 
 
 def _make(spec: StageSpec, registry: Registry) -> object:
@@ -23,9 +23,22 @@ def _make(spec: StageSpec, registry: Registry) -> object:
     return stage_task
 
 
+def _make_batch(spec: StageSpec, registry: Registry) -> object:
+    def batch_task(self: Task, document_id: str, token: str, index: int) -> str:
+        return run_batch(self, spec.name, document_id, token, index, registry)
+
+    batch_task.__name__ = batch_task.__qualname__ = f"{spec.name}_batch"
+    batch_task.__doc__ = f"One batch of the {spec.name} stage for one document."
+    return batch_task
+
+
 def register(app: Celery, registry: Registry = REGISTRY) -> dict[str, Task]:
-    """Register a task for every stage of ``registry`` on ``app``."""
-    return {spec.name: app.task(**stage_options(spec))(_make(spec, registry)) for spec in registry}
+    """Register a task for every stage of ``registry`` on ``app`` (and a batch task where it fans out)."""
+    registered = {spec.name: app.task(**stage_options(spec))(_make(spec, registry)) for spec in registry}
+    for spec in registry:
+        if spec.fans_out:
+            registered[f"{spec.name}.batch"] = app.task(**batch_options(spec))(_make_batch(spec, registry))
+    return registered
 
 
 tasks = register(app)

@@ -14,7 +14,9 @@ from typing import Any
 from sqlalchemy import (
     JSON,
     BigInteger,
+    Boolean,
     DateTime,
+    Float,
     ForeignKey,
     Index,
     Integer,
@@ -102,6 +104,10 @@ class Document(Base):
     # Last time a stage started, ended or was (re-)enqueued: what the reconciler watches.
     progress_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     enqueue_count: Mapped[int] = mapped_column(Integer, default=0)
+    # Things a user should know about a succeeded document (a page OCR could not read).
+    warnings: Mapped[list[dict[str, Any]] | None] = mapped_column(JSON, nullable=True)
+    # Per-document processing options given at upload (``ocr``, ``ocr_languages``).
+    options: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
 
     stage_runs: Mapped[list[StageRun]] = relationship(
         back_populates="document", cascade="all, delete-orphan", passive_deletes=True
@@ -125,8 +131,37 @@ class StageRun(Base):
     task_id: Mapped[str | None] = mapped_column(String(64), nullable=True)
     error_code: Mapped[str | None] = mapped_column(String(64), nullable=True)
     error_message: Mapped[str | None] = mapped_column(Text, nullable=True)
+    # Progress of a fanned-out stage (OCR): pages to do and pages done so far.
+    pages_total: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    pages_done: Mapped[int | None] = mapped_column(Integer, nullable=True)
 
     document: Mapped[Document] = relationship(back_populates="stage_runs")
+
+
+class Batch(Base):
+    """One unit of a fanned-out stage: a few pages, one task, claimed and ended like a stage.
+
+    The join is crash-safe because a batch ends in the same transaction that counts
+    the batches still open, under the document's row lock: exactly one transaction
+    sees the last batch end and moves the document on.
+    """
+
+    __tablename__ = "batches"
+
+    document_id: Mapped[str] = mapped_column(
+        ForeignKey("documents.id", ondelete="CASCADE"), primary_key=True
+    )
+    stage: Mapped[str] = mapped_column(String(20), primary_key=True)
+    index: Mapped[int] = mapped_column(Integer, primary_key=True)
+    pages: Mapped[list[int]] = mapped_column(JSON)
+    # pending | running | succeeded | failed
+    status: Mapped[str] = mapped_column(String(20), default="pending")
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    task_id: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    worker: Mapped[str | None] = mapped_column(String(255), nullable=True)
+    started_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+    finished_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+    error_code: Mapped[str | None] = mapped_column(String(64), nullable=True)
 
 
 class PageText(Base):
@@ -137,6 +172,11 @@ class PageText(Base):
     )
     number: Mapped[int] = mapped_column(Integer, primary_key=True)
     text: Mapped[str] = mapped_column(Text)
+    # True when the text came from OCR; confidence is Tesseract's mean word confidence.
+    ocr: Mapped[bool] = mapped_column(Boolean, default=False)
+    ocr_confidence: Mapped[float | None] = mapped_column(Float, nullable=True)
+    # Why OCR could not read this page (the document still succeeds).
+    ocr_error: Mapped[str | None] = mapped_column(String(64), nullable=True)
 
 
 class Chunk(Base):

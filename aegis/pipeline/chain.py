@@ -59,10 +59,21 @@ def reset_for_reprocess(session: Session, document: Document, registry: Registry
         run.duration_ms = None
         run.worker = run.task_id = None
         run.error_code = run.error_message = None
+        run.pages_total = run.pages_done = None
+    document.warnings = None
 
 
 def send(app: Celery, document_id: str, token: str, start: str, registry: Registry = REGISTRY) -> None:
     build_chain(app, document_id, token, start, registry).apply_async()
+
+
+def send_batches(
+    app: Celery, document_id: str, token: str, stage: str, indexes: list[int], registry: Registry = REGISTRY
+) -> None:
+    """One task per batch of a fanned-out stage, on the stage's queue."""
+    spec = registry.get(stage)
+    for index in indexes:
+        app.send_task(spec.batch_task_name, args=(document_id, token, index), queue=spec.queue)
 
 
 def fail_document(
@@ -110,6 +121,9 @@ def describe_runs(document: Document, registry: Registry = REGISTRY) -> dict[str
             "duration_ms": run.duration_ms,
             "error": {"code": run.error_code, "message": run.error_message} if run.error_code else None,
         }
+        if run.pages_total is not None:
+            # A fanned-out stage (OCR) reports its progress in pages.
+            out[stage].update(pages_total=run.pages_total, pages_done=run.pages_done or 0)
     return out
 
 

@@ -17,7 +17,8 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from aegis.config import Settings
-from aegis.persistence.models import Document, as_utc, utcnow
+from aegis.persistence.models import Batch, Document, as_utc, utcnow
+from aegis.pipeline.batches import OPEN
 from aegis.pipeline.chain import ACTIVE_STATUSES, fail_document
 from aegis.pipeline.registry import REGISTRY, Registry
 
@@ -28,6 +29,8 @@ class ReconcileAction:
     stage: str
     token: str
     action: str  # "redispatch" | "failed"
+    #: For a fanned-out stage: the batch to send again (None: the stage itself).
+    batch: int | None = None
 
 
 def stage_deadline(settings: Settings, stage: str) -> timedelta:
@@ -62,6 +65,17 @@ def reconcile(
         progress_at = as_utc(document.progress_at)
         if progress_at >= now - stage_deadline(settings, stage):
             continue
+        if registry.get(stage).fans_out:
+            stale = _open_batches(session, document.id, stage)
+            if stale:
+                # Re-send only the batches still open; a batch past its attempts is
+                # ended by its own task, so the join still happens exactly once.
+                document.progress_at = now
+                document.enqueue_count += 1
+                actions.extend(
+                    ReconcileAction(document.id, stage, document.dispatch_token, "redispatch", batch=i) for i in stale
+                )
+                continue
         run = next((r for r in document.stage_runs if r.stage == stage), None)
         if run is not None and run.status == "running" and run.attempts >= settings.max_attempts:
             fail_document(
@@ -76,3 +90,11 @@ def reconcile(
         document.enqueue_count += 1
         actions.append(ReconcileAction(document.id, stage, document.dispatch_token, "redispatch"))
     return actions
+
+
+def _open_batches(session: Session, document_id: str, stage: str) -> list[int]:
+    return list(session.scalars(
+        select(Batch.index).where(
+            Batch.document_id == document_id, Batch.stage == stage, Batch.status.in_(OPEN)
+        ).order_by(Batch.index)
+    ))

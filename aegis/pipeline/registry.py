@@ -35,6 +35,9 @@ class StageSpec:
     factory: Callable[[], Stage[Any, Any]] = field(repr=False, compare=False)
     #: The Celery queue; one per stage, so each scales on its own.
     queue: str = ""
+    #: True when the stage splits its work into batches (a ``FanOutStage``): one
+    #: ``aegis.<stage>.batch`` task per batch, on the same queue.
+    fans_out: bool = False
 
     def __post_init__(self) -> None:
         if not self.queue:
@@ -43,6 +46,10 @@ class StageSpec:
     @property
     def task_name(self) -> str:
         return TASK_PREFIX + self.name
+
+    @property
+    def batch_task_name(self) -> str:
+        return TASK_PREFIX + self.name + ".batch"
 
 
 class Registry:

@@ -21,9 +21,12 @@ def task_queues(registry: Registry = REGISTRY) -> list[Queue]:
 
 
 def task_routes(registry: Registry = REGISTRY) -> dict[str, dict[str, Any]]:
-    routes: dict[str, dict[str, Any]] = {
-        spec.task_name: {"queue": spec.queue, "routing_key": spec.queue} for spec in registry
-    }
+    routes: dict[str, dict[str, Any]] = {}
+    for spec in registry:
+        route = {"queue": spec.queue, "routing_key": spec.queue}
+        routes[spec.task_name] = route
+        if spec.fans_out:
+            routes[spec.batch_task_name] = route
     side = registry.first.queue
     routes.update({name: {"queue": side, "routing_key": side} for name in SIDE_TASKS})
     return routes

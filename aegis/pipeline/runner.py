@@ -25,10 +25,11 @@ from aegis.formats.base import DocumentError
 from aegis.persistence.db import session_scope
 from aegis.persistence.models import Document, StageRun, as_utc, utcnow
 from aegis.persistence.storage import BlobStore
+from aegis.pipeline.batches import fan_out
 from aegis.pipeline.chain import fail_document
 from aegis.pipeline.errors import TransientError
 from aegis.pipeline.registry import REGISTRY, Registry
-from aegis.pipeline.stage import DocumentView
+from aegis.pipeline.stage import DocumentView, FanOutPlan
 from aegis.services import events
 
 log = logging.getLogger("aegis.pipeline.runner")
@@ -39,6 +40,7 @@ class Outcome(StrEnum):
     DROPPED = "dropped"  # stale or duplicate message; the chain stops here
     REJECTED = "rejected"  # the file is at fault; the chain stops
     FAILED = "failed"  # we could not finish; the chain stops
+    FANNED_OUT = "fanned_out"  # batches were sent; the chain goes on from the join
 
 
 def _lock_document(session: Session, document_id: str) -> Document | None:
@@ -105,16 +107,28 @@ def execute(
         impl.save(session, document, result)
         run = _run_for(document, stage)
         now = utcnow()
-        run.status = "succeeded"
-        run.finished_at = now
-        run.duration_ms = elapsed_ms
-        run.error_code = run.error_message = None
-        following = registry.next(stage)
-        document.stage = following
         document.progress_at = now
         document.updated_at = now
-        if following is None:
-            document.status = "succeeded"
+        if isinstance(result, FanOutPlan) and result.batches:
+            # The batches do the work; the last one to end moves the document on.
+            fan_out(session, document, run, stage, result)
+            following: str | None = stage
+        else:
+            # A fan-out stage with nothing to do is skipped, not run.
+            run.status = "skipped" if isinstance(result, FanOutPlan) else "succeeded"
+            run.finished_at = now
+            run.duration_ms = elapsed_ms
+            run.error_code = run.error_message = None
+            following = registry.next(stage)
+            document.stage = following
+            if following is None:
+                document.status = "succeeded"
+    if following == stage:
+        assert isinstance(result, FanOutPlan)
+        events.publish(settings, info.tenant_id, info.id, stage, "progress", pages_done=0,
+                       pages_total=result.units, batches=len(result.batches))
+        log.info("stage fanned out into %d batches", len(result.batches), extra=_ctx(document_id, stage))
+        return Outcome.FANNED_OUT
     events.publish(settings, info.tenant_id, info.id, stage, "succeeded", duration_ms=elapsed_ms)
     if following is None:
         events.publish(settings, info.tenant_id, info.id, None, "document_succeeded")

@@ -22,6 +22,7 @@ if TYPE_CHECKING:
 
 InputsT = TypeVar("InputsT")
 ResultT = TypeVar("ResultT")
+BatchResultT = TypeVar("BatchResultT")
 
 
 @dataclass(frozen=True)
@@ -75,3 +76,46 @@ class FileStage(Stage[None, ResultT]):
 
     def load(self, session: Session, document: Document) -> None:
         return None
+
+
+@dataclass(frozen=True)
+class FanOutPlan:
+    """What a fanned-out stage's ``run`` decided: the units of work, in batches.
+
+    No batches means nothing to do: the stage is recorded ``skipped`` and the chain
+    goes on at once.
+    """
+
+    batches: list[list[int]]
+    #: Whatever the stage wants to keep about its decision (stored by ``save``).
+    detail: dict[str, Any]
+
+    @property
+    def units(self) -> int:
+        return sum(len(b) for b in self.batches)
+
+
+class FanOutStage(Stage[InputsT, FanOutPlan], Generic[InputsT, BatchResultT]):
+    """A stage that splits its work into batches, one task each, joined in the database.
+
+    ``run`` plans (cheaply); each batch runs ``run_batch`` on any worker of the
+    stage's queue and ``save_batch`` stores its result; ``fail_batch`` records units
+    that could not be done after their retries (the document goes on without them);
+    ``join`` runs once, in the transaction that ends the last batch.
+    """
+
+    @abstractmethod
+    def run_batch(self, settings: Settings, doc: DocumentView, blob: Path, units: list[int]) -> BatchResultT:
+        """Do one batch's work: no database, no Celery; bounded time and memory."""
+
+    @abstractmethod
+    def save_batch(self, session: Session, document: Document, units: list[int], result: BatchResultT) -> None:
+        """Store one batch's outputs (replace, never append)."""
+
+    @abstractmethod
+    def fail_batch(self, session: Session, document: Document, units: list[int], code: str) -> None:
+        """Record that these units could not be done (``code`` says why)."""
+
+    @abstractmethod
+    def join(self, settings: Settings, session: Session, document: Document) -> None:
+        """After the last batch: combine the outputs; raise ``DocumentError`` to fail the document."""

@@ -15,7 +15,7 @@ from sqlalchemy import delete, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, selectinload
 
-from aegis.persistence.models import Chunk, Document, PageText, as_utc
+from aegis.persistence.models import Batch, Chunk, Document, PageText, as_utc
 from aegis.pipeline.chain import create_stage_runs, describe_runs, reset_for_reprocess
 from aegis.pipeline.registry import REGISTRY, Registry
 
@@ -133,6 +133,7 @@ def reprocess(session: Session, document: Document) -> None:
 def delete_rows(session: Session, document: Document) -> None:
     session.execute(delete(Chunk).where(Chunk.document_id == document.id))
     session.execute(delete(PageText).where(PageText.document_id == document.id))
+    session.execute(delete(Batch).where(Batch.document_id == document.id))
     session.delete(document)
 
 
@@ -145,12 +146,21 @@ def get_content(session: Session, document: Document) -> dict[str, Any]:
     ).all()
     return {
         "document_id": document.id,
-        "pages": [{"number": p.number, "text": p.text} for p in pages],
+        "pages": [_page(p) for p in pages],
         "chunks": [
             {"index": c.index, "page_start": c.page_start, "page_end": c.page_end, "text": c.text}
             for c in chunks
         ],
     }
+
+
+def _page(page: PageText) -> dict[str, Any]:
+    out: dict[str, Any] = {"number": page.number, "text": page.text, "ocr": bool(page.ocr)}
+    if page.ocr:
+        out["ocr_confidence"] = page.ocr_confidence
+    if page.ocr_error:
+        out["ocr_error"] = page.ocr_error
+    return out
 
 
 def to_dict(document: Document, *, duplicate: bool | None = None) -> dict[str, Any]:
@@ -168,6 +178,7 @@ def to_dict(document: Document, *, duplicate: bool | None = None) -> dict[str, A
         "sha256": document.sha256,
         "metadata": document.doc_metadata,
         "ai": document.ai,
+        "warnings": document.warnings or [],
         "created_at": as_utc(document.created_at).isoformat(),
         "updated_at": as_utc(document.updated_at).isoformat(),
     }

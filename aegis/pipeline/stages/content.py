@@ -43,8 +43,17 @@ class ContentStage(FileStage[ContentResult]):
 def save_content(session: Session, document: Document, result: ContentResult) -> None:
     """Replace, never append: a re-run leaves exactly one copy of each output."""
     session.execute(delete(PageText).where(PageText.document_id == document.id))
-    session.execute(delete(Chunk).where(Chunk.document_id == document.id))
     session.add_all(PageText(document_id=document.id, number=p.number, text=p.text) for p in result.pages)
+    replace_chunks(session, document, result.chunks)
+    metadata = dict(document.doc_metadata or {})
+    metadata["language"] = result.language or metadata.get("language")
+    metadata.setdefault("pages", len(result.pages))
+    document.doc_metadata = metadata
+
+
+def replace_chunks(session: Session, document: Document, chunks: list[ChunkSpan]) -> None:
+    """The document's chunks become ``chunks`` (content cuts them; OCR cuts them again)."""
+    session.execute(delete(Chunk).where(Chunk.document_id == document.id))
     session.add_all(
         Chunk(
             document_id=document.id,
@@ -54,9 +63,5 @@ def save_content(session: Session, document: Document, result: ContentResult) ->
             page_end=c.page_end,
             text=c.text,
         )
-        for c in result.chunks
+        for c in chunks
     )
-    metadata = dict(document.doc_metadata or {})
-    metadata["language"] = result.language or metadata.get("language")
-    metadata.setdefault("pages", len(result.pages))
-    document.doc_metadata = metadata
