@@ -10,6 +10,7 @@ from typing import Any
 import click
 
 from aegis.config import load_settings
+from aegis.vocabulary import DocumentStatus
 
 
 def _echo_json(data: Any) -> None:
@@ -293,7 +294,7 @@ def status(document_id: str, url: str, api_key: str | None, as_json: bool) -> No
 
 @main.command("ls")
 @click.option("--status", "status_filter",
-              type=click.Choice(["queued", "processing", "succeeded", "failed", "rejected"]))
+              type=click.Choice([str(s) for s in DocumentStatus]))
 @click.option("--limit", default=50, show_default=True)
 @click.option("--cursor", help="next_cursor from a previous page.")
 @url_option

@@ -20,6 +20,7 @@ from aegis.formats.base import Detection, DocumentError, Limits, Page
 from aegis.formats.detect import resolve_family, sniff
 from aegis.formats.names import extension_of, safe_filename
 from aegis.formats.sanitize import cap_pages_text, clean_text, json_safe
+from aegis.vocabulary import ErrorCode
 
 __all__ = [
     "Detection",
@@ -60,13 +61,13 @@ LANGUAGE_SAMPLE_CHARS = 20_000
 
 def _module(family: str) -> ModuleType:
     if family not in FAMILIES:
-        raise DocumentError("unsupported_format", "This kind of file is not supported.")
+        raise DocumentError(ErrorCode.UNSUPPORTED_FORMAT)
     try:
         return importlib.import_module(f"aegis.formats.{family}")
     except ModuleNotFoundError as exc:
         if exc.name != f"aegis.formats.{family}":
             raise
-        raise DocumentError("unsupported_format", "This kind of file is not supported yet.") from exc
+        raise DocumentError(ErrorCode.UNSUPPORTED_FORMAT, "This kind of file is not supported yet.") from exc
 
 
 def _guarded(what: str, call: Any, *args: Any, **kwargs: Any) -> Any:
@@ -81,12 +82,12 @@ def _guarded(what: str, call: Any, *args: Any, **kwargs: Any) -> Any:
     except DocumentError:
         raise
     except RecursionError as exc:
-        raise DocumentError("nesting_too_deep", "The file nests its content too deeply to be read safely.") from exc
+        raise DocumentError(ErrorCode.NESTING_TOO_DEEP) from exc
     except MemoryError as exc:
-        raise DocumentError("too_large", "The file needs more memory to read than we allow.") from exc
+        raise DocumentError(ErrorCode.TOO_COMPLEX) from exc
     except Exception as exc:  # noqa: BLE001 - the contract: only DocumentError leaves this package
         log.warning("%s failed on a damaged or unusual file", what, exc_info=exc)
-        raise DocumentError("malformed", "The file is damaged or malformed and cannot be read.") from exc
+        raise DocumentError(ErrorCode.MALFORMED) from exc
 
 
 def validate(path: Path, filename: str, limits: Limits, password: str | None = None) -> Detection:
@@ -99,11 +100,11 @@ def validate(path: Path, filename: str, limits: Limits, password: str | None = N
     try:
         size = path.stat().st_size
     except OSError as exc:
-        raise DocumentError("malformed", "The file could not be read.", rejected=False) from exc
+        raise DocumentError(ErrorCode.MALFORMED, "The file could not be read.", rejected=False) from exc
     if size == 0:
-        raise DocumentError("empty_file", "The file is empty.")
+        raise DocumentError(ErrorCode.EMPTY_FILE)
     if size > limits.max_bytes:
-        raise DocumentError("too_large", f"The file is {size} bytes; the limit is {limits.max_bytes} bytes.")
+        raise DocumentError(ErrorCode.TOO_LARGE, f"The file is {size} bytes; the limit is {limits.max_bytes} bytes.")
     extension = extension_of(filename)
     sniffed = _guarded("sniff", sniff, path)
     family = resolve_family(extension, sniffed, path)
@@ -156,7 +157,9 @@ def extract_pages(path: Path, detection: Detection, limits: Limits, password: st
         f"{detection.family}.extract_pages", module.extract_pages, path, limits, password, detection=detection
     )
     if len(pages) > limits.max_pages:
-        raise DocumentError("too_many_pages", f"The document has {len(pages)} pages; the limit is {limits.max_pages}.")
+        raise DocumentError(
+            ErrorCode.TOO_MANY_PAGES, f"The document has {len(pages)} pages; the limit is {limits.max_pages}."
+        )
     for page in pages:
         page.text = clean_text(page.text)
     return cap_pages_text(pages, limits.max_text_chars)
@@ -165,7 +168,7 @@ def extract_pages(path: Path, detection: Detection, limits: Limits, password: st
 def decrypt_pdf(src: Path, dst: Path, password: str) -> None:
     """Write an unencrypted copy of an encrypted PDF, so the password need not be kept.
 
-    Raises ``DocumentError("wrong_password")`` if the password does not open it.
+    Raises ``DocumentError(ErrorCode.WRONG_PASSWORD)`` if the password does not open it.
     """
     from aegis.formats import pdf
 

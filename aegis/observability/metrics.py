@@ -12,6 +12,7 @@ from functools import cache
 from typing import Any
 
 from aegis.config import STAGES, Settings
+from aegis.vocabulary import DocumentStatus
 
 NAMESPACE = "aegis"
 
@@ -83,7 +84,7 @@ class StateCollector:
                 rows = session.execute(select(Document.status, func.count()).group_by(Document.status)).all()
         except Exception:  # noqa: BLE001
             return {}
-        counts = {status: 0.0 for status in ("queued", "processing", "succeeded", "failed", "rejected")}
+        counts = {str(status): 0.0 for status in DocumentStatus}
         counts.update({status: float(n) for status, n in rows})
         return counts
 
