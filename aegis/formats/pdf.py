@@ -7,7 +7,7 @@ ten times faster at text and fuzzed continuously, so it extracts the pages.
 
 The validate step decodes each page's content streams and fonts through pypdf
 with tight output limits before PDFium ever sees them; that is what turns a
-Flate bomb into a clean ``decompression_bomb`` instead of an allocation that the
+Flate bomb into a clean ``zip_bomb`` instead of an allocation that the
 worker's memory cap kills.
 """
 
@@ -256,7 +256,7 @@ def _repairable(exc: DocumentError) -> bool:
 
     cause = exc.__cause__
     return (
-        exc.code == "malformed"
+        exc.code == ErrorCode.MALFORMED
         and isinstance(cause, PdfReadError | ValueError | KeyError | TypeError | IndexError | AttributeError)
         and not isinstance(cause, LimitReachedError)
     )
