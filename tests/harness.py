@@ -124,7 +124,7 @@ class Stack:
         return load_settings(self.env)
 
     def migrate(self) -> None:
-        from aegis import migrate
+        from aegis.persistence import migrate
 
         migrate.upgrade(self.settings())
 

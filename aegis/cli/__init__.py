@@ -355,7 +355,3 @@ def rm(document_ids: tuple[str, ...], url: str, api_key: str | None, as_json: bo
     for document_id in document_ids:
         _call(client.delete, document_id)
     _echo_json({"deleted": list(document_ids)}) if as_json else click.echo(f"deleted {len(document_ids)}")
-
-
-if __name__ == "__main__":  # pragma: no cover
-    main()
