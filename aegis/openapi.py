@@ -4,8 +4,8 @@ It lives in ``aegis/`` rather than ``web/`` so it can be built, validated and di
 without Flask: the unit tests check it with ``openapi-spec-validator`` and the
 gateway serves the very same dict at ``/openapi.json`` and renders ``/docs`` from it.
 Keeping one source means the docs page can never drift from the machine-readable
-spec. Stage names and document statuses come from the modules that define them, so
-adding a stage updates the spec too.
+spec. Stage names come from the config, statuses and error codes from
+:mod:`aegis.vocabulary`, so adding a stage or a code updates the spec too.
 """
 
 from __future__ import annotations
@@ -14,20 +14,16 @@ from importlib import metadata
 from typing import Any
 
 from aegis.pipeline.registry import STAGES
+from aegis.vocabulary import ERRORS, DocumentStatus, ErrorKind, StageStatus
 
-# Kept in step with ``aegis.services.documents.STATUSES``; repeated here (and checked by a
-# unit test) so building the spec never imports the ORM layer.
-DOCUMENT_STATUSES: tuple[str, ...] = ("queued", "processing", "succeeded", "failed", "rejected")
-STAGE_STATUSES: tuple[str, ...] = ("pending", "running", "succeeded", "failed", "skipped")
+DOCUMENT_STATUSES: tuple[str, ...] = tuple(DocumentStatus)
+STAGE_STATUSES: tuple[str, ...] = tuple(StageStatus)
 STAGE_EVENTS: tuple[str, ...] = ("snapshot", "started", "succeeded", "failed", "rejected", "document_succeeded")
 
-# Stable error codes a client may branch on (not an enum: new codes may appear).
-ERROR_CODES: tuple[str, ...] = (
-    "empty_file", "too_large", "file_too_large", "unsupported_format", "type_mismatch", "encrypted",
-    "malformed", "too_many_pages", "zip_bomb", "timeout", "worker_lost", "token_budget_exceeded",
-    "unauthorized", "not_found", "no_file", "invalid_status", "invalid_limit", "invalid_cursor",
-    "missing_query", "invalid_k", "internal_error",
-)
+# Stable error codes a client may branch on: every code the service can answer with.
+ERROR_CODES: tuple[str, ...] = tuple(ERRORS)
+# The codes a document or a stage can end with (the gateway's own refusals never reach one).
+DOCUMENT_ERROR_CODES: tuple[str, ...] = tuple(c for c, item in ERRORS.items() if item.kind is not ErrorKind.API)
 
 PROBLEM = "application/problem+json"
 JSON = "application/json"
@@ -67,7 +63,8 @@ def _schemas() -> dict[str, Any]:
                 "detail": {"type": "string", "example": "No such document."},
                 "code": {
                     "type": "string",
-                    "description": "Stable machine-readable code, e.g. " + ", ".join(f"`{c}`" for c in ERROR_CODES),
+                    "enum": list(ERROR_CODES),
+                    "description": "Stable machine-readable code; the README's table says what each one means.",
                     "example": "not_found",
                 },
             },
@@ -78,7 +75,7 @@ def _schemas() -> dict[str, Any]:
             "description": "Why a document or a stage did not succeed.",
             "required": ["code", "message"],
             "properties": {
-                "code": {"type": "string", "example": "encrypted"},
+                "code": {"type": "string", "enum": list(DOCUMENT_ERROR_CODES), "example": "encrypted"},
                 "message": {"type": "string", "example": "The PDF is encrypted; upload it with its password."},
             },
         },

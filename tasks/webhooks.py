@@ -10,6 +10,7 @@ from aegis.persistence.db import session_scope
 from aegis.persistence.models import Document, Tenant
 from aegis.services import webhooks
 from aegis.services.documents import to_dict
+from aegis.vocabulary import TERMINAL_STATUSES
 from tasks.app import app
 from tasks.base import backoff, settings
 
@@ -27,7 +28,7 @@ def webhook(self, document_id: str) -> str:  # type: ignore[no-untyped-def]
             return "gone"
         tenant = session.get(Tenant, document.tenant_id)
         url = document.callback_url or (tenant.callback_url if tenant else None)
-        if not url or document.status not in ("succeeded", "failed", "rejected"):
+        if not url or document.status not in TERMINAL_STATUSES:
             return "none"
         body = webhooks.payload(to_dict(document))
     context = {"document_id": document_id}

@@ -10,6 +10,7 @@ from flask import g, request
 
 from aegis.observability.logs import add_context
 from aegis.services.tenants import authenticate
+from aegis.vocabulary import ErrorCode
 from web.db import db_session
 from web.errors import ApiError
 
@@ -32,10 +33,10 @@ def require_tenant(view: F) -> F:
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         key = bearer_key()
         if key is None:
-            raise ApiError(401, "unauthorized", "Send an API key as 'Authorization: Bearer <key>'.")
+            raise ApiError(ErrorCode.UNAUTHORIZED, "Send an API key as 'Authorization: Bearer <key>'.")
         tenant = authenticate(db_session(), key)
         if tenant is None:
-            raise ApiError(401, "unauthorized", "The API key is not valid or has been revoked.")
+            raise ApiError(ErrorCode.UNAUTHORIZED, "The API key is not valid or has been revoked.")
         g.tenant = tenant
         add_context(tenant=tenant.name)
         return view(*args, **kwargs)

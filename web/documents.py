@@ -16,6 +16,7 @@ from aegis.pipeline import chain as pipeline
 from aegis.pipeline.registry import REGISTRY
 from aegis.services import documents as docs
 from aegis.services import webhooks
+from aegis.vocabulary import ErrorCode
 from web.auth import require_tenant
 from web.db import db_session, settings
 from web.errors import ApiError
@@ -40,7 +41,7 @@ def _dispatch(document_id: str, token: str, stage: str) -> None:
 def _document_or_404(document_id: str) -> Any:
     document = docs.get_document(db_session(), g.tenant.id, document_id)
     if document is None:
-        raise ApiError(404, "not_found", "No such document.")
+        raise ApiError(ErrorCode.NOT_FOUND)
     return document
 
 
@@ -49,14 +50,14 @@ def _document_or_404(document_id: str) -> Any:
 def upload() -> tuple[Response, int, dict[str, str]] | tuple[Response, int]:
     files = request.files.getlist("file")
     if not files:
-        raise ApiError(400, "no_file", "Send the file as a multipart form field named 'file'.")
+        raise ApiError(ErrorCode.NO_FILE)
     password = request.form.get("password") or None
     callback_url = request.form.get("callback_url") or None
     if callback_url:
         try:
             webhooks.check_url(callback_url, settings())
         except webhooks.WebhookError as exc:
-            raise ApiError(400, exc.code, exc.message) from exc
+            raise ApiError(exc.code, exc.message) from exc
     store: BlobStore = current_app.config["AEGIS_STORE"]
     session = db_session()
     tenant_id = g.tenant.id
@@ -117,7 +118,8 @@ def _decrypted(store: BlobStore, incoming: Any, password: str) -> Any:
     except DocumentError as exc:
         plain.discard()
         incoming.discard()
-        raise ApiError(422, exc.code, exc.message) from exc
+        # Whatever the code's kind, a file we cannot open at upload is unprocessable content.
+        raise ApiError(exc.code, exc.message, status=422) from exc
     incoming.discard()
     plain.recompute()
     return plain
@@ -128,17 +130,17 @@ def _decrypted(store: BlobStore, incoming: Any, password: str) -> Any:
 def list_() -> Response:
     status = request.args.get("status") or None
     if status and status not in docs.STATUSES:
-        raise ApiError(400, "invalid_status", f"status must be one of {', '.join(docs.STATUSES)}.")
+        raise ApiError(ErrorCode.INVALID_STATUS, f"status must be one of {', '.join(docs.STATUSES)}.")
     try:
         limit = min(max(int(request.args.get("limit", 50)), 1), 200)
     except ValueError as exc:
-        raise ApiError(400, "invalid_limit", "limit must be an integer from 1 to 200.") from exc
+        raise ApiError(ErrorCode.INVALID_LIMIT) from exc
     try:
         rows, cursor = docs.list_documents(
             db_session(), g.tenant.id, status=status, limit=limit, cursor=request.args.get("cursor")
         )
     except docs.InvalidCursor as exc:
-        raise ApiError(400, "invalid_cursor", str(exc)) from exc
+        raise ApiError(ErrorCode.INVALID_CURSOR, str(exc)) from exc
     return jsonify({"documents": [docs.to_dict(d) for d in rows], "next_cursor": cursor})
 
 
@@ -188,4 +190,4 @@ def _delete_vectors(tenant_id: str, document_id: str) -> None:
     try:
         get_vector_store(settings(), session_factory(settings())).delete_document(tenant_id, document_id)
     except AIError as exc:
-        raise ApiError(503, "vector_store_unavailable", f"The vector store did not answer: {exc.message}") from exc
+        raise ApiError(ErrorCode.VECTOR_STORE_UNAVAILABLE, f"The vector store did not answer: {exc.message}") from exc

@@ -1,4 +1,9 @@
-"""Errors as ``application/problem+json`` (RFC 9457) with a stable ``code``."""
+"""Errors as ``application/problem+json`` (RFC 9457) with a stable ``code``.
+
+Codes, their HTTP statuses and their default sentences come from
+:mod:`aegis.vocabulary`, so an endpoint names only the code (and a more specific
+sentence when it has one) and the answer cannot disagree with the docs.
+"""
 
 from __future__ import annotations
 
@@ -7,25 +12,47 @@ from typing import Any
 from flask import Flask, Response, jsonify
 from werkzeug.exceptions import HTTPException
 
+from aegis.vocabulary import ERRORS, ErrorCode, code_for_http_status
+from aegis.vocabulary import HTTP_CODES as HTTP_CODES  # re-exported: Werkzeug's statuses to our codes
+
 PROBLEM_BASE = "https://aegis.dev/problems/"
 
 
+def _status_of(code: ErrorCode, status: int | None) -> int:
+    # A code without an HTTP status of its own (an AI failure surfacing in search) needs one from the caller.
+    return status or ERRORS[code].http_status or 500
+
+
 class ApiError(Exception):
-    def __init__(self, status: int, code: str, detail: str, title: str | None = None, **extra: Any) -> None:
-        super().__init__(detail)
-        self.status = status
-        self.code = code
-        self.detail = detail
+    """Raised by endpoints; ``status`` and ``detail`` default to the vocabulary's for ``code``."""
+
+    def __init__(
+        self,
+        code: ErrorCode,
+        detail: str | None = None,
+        *,
+        status: int | None = None,
+        title: str | None = None,
+        **extra: Any,
+    ) -> None:
+        self.code = ErrorCode(code)
+        self.status = _status_of(self.code, status)
+        self.detail = detail or ERRORS[self.code].message
+        super().__init__(self.detail)
         self.title = title
         self.extra = extra
 
 
-def problem(status: int, code: str, detail: str, title: str | None = None, **extra: Any) -> Response:
+def problem(
+    code: ErrorCode, detail: str | None = None, *, status: int | None = None, title: str | None = None, **extra: Any
+) -> Response:
+    code = ErrorCode(code)
+    status = _status_of(code, status)
     body = {
         "type": PROBLEM_BASE + code,
         "title": title or code.replace("_", " ").capitalize(),
         "status": status,
-        "detail": detail,
+        "detail": detail or ERRORS[code].message,
         "code": code,
         **extra,
     }
@@ -35,23 +62,10 @@ def problem(status: int, code: str, detail: str, title: str | None = None, **ext
     return response
 
 
-# Werkzeug's exceptions mapped to our stable codes.
-HTTP_CODES = {
-    400: "bad_request",
-    401: "unauthorized",
-    403: "forbidden",
-    404: "not_found",
-    405: "method_not_allowed",
-    413: "file_too_large",
-    415: "unsupported_media_type",
-    429: "too_many_requests",
-}
-
-
 def register(app: Flask) -> None:
     @app.errorhandler(ApiError)
     def _api_error(exc: ApiError) -> Response:
-        response = problem(exc.status, exc.code, exc.detail, exc.title, **exc.extra)
+        response = problem(exc.code, exc.detail, status=exc.status, title=exc.title, **exc.extra)
         if exc.status == 401:
             response.headers["WWW-Authenticate"] = 'Bearer realm="aegis"'
         return response
@@ -59,14 +73,13 @@ def register(app: Flask) -> None:
     @app.errorhandler(HTTPException)
     def _http_error(exc: HTTPException) -> Response:
         status = exc.code or 500
-        code = HTTP_CODES.get(status, "http_error")
         detail = exc.description or ""
         if status == 413:
             limit = app.config.get("MAX_CONTENT_LENGTH")
             detail = f"The upload is larger than the limit of {limit} bytes."
-        return problem(status, code, detail)
+        return problem(code_for_http_status(status), detail, status=status)
 
     @app.errorhandler(Exception)
     def _unexpected(exc: Exception) -> Response:
         app.logger.exception("unhandled error")
-        return problem(500, "internal_error", "Something went wrong on our side; it has been logged.")
+        return problem(ErrorCode.INTERNAL_ERROR)

@@ -19,6 +19,7 @@ from aegis.config import Settings
 from aegis.persistence.db import session_scope
 from aegis.services import documents as docs
 from aegis.services import events
+from aegis.vocabulary import TERMINAL_STATUSES, DocumentStatus, ErrorCode
 from web.auth import require_tenant
 from web.db import db_session, settings
 from web.errors import ApiError
@@ -28,7 +29,7 @@ bp = Blueprint("events", __name__, url_prefix="/v1/documents")
 KEEPALIVE_SECONDS = 15.0
 # Each open stream holds a gateway thread: keep them short (clients poll or reconnect).
 MAX_STREAM_SECONDS = 120.0
-TERMINAL = ("succeeded", "failed", "rejected")
+TERMINAL = TERMINAL_STATUSES
 
 
 def _sse(data: dict[str, Any], event: str | None = None) -> str:
@@ -100,7 +101,7 @@ def _from_polling(
                 seen[name] = run["status"]
                 yield _sse({"document_id": document_id, "stage": name, "event": run["status"]})
         if current["status"] in TERMINAL:
-            event = "document_succeeded" if current["status"] == "succeeded" else current["status"]
+            event = "document_succeeded" if current["status"] == DocumentStatus.SUCCEEDED else current["status"]
             yield _sse({"document_id": document_id, "stage": None, "event": event})
             return
 
@@ -109,7 +110,7 @@ def _from_polling(
 @require_tenant
 def document_events(document_id: str) -> Response:
     if docs.get_document(db_session(), g.tenant.id, document_id) is None:
-        raise ApiError(404, "not_found", "No such document.")
+        raise ApiError(ErrorCode.NOT_FOUND)
     s, tenant_id = settings(), g.tenant.id
     response = Response(stream_with_context(_stream(s, tenant_id, document_id)), mimetype="text/event-stream")
     response.headers["Cache-Control"] = "no-cache"

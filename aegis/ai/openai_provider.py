@@ -30,6 +30,7 @@ from aegis.ai.text import clean_text, dedupe, sanitize_model_text
 from aegis.ai.tokens import chars_for_tokens, estimate_tokens, split_by_tokens
 from aegis.ai.types import Analysis, add_usage, zero_usage
 from aegis.text.language import detect_language
+from aegis.vocabulary import ErrorCode
 
 log = logging.getLogger(__name__)
 
@@ -53,31 +54,33 @@ def _translate(exc: Exception) -> Exception:
     import openai
 
     if isinstance(exc, openai.APITimeoutError):
-        return TransientAIError(f"AI provider timed out: {exc}", code="ai_timeout")
+        return TransientAIError(f"AI provider timed out: {exc}", code=ErrorCode.AI_TIMEOUT)
     if isinstance(exc, openai.APIConnectionError):
-        return TransientAIError(f"cannot reach the AI provider: {exc}", code="ai_unavailable")
+        return TransientAIError(f"cannot reach the AI provider: {exc}", code=ErrorCode.AI_UNAVAILABLE)
     if isinstance(exc, openai.APIStatusError):
         status = exc.status_code
         body = exc.body if isinstance(exc.body, dict) else {}
         error = body.get("error", body) if isinstance(body, dict) else {}
         code = error.get("code") if isinstance(error, dict) else None
         if status == 429 and code == "insufficient_quota":
-            return PermanentAIError("ai_quota_exceeded", "the AI provider account has no quota left")
+            return PermanentAIError(ErrorCode.AI_QUOTA_EXCEEDED, "the AI provider account has no quota left")
         if status in (408, 409, 429) or status >= 500:
             retry_after = None
             try:
                 retry_after = float(exc.response.headers.get("retry-after", ""))
             except (TypeError, ValueError):
                 pass
-            kind = "ai_rate_limited" if status == 429 else "ai_unavailable"
+            kind = ErrorCode.AI_RATE_LIMITED if status == 429 else ErrorCode.AI_UNAVAILABLE
             return TransientAIError(f"AI provider answered {status}", code=kind, retry_after=retry_after)
         if status in (401, 403):
-            return PermanentAIError("ai_auth", f"the AI provider refused our credentials ({status})")
+            return PermanentAIError(ErrorCode.AI_AUTH, f"the AI provider refused our credentials ({status})")
         if status == 404:
-            return PermanentAIError("ai_model_not_found", f"the AI provider does not know the model ({exc})")
-        return PermanentAIError("ai_request_rejected", f"the AI provider rejected the request ({status}): {exc}")
+            return PermanentAIError(ErrorCode.AI_MODEL_NOT_FOUND, f"the AI provider does not know the model ({exc})")
+        return PermanentAIError(
+            ErrorCode.AI_REQUEST_REJECTED, f"the AI provider rejected the request ({status}): {exc}"
+        )
     if isinstance(exc, openai.OpenAIError):
-        return PermanentAIError("ai_error", str(exc))
+        return PermanentAIError(ErrorCode.AI_ERROR, str(exc))
     return exc
 
 
@@ -100,7 +103,9 @@ class OpenAIProvider:
         output_attempts: int = 3,
     ) -> None:
         if not api_key and not base_url:
-            raise PermanentAIError("ai_config", "AEGIS_AI_PROVIDER=openai needs OPENAI_API_KEY (or OPENAI_BASE_URL)")
+            raise PermanentAIError(
+                ErrorCode.AI_CONFIG, "AEGIS_AI_PROVIDER=openai needs OPENAI_API_KEY (or OPENAI_BASE_URL)"
+            )
         self.chat_model = chat_model
         self.embedding_model = embedding_model
         self.model = chat_model
@@ -112,7 +117,7 @@ class OpenAIProvider:
         self.piece_tokens = context_tokens - max_output_tokens - PROMPT_OVERHEAD_TOKENS
         if self.piece_tokens < 500:
             raise PermanentAIError(
-                "ai_config", "AEGIS_OPENAI_CONTEXT_TOKENS is too small for AEGIS_OPENAI_MAX_OUTPUT_TOKENS"
+                ErrorCode.AI_CONFIG, "AEGIS_OPENAI_CONTEXT_TOKENS is too small for AEGIS_OPENAI_MAX_OUTPUT_TOKENS"
             )
         self.dimension = embedding_dimensions or KNOWN_DIMENSIONS.get(embedding_model, 0)
         self._client_options = {
@@ -223,7 +228,7 @@ class OpenAIProvider:
                 result["keywords"] = dedupe([*result["keywords"], *keywords])
                 return result
             pieces = split_by_tokens(combined, self.piece_tokens)
-        raise PermanentAIError("ai_document_too_long", "the document is too long to summarise in this context")
+        raise PermanentAIError(ErrorCode.AI_DOCUMENT_TOO_LONG, "the document is too long to summarise in this context")
 
     def _analyse(self, text: str, labels: list[str], usage: dict[str, int], *, from_parts: bool) -> dict[str, Any]:
         return self._complete(
@@ -262,7 +267,7 @@ class OpenAIProvider:
             choice = choices[0]
             refusal = getattr(choice.message, "refusal", None)
             if refusal:
-                raise PermanentAIError("ai_refused", f"the model refused: {str(refusal)[:200]}")
+                raise PermanentAIError(ErrorCode.AI_REFUSED, f"the model refused: {str(refusal)[:200]}")
             if choice.finish_reason == "length":
                 problem = "reply was cut off at the output token limit"
                 continue
@@ -272,7 +277,8 @@ class OpenAIProvider:
                 problem = str(exc)
                 log.warning("malformed model output (attempt %d/%d): %s", attempt, self.output_attempts, problem)
         raise PermanentAIError(
-            "ai_malformed_output", f"the model's reply was unusable after {self.output_attempts} attempts: {problem}"
+            ErrorCode.AI_MALFORMED_OUTPUT,
+            f"the model's reply was unusable after {self.output_attempts} attempts: {problem}"
         )
 
     # -- embeddings -------------------------------------------------------------
@@ -320,13 +326,13 @@ class OpenAIProvider:
             raise _translate(exc) from exc
         data = sorted(response.data, key=lambda item: item.index)
         if len(data) != len(batch):
-            raise TransientAIError(f"asked for {len(batch)} embeddings, got {len(data)}", code="ai_bad_reply")
+            raise TransientAIError(f"asked for {len(batch)} embeddings, got {len(data)}", code=ErrorCode.AI_BAD_REPLY)
         matrix = np.asarray([item.embedding for item in data], dtype=np.float64)
         if matrix.ndim != 2:
-            raise PermanentAIError("ai_bad_reply", "embeddings of different sizes in one reply")
+            raise PermanentAIError(ErrorCode.AI_MALFORMED_OUTPUT, "embeddings of different sizes in one reply")
         if self.dimension and matrix.shape[1] != self.dimension:
             raise PermanentAIError(
-                "vector_dimension_mismatch",
+                ErrorCode.VECTOR_DIMENSION_MISMATCH,
                 f"{self.embedding_model} returned {matrix.shape[1]} dimensions, expected {self.dimension}",
             )
         self.dimension = int(matrix.shape[1])

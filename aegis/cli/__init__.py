@@ -10,6 +10,7 @@ import click
 
 from aegis.cli.common import admin_session, api_call, echo_json, emit, json_option, redact_url
 from aegis.config import load_settings
+from aegis.vocabulary import DocumentStatus
 
 if TYPE_CHECKING:
     from aegis.cli.client import Client
@@ -243,7 +244,7 @@ def status(document_id: str, url: str, api_key: str | None, as_json: bool) -> No
 
 @main.command("ls")
 @click.option("--status", "status_filter",
-              type=click.Choice(["queued", "processing", "succeeded", "failed", "rejected"]))
+              type=click.Choice([str(s) for s in DocumentStatus]))
 @click.option("--limit", default=50, show_default=True)
 @click.option("--cursor", help="next_cursor from a previous page.")
 @url_option

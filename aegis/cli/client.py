@@ -16,8 +16,10 @@ from typing import Any
 
 import requests
 
+from aegis.vocabulary import TERMINAL_STATUSES
+
 CHUNK = 256 * 1024
-TERMINAL = ("succeeded", "failed", "rejected")
+TERMINAL = TERMINAL_STATUSES
 
 
 class ApiError(Exception):

@@ -13,14 +13,16 @@ from typing import Any
 
 from aegis.cli.client import TERMINAL, ApiError, Client
 from aegis.pipeline.registry import STAGES
+from aegis.vocabulary import StageStatus
 
 UPLOAD_SHARE = 20.0
 STAGE_SHARE = (100.0 - UPLOAD_SHARE) / len(STAGES)
 POLL_SECONDS = 0.5
+_STAGE_DONE = (StageStatus.SUCCEEDED, StageStatus.SKIPPED, StageStatus.FAILED)
 
 
 def _stage_progress(doc: dict[str, Any]) -> tuple[float, str]:
-    done = sum(1 for run in doc["stages"].values() if run["status"] in ("succeeded", "skipped", "failed"))
+    done = sum(1 for run in doc["stages"].values() if run["status"] in _STAGE_DONE)
     if doc["status"] in TERMINAL:
         label = doc["status"] if not doc["error"] else f"{doc['status']}: {doc['error']['code']}"
         return 100.0, label

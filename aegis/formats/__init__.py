@@ -21,6 +21,7 @@ from aegis.formats.detect import resolve_family, sniff
 from aegis.formats.names import extension_of, safe_filename
 from aegis.formats.registry import REGISTRY
 from aegis.formats.sanitize import cap_pages_text, clean_text, json_safe
+from aegis.vocabulary import ErrorCode
 
 __all__ = [
     "Detection",
@@ -55,12 +56,12 @@ def _guarded(what: str, call: Callable[_P, _T], *args: _P.args, **kwargs: _P.kwa
     except DocumentError:
         raise
     except RecursionError as exc:
-        raise DocumentError("nesting_too_deep", "The file nests its content too deeply to be read safely.") from exc
+        raise DocumentError(ErrorCode.NESTING_TOO_DEEP) from exc
     except MemoryError as exc:
-        raise DocumentError("too_large", "The file needs more memory to read than we allow.") from exc
+        raise DocumentError(ErrorCode.TOO_COMPLEX) from exc
     except Exception as exc:  # noqa: BLE001 - the contract: only DocumentError leaves this package
         log.warning("%s failed on a damaged or unusual file", what, exc_info=exc)
-        raise DocumentError("malformed", "The file is damaged or malformed and cannot be read.") from exc
+        raise DocumentError(ErrorCode.MALFORMED) from exc
 
 
 def validate(path: Path, filename: str, limits: Limits) -> Detection:
@@ -73,11 +74,11 @@ def validate(path: Path, filename: str, limits: Limits) -> Detection:
     try:
         size = path.stat().st_size
     except OSError as exc:
-        raise DocumentError("malformed", "The file could not be read.", rejected=False) from exc
+        raise DocumentError(ErrorCode.MALFORMED, "The file could not be read.", rejected=False) from exc
     if size == 0:
-        raise DocumentError("empty_file", "The file is empty.")
+        raise DocumentError(ErrorCode.EMPTY_FILE)
     if size > limits.max_bytes:
-        raise DocumentError("too_large", f"The file is {size} bytes; the limit is {limits.max_bytes} bytes.")
+        raise DocumentError(ErrorCode.TOO_LARGE, f"The file is {size} bytes; the limit is {limits.max_bytes} bytes.")
     extension = extension_of(filename)
     sniffed = _guarded("sniff", sniff, path)
     family = resolve_family(extension, sniffed, path)
@@ -126,7 +127,9 @@ def extract_pages(path: Path, detection: Detection, limits: Limits) -> list[Page
     family = REGISTRY.get(detection.family)
     pages = _guarded(f"{family.name}.extract_pages", family.extract_pages, path, limits, detection)
     if len(pages) > limits.max_pages:
-        raise DocumentError("too_many_pages", f"The document has {len(pages)} pages; the limit is {limits.max_pages}.")
+        raise DocumentError(
+            ErrorCode.TOO_MANY_PAGES, f"The document has {len(pages)} pages; the limit is {limits.max_pages}."
+        )
     for page in pages:
         page.text = clean_text(page.text)
     return cap_pages_text(pages, limits.max_text_chars)
@@ -135,7 +138,7 @@ def extract_pages(path: Path, detection: Detection, limits: Limits) -> list[Page
 def decrypt_pdf(src: Path, dst: Path, password: str) -> None:
     """Write an unencrypted copy of an encrypted PDF, so the password need not be kept.
 
-    Raises ``DocumentError("wrong_password")`` if the password does not open it.
+    Raises ``DocumentError(ErrorCode.WRONG_PASSWORD)`` if the password does not open it.
     """
     from aegis.formats import pdf
 

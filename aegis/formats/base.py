@@ -12,6 +12,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, ClassVar
 
+from aegis.vocabulary import ErrorCode, ErrorKind, info
+
 
 @dataclass(frozen=True)
 class Limits:
@@ -47,16 +49,19 @@ class Detection:
 class DocumentError(Exception):
     """A file we will not or cannot process.
 
-    ``code`` is stable (clients switch on it); ``message`` is a sentence for people.
-    ``rejected`` says whether the file is at fault (status ``rejected``) or we are
-    (status ``failed``).
+    ``code`` is stable (clients switch on it) and must be declared in
+    :mod:`aegis.vocabulary`; ``message`` is a sentence for people, the vocabulary's
+    when the raise site has nothing more specific to say. ``rejected`` says whether
+    the file is at fault (status ``rejected``) or we are (status ``failed``); it
+    follows the code's kind unless a raise site knows better.
     """
 
-    def __init__(self, code: str, message: str, *, rejected: bool = True) -> None:
-        super().__init__(message)
-        self.code = code
-        self.message = message
-        self.rejected = rejected
+    def __init__(self, code: ErrorCode | str, message: str | None = None, *, rejected: bool | None = None) -> None:
+        declared = info(code)  # a code nobody declared fails here, loudly
+        super().__init__(message or declared.message)
+        self.code = declared.code
+        self.message = message or declared.message
+        self.rejected = declared.kind is ErrorKind.REJECTED if rejected is None else rejected
 
 
 @dataclass(frozen=True)

@@ -16,6 +16,7 @@ from typing import Any
 from aegis.formats.base import Detection, DocumentError, FileType, FormatFamily, Limits, Page
 from aegis.formats.encoding import read_text
 from aegis.formats.sanitize import cap_pages_text, clean_inline, clean_text
+from aegis.vocabulary import ErrorCode
 
 _DELIMITERS = ",;\t|"
 _SAMPLE = 64 * 1024
@@ -56,7 +57,7 @@ def _rows(text: str, delimiter: str, max_rows: int | None = None) -> list[list[s
             if max_rows is not None and len(rows) >= max_rows:
                 break
     except csv.Error as exc:
-        raise DocumentError("malformed", f"The table cannot be read: {clean_inline(str(exc), 200)}.") from exc
+        raise DocumentError(ErrorCode.MALFORMED, f"The table cannot be read: {clean_inline(str(exc), 200)}.") from exc
     return rows
 
 
@@ -71,7 +72,7 @@ def _load(path: Path, limits: Limits, detection: Detection | None) -> tuple[str,
 def check(path: Path, limits: Limits, *, detection: Detection | None = None) -> dict[str, Any]:
     text, encoding, delimiter = _load(path, limits, detection)
     if not text.strip():
-        raise DocumentError("empty_file", "The file contains only whitespace, no table.")
+        raise DocumentError(ErrorCode.EMPTY_FILE, "The file contains only whitespace, no table.")
     _rows(text[: _SAMPLE * 4], delimiter, max_rows=1000)
     return {"encoding": encoding, "delimiter": delimiter}
 

@@ -16,6 +16,7 @@ from pathlib import Path
 from aegis.formats.base import DocumentError
 from aegis.formats.encoding import decode_bytes, looks_binary
 from aegis.formats.registry import REGISTRY
+from aegis.vocabulary import ErrorCode
 
 HEAD_BYTES = 64 * 1024
 # PDF readers accept a header anywhere in the first 1024 bytes (PDF 32000, annex H).
@@ -167,27 +168,27 @@ def resolve_family(extension: str, sniffed: Sniffed, path: Path) -> str:
     claimed = EXTENSIONS.get(extension) if extension else None
     kind = sniffed.kind
     if extension and claimed is None:
-        raise DocumentError("unsupported_format", f"Files of type .{extension} are not supported.")
+        raise DocumentError(ErrorCode.UNSUPPORTED_FORMAT, f"Files of type .{extension} are not supported.")
 
     if kind in {"zip-damaged", "ole-damaged"}:
-        raise DocumentError("malformed", "The file is a damaged container and cannot be opened.")
+        raise DocumentError(ErrorCode.MALFORMED, "The file is a damaged container and cannot be opened.")
     if kind == "ooxml-encrypted":
-        raise DocumentError("encrypted", "The Office document is protected with a password.")
+        raise DocumentError(ErrorCode.ENCRYPTED, "The Office document is protected with a password.")
     if kind in {"exe"}:
-        raise DocumentError("type_mismatch", "The file is a program, not a document.")
+        raise DocumentError(ErrorCode.TYPE_MISMATCH, "The file is a program, not a document.")
 
     by_kind = {parsed: EXTENSIONS[parsed] for parsed in PARSED_KINDS}
     if kind in {"doc", "ppt"}:
         if claimed is None or extension in {"doc", "ppt"}:
             extension = extension or kind
             raise DocumentError(
-                "unsupported_format",
+                ErrorCode.UNSUPPORTED_FORMAT,
                 f"Legacy binary .{extension} files are not supported; save it as .{extension}x and upload it again.",
             )
         raise _mismatch(extension, kind)
     if kind in {"zip", "ooxml-other", "odf-other", "ole", "binary"}:
         if claimed is None:
-            raise DocumentError("unsupported_format", "This kind of file is not supported.")
+            raise DocumentError(ErrorCode.UNSUPPORTED_FORMAT)
         raise _mismatch(extension, kind)
     if kind == "text":
         if claimed is None:
@@ -195,11 +196,11 @@ def resolve_family(extension: str, sniffed: Sniffed, path: Path) -> str:
         if claimed not in TEXT_FAMILIES:
             raise _mismatch(extension, kind)
         if claimed == "text" and extension in {"txt", "text", "log"} and looks_like_html_document(path):
-            raise DocumentError("type_mismatch", "The file is an HTML page but its name says it is plain text.")
+            raise DocumentError(ErrorCode.TYPE_MISMATCH, "The file is an HTML page but its name says it is plain text.")
         return claimed
     family = by_kind.get(kind)
     if family is None:  # pragma: no cover - every kind is handled above
-        raise DocumentError("unsupported_format", "This kind of file is not supported.")
+        raise DocumentError(ErrorCode.UNSUPPORTED_FORMAT)
     if claimed is None or claimed == family or (extension == "xls" and family == "xlsx"):
         # A modern file with the legacy extension opens in the same application.
         return family
@@ -229,4 +230,6 @@ def _mismatch(extension: str, kind: str) -> DocumentError:
         "ooxml-other": "an Office package of an unknown kind",
         "odf-other": "an OpenDocument file of an unsupported kind",
     }.get(kind, "something else")
-    return DocumentError("type_mismatch", f"The file is {described}, which does not match its .{extension} name.")
+    return DocumentError(
+        ErrorCode.TYPE_MISMATCH, f"The file is {described}, which does not match its .{extension} name."
+    )

@@ -16,6 +16,7 @@ from typing import Any
 from aegis.formats.base import Detection, DocumentError, FileType, FormatFamily, Limits, Page
 from aegis.formats.ooxml import app_properties, core_properties, open_package
 from aegis.formats.sanitize import cap_pages_text, clean_text, drop_empty
+from aegis.vocabulary import ErrorCode
 
 W = "{http://schemas.openxmlformats.org/wordprocessingml/2006/main}"
 _T, _TAB, _BR, _CR, _P, _TC, _TR = (f"{W}{n}" for n in ("t", "tab", "br", "cr", "p", "tc", "tr"))
@@ -77,7 +78,9 @@ def body_pages(body: Any, limits: Limits) -> list[Page]:
         if event == "start":
             depth += 1
             if depth > MAX_NESTING:
-                raise DocumentError("nesting_too_deep", "The document nests its content too deeply to be read safely.")
+                raise DocumentError(
+                    ErrorCode.NESTING_TOO_DEEP, "The document nests its content too deeply to be read safely."
+                )
             if tag in _SKIP:
                 skip_depth += 1
             if skip_depth:
@@ -127,9 +130,9 @@ def _load(path: Path) -> Any:
     except DocumentError:
         raise
     except KeyError as exc:
-        raise DocumentError("malformed", "The Word document is missing a required part.") from exc
+        raise DocumentError(ErrorCode.MALFORMED, "The Word document is missing a required part.") from exc
     except Exception as exc:  # noqa: BLE001 - python-docx raises many types on damaged packages
-        raise DocumentError("malformed", "The Word document is damaged and cannot be read.") from exc
+        raise DocumentError(ErrorCode.MALFORMED, "The Word document is damaged and cannot be read.") from exc
 
 
 def check(path: Path, limits: Limits, *, detection: Detection | None = None) -> dict[str, Any]:

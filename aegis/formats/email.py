@@ -19,6 +19,7 @@ from aegis.formats.base import Detection, DocumentError, FileType, FormatFamily,
 from aegis.formats.dates import mail_date
 from aegis.formats.encoding import bom_encoding, decode_bytes
 from aegis.formats.sanitize import cap_pages_text, clean_inline, clean_text, drop_empty
+from aegis.vocabulary import ErrorCode
 
 MAX_PARTS = 1000
 MAX_DEPTH = 50
@@ -28,13 +29,13 @@ def _read(path: Path, limits: Limits) -> EmailMessage:
     with path.open("rb") as fh:
         data = fh.read(limits.max_bytes + 1)
     if len(data) > limits.max_bytes:
-        raise DocumentError("too_large", "The file is larger than the allowed size.")
+        raise DocumentError(ErrorCode.TOO_LARGE)
     # Mail is bytes on the wire, but files saved by some tools are UTF-16.
     if bom_encoding(data) or data[:200].count(b"\0") > 20:
         text, _ = decode_bytes(data)
         data = text.encode("utf-8", "replace")
     if not data.strip():
-        raise DocumentError("empty_file", "The file contains only whitespace, no message.")
+        raise DocumentError(ErrorCode.EMPTY_FILE, "The file contains only whitespace, no message.")
     message = BytesParser(policy=policy.default).parsebytes(data)
     assert isinstance(message, EmailMessage)
     return message
@@ -61,10 +62,10 @@ def _walk(message: EmailMessage) -> list[tuple[EmailMessage, int]]:
     while stack:
         part, depth = stack.pop()
         if depth > MAX_DEPTH:
-            raise DocumentError("nesting_too_deep", "The message nests parts too deeply to be read safely.")
+            raise DocumentError(ErrorCode.NESTING_TOO_DEEP, "The message nests parts too deeply to be read safely.")
         out.append((part, depth))
         if len(out) > MAX_PARTS:
-            raise DocumentError("too_large", f"The message has more than {MAX_PARTS} parts.")
+            raise DocumentError(ErrorCode.TOO_LARGE, f"The message has more than {MAX_PARTS} parts.")
         if part.is_multipart():
             payload = part.get_payload()
             if isinstance(payload, list):
@@ -131,7 +132,7 @@ def _analyse(message: EmailMessage) -> tuple[str, list[dict[str, Any]]]:
 def check(path: Path, limits: Limits, *, detection: Detection | None = None) -> dict[str, Any]:
     message = _read(path, limits)
     if not list(message.keys()):
-        raise DocumentError("malformed", "The file has no mail headers; it is not an email message.")
+        raise DocumentError(ErrorCode.MALFORMED, "The file has no mail headers; it is not an email message.")
     _walk(message)
     return {}
 

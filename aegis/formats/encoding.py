@@ -12,6 +12,7 @@ from __future__ import annotations
 import codecs
 
 from aegis.formats.base import DocumentError
+from aegis.vocabulary import ErrorCode
 
 _BOMS: tuple[tuple[bytes, str], ...] = (
     (codecs.BOM_UTF32_LE, "utf-32-le"),
@@ -125,8 +126,8 @@ def read_text(path: object, max_bytes: int, encoding: str | None = None) -> tupl
     with p.open("rb") as fh:
         data = fh.read(max_bytes + 1)
     if len(data) > max_bytes:
-        raise DocumentError("too_large", "The file is larger than the allowed size.")
+        raise DocumentError(ErrorCode.TOO_LARGE)
     text, used = decode_bytes(data, encoding)
     if looks_binary(text):
-        raise DocumentError("type_mismatch", "The file is binary data, not text as its name says.")
+        raise DocumentError(ErrorCode.TYPE_MISMATCH, "The file is binary data, not text as its name says.")
     return text, used

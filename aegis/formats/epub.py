@@ -20,6 +20,7 @@ from aegis.formats.html import decode_html, html_to_text
 from aegis.formats.odf import parse_xml
 from aegis.formats.sanitize import cap_pages_text, clean_inline, drop_empty
 from aegis.formats.zipsafe import check_xml_prologs, check_zip, open_zip
+from aegis.vocabulary import ErrorCode
 
 OPF = "{http://www.idpf.org/2007/opf}"
 DC = "{http://purl.org/dc/elements/1.1/}"
@@ -29,12 +30,12 @@ MAX_CHAPTER_BYTES = 50 * 1024 * 1024
 
 def _package(zf: zipfile.ZipFile, names: set[str]) -> tuple[str, Any]:
     if "META-INF/container.xml" not in names:
-        raise DocumentError("malformed", "The EPUB has no container part.")
+        raise DocumentError(ErrorCode.MALFORMED, "The EPUB has no container part.")
     container = parse_xml(zf.read("META-INF/container.xml"))
     rootfile = container.find(f".//{CONTAINER}rootfile")
     opf_path = rootfile.get("full-path") if rootfile is not None else None
     if not opf_path or opf_path not in names:
-        raise DocumentError("malformed", "The EPUB's package document is missing.")
+        raise DocumentError(ErrorCode.MALFORMED, "The EPUB's package document is missing.")
     return opf_path, parse_xml(zf.read(opf_path))
 
 
@@ -63,7 +64,7 @@ def _open(path: Path, limits: Limits) -> tuple[zipfile.ZipFile, set[str]]:
         check_xml_prologs(zf, infos, allow_doctype=True)
         names = {info.filename for info in infos}
         if "META-INF/encryption.xml" in names:
-            raise DocumentError("encrypted", "The EPUB is encrypted (DRM) and cannot be read.")
+            raise DocumentError(ErrorCode.ENCRYPTED, "The EPUB is encrypted (DRM) and cannot be read.")
     except BaseException:
         zf.close()
         raise
@@ -77,7 +78,7 @@ def check(path: Path, limits: Limits, *, detection: Detection | None = None) -> 
         chapters = _spine(opf_path, opf)
     if len(chapters) > limits.max_pages:
         raise DocumentError(
-            "too_many_pages", f"The book has {len(chapters)} chapters; the limit is {limits.max_pages}."
+            ErrorCode.TOO_MANY_PAGES, f"The book has {len(chapters)} chapters; the limit is {limits.max_pages}."
         )
     return {"chapters": len(chapters)}
 
@@ -92,7 +93,7 @@ def extract_pages(path: Path, limits: Limits, *, detection: Detection | None = N
             if name not in names or remaining <= 0:
                 continue
             if zf.getinfo(name).file_size > MAX_CHAPTER_BYTES:
-                raise DocumentError("too_large", "A chapter of the EPUB is larger than we accept.")
+                raise DocumentError(ErrorCode.TOO_LARGE, "A chapter of the EPUB is larger than we accept.")
             markup, _ = decode_html(zf.read(name))
             text = html_to_text(markup, remaining)
             if text:

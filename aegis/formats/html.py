@@ -15,6 +15,7 @@ from typing import Any
 from aegis.formats.base import Detection, DocumentError, FileType, FormatFamily, Limits, Page
 from aegis.formats.encoding import bom_encoding, decode_bytes, looks_binary
 from aegis.formats.sanitize import cap_pages_text, clean_inline, clean_text, drop_empty
+from aegis.vocabulary import ErrorCode
 
 _SKIP = {"script", "style", "noscript", "template", "head", "title", "svg", "math", "iframe", "object", "embed"}
 _BLOCK = {
@@ -81,10 +82,10 @@ def _read(path: Path, limits: Limits) -> str:
     with path.open("rb") as fh:
         data = fh.read(limits.max_bytes + 1)
     if len(data) > limits.max_bytes:
-        raise DocumentError("too_large", "The file is larger than the allowed size.")
+        raise DocumentError(ErrorCode.TOO_LARGE)
     text, _ = decode_html(data)
     if looks_binary(text):
-        raise DocumentError("type_mismatch", "The file is binary data, not an HTML page as its name says.")
+        raise DocumentError(ErrorCode.TYPE_MISMATCH, "The file is binary data, not an HTML page as its name says.")
     return text
 
 
@@ -155,7 +156,7 @@ def html_to_text(markup: str, max_chars: int = 50_000_000) -> str:
 def check(path: Path, limits: Limits, *, detection: Detection | None = None) -> dict[str, Any]:
     markup = _read(path, limits)
     if not markup.strip():
-        raise DocumentError("empty_file", "The file contains only whitespace, no HTML.")
+        raise DocumentError(ErrorCode.EMPTY_FILE, "The file contains only whitespace, no HTML.")
     return {}
 
 

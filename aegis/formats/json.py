@@ -14,6 +14,7 @@ from typing import Any
 from aegis.formats.base import Detection, DocumentError, FileType, FormatFamily, Limits, Page
 from aegis.formats.encoding import read_text
 from aegis.formats.sanitize import cap_pages_text, clean_inline, clean_text
+from aegis.vocabulary import ErrorCode
 
 MAX_DEPTH = 500
 
@@ -26,16 +27,16 @@ def _loads(text: str) -> Any:
     try:
         return json.loads(text)
     except RecursionError as exc:
-        raise DocumentError("nesting_too_deep", "The JSON nests too deeply to be read safely.") from exc
+        raise DocumentError(ErrorCode.NESTING_TOO_DEEP, "The JSON nests too deeply to be read safely.") from exc
     except (ValueError, MemoryError) as exc:
-        raise DocumentError("malformed", f"The JSON is not valid: {clean_inline(str(exc), 200)}.") from exc
+        raise DocumentError(ErrorCode.MALFORMED, f"The JSON is not valid: {clean_inline(str(exc), 200)}.") from exc
 
 
 def _parse(path: Path, limits: Limits, detection: Detection | None) -> tuple[list[Any], bool, str]:
     encoding = detection.details.get("encoding") if detection else None
     text, used = read_text(path, limits.max_bytes, encoding)
     if not text.strip():
-        raise DocumentError("empty_file", "The file contains only whitespace, no JSON.")
+        raise DocumentError(ErrorCode.EMPTY_FILE, "The file contains only whitespace, no JSON.")
     extension = detection.extension if detection else path.suffix.lower().lstrip(".")
     if _is_ndjson(text, extension):
         records = [_loads(line) for line in text.splitlines() if line.strip()]
@@ -50,7 +51,7 @@ def _lines(value: Any, out: list[str], budget: int) -> None:
     while stack and size < budget:
         prefix, current, depth = stack.pop()
         if depth > MAX_DEPTH:
-            raise DocumentError("nesting_too_deep", "The JSON nests too deeply to be read safely.")
+            raise DocumentError(ErrorCode.NESTING_TOO_DEEP, "The JSON nests too deeply to be read safely.")
         if isinstance(current, dict):
             for key, item in reversed(list(current.items())):
                 stack.append((f"{prefix}.{key}" if prefix else str(key), item, depth + 1))

@@ -16,6 +16,7 @@ from typing import Any
 from aegis.formats.base import Detection, DocumentError, FileType, FormatFamily, Limits, Page
 from aegis.formats.dates import iso_date
 from aegis.formats.sanitize import cap_pages_text, clean_inline, clean_text, drop_empty
+from aegis.vocabulary import ErrorCode
 
 MAX_ATTACHMENTS = 1000
 
@@ -29,7 +30,7 @@ def _open(path: Path) -> Iterator[Any]:
     try:
         message = extract_msg.openMsg(str(path), delayAttachments=False)
     except Exception as exc:  # noqa: BLE001 - extract-msg raises many types on damaged files
-        raise DocumentError("malformed", "The Outlook message is damaged and cannot be read.") from exc
+        raise DocumentError(ErrorCode.MALFORMED, "The Outlook message is damaged and cannot be read.") from exc
     try:
         yield message
     finally:

@@ -17,6 +17,7 @@ from aegis.formats.base import Detection, DocumentError, FileType, FormatFamily,
 from aegis.formats.dates import iso_date
 from aegis.formats.sanitize import cap_pages_text, clean_inline, clean_text, drop_empty
 from aegis.formats.zipsafe import check_xml_prologs, check_zip, open_zip
+from aegis.vocabulary import ErrorCode
 
 TEXT = "{urn:oasis:names:tc:opendocument:xmlns:text:1.0}"
 TABLE = "{urn:oasis:names:tc:opendocument:xmlns:table:1.0}"
@@ -43,9 +44,9 @@ def parse_xml(data: bytes) -> Any:
     except etree.XMLSyntaxError as exc:
         if "depth" in str(exc).lower():
             raise DocumentError(
-                "nesting_too_deep", "The document nests elements too deeply to be read safely."
+                ErrorCode.NESTING_TOO_DEEP, "The document nests elements too deeply to be read safely."
             ) from exc
-        raise DocumentError("malformed", "A part of the document is not well-formed XML.") from exc
+        raise DocumentError(ErrorCode.MALFORMED, "A part of the document is not well-formed XML.") from exc
 
 
 def _open(path: Path, limits: Limits) -> dict[str, bytes]:
@@ -54,18 +55,18 @@ def _open(path: Path, limits: Limits) -> dict[str, bytes]:
         check_xml_prologs(zf, infos, allow_doctype=False)
         names = {info.filename for info in infos}
         if "content.xml" not in names:
-            raise DocumentError("malformed", "The OpenDocument file has no content part.")
+            raise DocumentError(ErrorCode.MALFORMED, "The OpenDocument file has no content part.")
         if "META-INF/manifest.xml" in names:
             with zf.open("META-INF/manifest.xml") as fh:
                 if b"encryption-data" in fh.read(1024 * 1024):
-                    raise DocumentError("encrypted", "The OpenDocument file is protected with a password.")
+                    raise DocumentError(ErrorCode.ENCRYPTED, "The OpenDocument file is protected with a password.")
         parts: dict[str, bytes] = {}
         for name in ("content.xml", "meta.xml", "mimetype"):
             if name in names:
                 try:
                     parts[name] = zf.read(name)
                 except (zipfile.BadZipFile, OSError, EOFError, ValueError) as exc:
-                    raise DocumentError("malformed", "A part of the OpenDocument file is damaged.") from exc
+                    raise DocumentError(ErrorCode.MALFORMED, "A part of the OpenDocument file is damaged.") from exc
     return parts
 
 
@@ -156,7 +157,9 @@ def extract_pages(path: Path, limits: Limits, *, detection: Detection | None = N
     body = root.find(f"{OFFICE}body")
     texts = _pages(body, limits.max_text_chars) if body is not None else [""]
     if len(texts) > limits.max_pages:
-        raise DocumentError("too_many_pages", f"The document has {len(texts)} pages; the limit is {limits.max_pages}.")
+        raise DocumentError(
+            ErrorCode.TOO_MANY_PAGES, f"The document has {len(texts)} pages; the limit is {limits.max_pages}."
+        )
     return cap_pages_text([Page(number=i + 1, text=t) for i, t in enumerate(texts)], limits.max_text_chars)
 
 

@@ -13,6 +13,7 @@ from aegis.formats.base import DocumentError, Limits
 from aegis.formats.dates import iso_date
 from aegis.formats.sanitize import clean_inline
 from aegis.formats.zipsafe import check_xml_prologs, check_zip, open_zip
+from aegis.vocabulary import ErrorCode
 
 # The part that makes a zip a given OOXML kind.
 MAIN_PARTS = {
@@ -29,7 +30,7 @@ def open_package(path: Path, limits: Limits | None = None) -> list[str]:
         infos = check_zip(zf, limits)
         names = [info.filename for info in infos]
         if "[Content_Types].xml" not in names:
-            raise DocumentError("malformed", "The Office file is missing its content types part.")
+            raise DocumentError(ErrorCode.MALFORMED, "The Office file is missing its content types part.")
         check_xml_prologs(zf, infos, allow_doctype=False)
     return names
 

@@ -7,7 +7,7 @@ ten times faster at text and fuzzed continuously, so it extracts the pages.
 
 The validate step decodes each page's content streams and fonts through pypdf
 with tight output limits before PDFium ever sees them; that is what turns a
-Flate bomb into a clean ``decompression_bomb`` instead of an allocation that the
+Flate bomb into a clean ``zip_bomb`` instead of an allocation that the
 worker's memory cap kills.
 """
 
@@ -25,6 +25,7 @@ from typing import Any
 from aegis.formats.base import Detection, DocumentError, FileType, FormatFamily, Limits, Page
 from aegis.formats.dates import iso_date, pdf_date
 from aegis.formats.sanitize import cap_pages_text, clean_inline, clean_text, drop_empty, json_safe
+from aegis.vocabulary import ErrorCode
 
 log = logging.getLogger(__name__)
 
@@ -73,24 +74,24 @@ def _translate(exc: BaseException) -> DocumentError:
     if isinstance(exc, DocumentError):
         return exc
     if isinstance(exc, RecursionError):
-        return DocumentError("nesting_too_deep", "The PDF nests objects too deeply to be read safely.")
+        return DocumentError(ErrorCode.NESTING_TOO_DEEP, "The PDF nests objects too deeply to be read safely.")
     if isinstance(exc, MemoryError):
-        return DocumentError("too_large", "The PDF needs more memory to read than we allow.")
+        return DocumentError(ErrorCode.TOO_COMPLEX, "The PDF needs more memory to read than a worker may use.")
     if isinstance(exc, FileNotDecryptedError):
-        return DocumentError("encrypted", "The PDF is encrypted and needs a password.")
+        return DocumentError(ErrorCode.ENCRYPTED, "The PDF is encrypted and needs a password.")
     message = str(exc).lower()
     if isinstance(exc, LimitReachedError):
         if "decompress" in message or "output length" in message or "decoding work" in message:
             return DocumentError(
-                "decompression_bomb", "The PDF holds a stream that expands to far more data than allowed."
+                ErrorCode.ZIP_BOMB, "The PDF holds a stream that expands to far more data than allowed."
             )
         if "depth" in message:
-            return DocumentError("nesting_too_deep", "The PDF nests objects too deeply to be read safely.")
+            return DocumentError(ErrorCode.NESTING_TOO_DEEP, "The PDF nests objects too deeply to be read safely.")
         if "page" in message and ("entr" in message or "limit" in message):
-            return DocumentError("too_many_pages", "The PDF has more pages than we accept.")
+            return DocumentError(ErrorCode.TOO_MANY_PAGES, "The PDF has more pages than we accept.")
         if "cycle" in message or "loop" in message or "cyclic" in message or "self reference" in message:
-            return DocumentError("malformed", "The PDF's structure refers to itself in a loop.")
-        return DocumentError("malformed", "The PDF exceeds a structural limit and cannot be read safely.")
+            return DocumentError(ErrorCode.MALFORMED, "The PDF's structure refers to itself in a loop.")
+        return DocumentError(ErrorCode.MALFORMED, "The PDF exceeds a structural limit and cannot be read safely.")
     if isinstance(
         exc,
         PdfReadError
@@ -105,9 +106,9 @@ def _translate(exc: BaseException) -> DocumentError:
         | UnicodeError
         | ArithmeticError,
     ):
-        return DocumentError("malformed", "The PDF is damaged or truncated and cannot be read.")
+        return DocumentError(ErrorCode.MALFORMED, "The PDF is damaged or truncated and cannot be read.")
     log.warning("unexpected error reading PDF", exc_info=exc)
-    return DocumentError("malformed", "The PDF could not be read.")
+    return DocumentError(ErrorCode.MALFORMED, "The PDF could not be read.")
 
 
 @contextlib.contextmanager
@@ -133,11 +134,11 @@ def _open_reader(path: Path) -> Any:
         try:
             ok = reader.decrypt("")
         except NotImplementedError as exc:
-            raise DocumentError("encrypted", "The PDF uses an encryption method we cannot open.") from exc
+            raise DocumentError(ErrorCode.ENCRYPTED, "The PDF uses an encryption method we cannot open.") from exc
         except Exception as exc:  # noqa: BLE001 - crypto back-ends raise their own types
-            raise DocumentError("encrypted", "The PDF is encrypted and could not be opened.") from exc
+            raise DocumentError(ErrorCode.ENCRYPTED, "The PDF is encrypted and could not be opened.") from exc
         if not ok:
-            raise DocumentError("encrypted", "The PDF is encrypted and needs a password.")
+            raise DocumentError(ErrorCode.ENCRYPTED, "The PDF is encrypted and needs a password.")
     return reader
 
 
@@ -153,12 +154,12 @@ def _declared_page_count(reader: Any) -> int | None:
 def _page_count(reader: Any, limits: Limits) -> int:
     declared = _declared_page_count(reader)
     if declared is not None and declared > limits.max_pages:
-        raise DocumentError("too_many_pages", f"The PDF has {declared} pages; the limit is {limits.max_pages}.")
+        raise DocumentError(ErrorCode.TOO_MANY_PAGES, f"The PDF has {declared} pages; the limit is {limits.max_pages}.")
     count = len(reader.pages)
     if count > limits.max_pages:
-        raise DocumentError("too_many_pages", f"The PDF has {count} pages; the limit is {limits.max_pages}.")
+        raise DocumentError(ErrorCode.TOO_MANY_PAGES, f"The PDF has {count} pages; the limit is {limits.max_pages}.")
     if count == 0:
-        raise DocumentError("malformed", "The PDF has no pages.")
+        raise DocumentError(ErrorCode.MALFORMED, "The PDF has no pages.")
     return count
 
 
@@ -191,9 +192,11 @@ def _scan_page(page: Any, budget: list[int], seen: set[int]) -> None:
         data = stream.get_data()
         budget[0] -= len(data)
         if budget[0] < 0:
-            raise DocumentError("decompression_bomb", "The PDF's pages expand to far more data than allowed.")
+            raise DocumentError(ErrorCode.ZIP_BOMB, "The PDF's pages expand to far more data than allowed.")
         if _max_nesting(data) > MAX_CONTENT_NESTING:
-            raise DocumentError("nesting_too_deep", "A page of the PDF nests its content too deeply to be read safely.")
+            raise DocumentError(
+                ErrorCode.NESTING_TOO_DEEP, "A page of the PDF nests its content too deeply to be read safely."
+            )
     resources = page.get("/Resources")
     resources = resources.get_object() if resources is not None else None
     fonts = resources.get("/Font") if hasattr(resources, "get") else None
@@ -222,7 +225,7 @@ def _scan_page(page: Any, budget: list[int], seen: set[int]) -> None:
                 data = raw.get_object().get_data()
                 budget[0] -= len(data)
                 if budget[0] < 0:
-                    raise DocumentError("decompression_bomb", "The PDF's fonts expand to far more data than allowed.")
+                    raise DocumentError(ErrorCode.ZIP_BOMB, "The PDF's fonts expand to far more data than allowed.")
 
 
 def check(path: Path, limits: Limits, *, detection: Detection | None = None) -> dict[str, Any]:
@@ -253,7 +256,7 @@ def _repairable(exc: DocumentError) -> bool:
 
     cause = exc.__cause__
     return (
-        exc.code == "malformed"
+        exc.code == ErrorCode.MALFORMED
         and isinstance(cause, PdfReadError | ValueError | KeyError | TypeError | IndexError | AttributeError)
         and not isinstance(cause, LimitReachedError)
     )
@@ -264,7 +267,7 @@ def _check_repaired(path: Path, limits: Limits, original: DocumentError) -> dict
     try:
         doc = _open_pdfium(path)
     except DocumentError as exc:
-        if exc.code in {"encrypted", "wrong_password"}:
+        if exc.code in {ErrorCode.ENCRYPTED, ErrorCode.WRONG_PASSWORD}:
             raise
         raise original from original.__cause__
     try:
@@ -274,7 +277,7 @@ def _check_repaired(path: Path, limits: Limits, original: DocumentError) -> dict
     if count == 0:
         raise original from original.__cause__
     if count > limits.max_pages:
-        raise DocumentError("too_many_pages", f"The PDF has {count} pages; the limit is {limits.max_pages}.")
+        raise DocumentError(ErrorCode.TOO_MANY_PAGES, f"The PDF has {count} pages; the limit is {limits.max_pages}.")
     return {"pages": count, "encrypted": False, "repaired": True}
 
 
@@ -288,7 +291,7 @@ def _repaired_metadata(path: Path, limits: Limits) -> dict[str, Any]:
     finally:
         doc.close()
     if count > limits.max_pages:
-        raise DocumentError("too_many_pages", f"The PDF has {count} pages; the limit is {limits.max_pages}.")
+        raise DocumentError(ErrorCode.TOO_MANY_PAGES, f"The PDF has {count} pages; the limit is {limits.max_pages}.")
     meta = {
         "title": _text(info.get("Title")),
         "author": _text(info.get("Author")),
@@ -309,11 +312,11 @@ def _pdfium_error(exc: Exception, password: str | None) -> DocumentError:
     code = getattr(exc, "err_code", None)
     if code == pdfium_c.FPDF_ERR_PASSWORD:
         if password:
-            return DocumentError("wrong_password", "The password does not open this PDF.")
-        return DocumentError("encrypted", "The PDF is encrypted and needs a password.")
+            return DocumentError(ErrorCode.WRONG_PASSWORD, "The password does not open this PDF.")
+        return DocumentError(ErrorCode.ENCRYPTED, "The PDF is encrypted and needs a password.")
     if code == pdfium_c.FPDF_ERR_SECURITY:
-        return DocumentError("encrypted", "The PDF uses an encryption method we cannot open.")
-    return DocumentError("malformed", "The PDF is damaged and cannot be read.")
+        return DocumentError(ErrorCode.ENCRYPTED, "The PDF uses an encryption method we cannot open.")
+    return DocumentError(ErrorCode.MALFORMED, "The PDF is damaged and cannot be read.")
 
 
 def _open_pdfium(path: Path, password: str | None = None) -> Any:
@@ -340,7 +343,9 @@ def extract_pages(path: Path, limits: Limits, *, detection: Detection | None = N
     try:
         count = len(doc)
         if count > limits.max_pages:
-            raise DocumentError("too_many_pages", f"The PDF has {count} pages; the limit is {limits.max_pages}.")
+            raise DocumentError(
+                ErrorCode.TOO_MANY_PAGES, f"The PDF has {count} pages; the limit is {limits.max_pages}."
+            )
         for index in range(count):
             text = ""
             if remaining > 0:
@@ -359,7 +364,7 @@ def extract_pages(path: Path, limits: Limits, *, detection: Detection | None = N
     except DocumentError:
         raise
     except Exception as exc:  # noqa: BLE001 - PDFium raises PdfiumError/ValueError on bad pages
-        raise DocumentError("malformed", "A page of the PDF is damaged and its text cannot be read.") from exc
+        raise DocumentError(ErrorCode.MALFORMED, "A page of the PDF is damaged and its text cannot be read.") from exc
     finally:
         doc.close()
     return cap_pages_text(pages, limits.max_text_chars)
@@ -373,7 +378,7 @@ def decrypt(src: Path, dst: Path, password: str) -> None:
     try:
         doc.save(dst, flags=pdfium_c.FPDF_REMOVE_SECURITY)
     except Exception as exc:  # noqa: BLE001
-        raise DocumentError("malformed", "The PDF could not be rewritten without its encryption.") from exc
+        raise DocumentError(ErrorCode.MALFORMED, "The PDF could not be rewritten without its encryption.") from exc
     finally:
         doc.close()
 

@@ -13,6 +13,7 @@ from typing import Any
 from aegis.formats.base import Detection, DocumentError, FileType, FormatFamily, Limits, Page
 from aegis.formats.ooxml import app_properties, core_properties, open_package
 from aegis.formats.sanitize import cap_pages_text, clean_text, drop_empty
+from aegis.vocabulary import ErrorCode
 
 MAX_GROUP_DEPTH = 50
 MAX_SHAPES = 10_000
@@ -27,7 +28,7 @@ def _load(path: Path, limits: Limits) -> Any:
     except DocumentError:
         raise
     except Exception as exc:  # noqa: BLE001 - python-pptx raises many types on damaged packages
-        raise DocumentError("malformed", "The PowerPoint file is damaged and cannot be read.") from exc
+        raise DocumentError(ErrorCode.MALFORMED, "The PowerPoint file is damaged and cannot be read.") from exc
 
 
 def _shape_texts(shapes: Any) -> list[str]:
@@ -42,7 +43,9 @@ def _shape_texts(shapes: Any) -> list[str]:
         if seen > MAX_SHAPES:
             break
         if depth > MAX_GROUP_DEPTH:
-            raise DocumentError("nesting_too_deep", "The presentation nests shapes too deeply to be read safely.")
+            raise DocumentError(
+                ErrorCode.NESTING_TOO_DEEP, "The presentation nests shapes too deeply to be read safely."
+            )
         try:
             shape_type = shape.shape_type
         except Exception:  # noqa: BLE001 - unknown shape types raise NotImplementedError
@@ -66,7 +69,9 @@ def check(path: Path, limits: Limits, *, detection: Detection | None = None) -> 
     presentation = _load(path, limits)
     count = len(presentation.slides)
     if count > limits.max_pages:
-        raise DocumentError("too_many_pages", f"The presentation has {count} slides; the limit is {limits.max_pages}.")
+        raise DocumentError(
+            ErrorCode.TOO_MANY_PAGES, f"The presentation has {count} slides; the limit is {limits.max_pages}."
+        )
     return {"slides": count}
 
 
@@ -76,7 +81,7 @@ def extract_pages(path: Path, limits: Limits, *, detection: Detection | None = N
     size = 0
     for number, slide in enumerate(presentation.slides, start=1):
         if number > limits.max_pages:
-            raise DocumentError("too_many_pages", f"The presentation has more than {limits.max_pages} slides.")
+            raise DocumentError(ErrorCode.TOO_MANY_PAGES, f"The presentation has more than {limits.max_pages} slides.")
         text = ""
         if size <= limits.max_text_chars:
             parts = _shape_texts(slide.shapes)

@@ -14,6 +14,7 @@ from types import MappingProxyType
 
 from aegis.formats import csv, docx, email, epub, html, json, msg, odf, pdf, pptx, rtf, text, xls, xlsx, xml
 from aegis.formats.base import DocumentError, FormatFamily
+from aegis.vocabulary import ErrorCode
 
 
 class FormatRegistry:
@@ -57,7 +58,7 @@ class FormatRegistry:
         """The family called ``name``; anything else is a file we do not support."""
         family = self._families.get(name)
         if family is None:
-            raise DocumentError("unsupported_format", "This kind of file is not supported.")
+            raise DocumentError(ErrorCode.UNSUPPORTED_FORMAT)
         return family
 
     @property

@@ -13,6 +13,7 @@ from typing import Any
 
 from aegis.formats.base import Detection, DocumentError, FileType, FormatFamily, Limits, Page
 from aegis.formats.sanitize import cap_pages_text, clean_inline, clean_text, drop_empty
+from aegis.vocabulary import ErrorCode
 
 _INFO_FIELD = re.compile(r"\{\\(title|author|subject|keywords|operator|doccomm|company)\s+((?:[^{}\\]|\\.)*)\}")
 _INFO_DATE = re.compile(r"\{\\(creatim|revtim)((?:\\(?:yr|mo|dy|hr|min|sec)\d+)+)\}")
@@ -23,9 +24,9 @@ def _read(path: Path, limits: Limits) -> str:
     with path.open("rb") as fh:
         data = fh.read(limits.max_bytes + 1)
     if len(data) > limits.max_bytes:
-        raise DocumentError("too_large", "The file is larger than the allowed size.")
+        raise DocumentError(ErrorCode.TOO_LARGE)
     if not data.lstrip().startswith(b"{\\rtf"):
-        raise DocumentError("type_mismatch", "The file is not RTF, whatever its name says.")
+        raise DocumentError(ErrorCode.TYPE_MISMATCH, "The file is not RTF, whatever its name says.")
     # RTF is 7-bit; anything else is escaped. latin-1 maps every byte, losslessly.
     return data.decode("latin-1")
 
@@ -54,7 +55,7 @@ def _text(raw: str) -> str:
     try:
         text = rtf_to_text(raw, encoding=_encoding(raw), errors="replace")
     except (ValueError, IndexError, LookupError) as exc:
-        raise DocumentError("malformed", "The RTF document is damaged and cannot be read.") from exc
+        raise DocumentError(ErrorCode.MALFORMED, "The RTF document is damaged and cannot be read.") from exc
     return clean_text(text.replace("\r\n", "\n"))
 
 

@@ -13,6 +13,7 @@ from typing import Any
 from aegis.formats.base import Detection, DocumentError, FileType, FormatFamily, Limits, Page
 from aegis.formats.encoding import read_text
 from aegis.formats.sanitize import cap_pages_text, clean_text
+from aegis.vocabulary import ErrorCode
 
 MARKUP = {"md": "markdown", "markdown": "markdown", "rst": "restructuredtext", "org": "org"}
 
@@ -21,10 +22,10 @@ def check(path: Path, limits: Limits, *, detection: Detection | None = None) -> 
     """Decode the file once to learn its encoding and refuse binary or blank files."""
     text, encoding = read_text(path, limits.max_bytes)
     if not text.strip():
-        raise DocumentError("empty_file", "The file contains only whitespace, no text.")
+        raise DocumentError(ErrorCode.EMPTY_FILE, "The file contains only whitespace, no text.")
     pages = text.count("\f") + 1
     if pages > limits.max_pages:
-        raise DocumentError("too_many_pages", f"The text has {pages} pages; the limit is {limits.max_pages}.")
+        raise DocumentError(ErrorCode.TOO_MANY_PAGES, f"The text has {pages} pages; the limit is {limits.max_pages}.")
     return {"encoding": encoding}
 
 

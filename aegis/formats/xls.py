@@ -12,6 +12,7 @@ from typing import Any
 from aegis.formats.base import Detection, DocumentError, FileType, FormatFamily, Limits, Page
 from aegis.formats.sanitize import cap_pages_text, clean_inline, clean_text, drop_empty
 from aegis.formats.xlsx import check_sheet_count, sheet_text
+from aegis.vocabulary import ErrorCode
 
 
 def _load(path: Path) -> Any:
@@ -21,10 +22,10 @@ def _load(path: Path) -> Any:
         return xlrd.open_workbook(str(path), on_demand=True, logfile=_Null())
     except xlrd.biffh.XLRDError as exc:
         if "encrypt" in str(exc).lower():
-            raise DocumentError("encrypted", "The Excel workbook is protected with a password.") from exc
-        raise DocumentError("malformed", "The Excel workbook is damaged and cannot be read.") from exc
+            raise DocumentError(ErrorCode.ENCRYPTED, "The Excel workbook is protected with a password.") from exc
+        raise DocumentError(ErrorCode.MALFORMED, "The Excel workbook is damaged and cannot be read.") from exc
     except Exception as exc:  # noqa: BLE001 - xlrd raises many types on damaged files
-        raise DocumentError("malformed", "The Excel workbook is damaged and cannot be read.") from exc
+        raise DocumentError(ErrorCode.MALFORMED, "The Excel workbook is damaged and cannot be read.") from exc
 
 
 class _Null:

@@ -16,6 +16,7 @@ from typing import Any
 from aegis.formats.base import Detection, DocumentError, FileType, FormatFamily, Limits, Page
 from aegis.formats.ooxml import app_properties, core_properties, open_package
 from aegis.formats.sanitize import cap_pages_text, clean_text, drop_empty
+from aegis.vocabulary import ErrorCode
 
 # A sheet can declare a million rows of nothing; stop after this many empty ones.
 MAX_EMPTY_RUN = 10_000
@@ -34,7 +35,7 @@ def _load(path: Path, limits: Limits) -> Any:
     except DocumentError:
         raise
     except Exception as exc:  # noqa: BLE001 - openpyxl raises many types on damaged packages
-        raise DocumentError("malformed", "The Excel workbook is damaged and cannot be read.") from exc
+        raise DocumentError(ErrorCode.MALFORMED, "The Excel workbook is damaged and cannot be read.") from exc
 
 
 def _cell(value: Any) -> str:
@@ -73,7 +74,9 @@ def sheet_text(rows: Any, budget: int) -> tuple[str, int]:
 def check_sheet_count(count: int, limits: Limits) -> dict[str, Any]:
     """A sheet is a page: refuse workbooks past the page cap (XLSX and XLS alike)."""
     if count > limits.max_pages:
-        raise DocumentError("too_many_pages", f"The workbook has {count} sheets; the limit is {limits.max_pages}.")
+        raise DocumentError(
+            ErrorCode.TOO_MANY_PAGES, f"The workbook has {count} sheets; the limit is {limits.max_pages}."
+        )
     return {"sheets": count}
 
 
@@ -93,7 +96,7 @@ def extract_pages(path: Path, limits: Limits, *, detection: Detection | None = N
     try:
         for number, sheet in enumerate(workbook.worksheets, start=1):
             if number > limits.max_pages:
-                raise DocumentError("too_many_pages", f"The workbook has more than {limits.max_pages} sheets.")
+                raise DocumentError(ErrorCode.TOO_MANY_PAGES, f"The workbook has more than {limits.max_pages} sheets.")
             text = ""
             if remaining > 0:
                 body, _ = sheet_text(sheet.iter_rows(values_only=True), remaining)

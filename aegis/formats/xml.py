@@ -16,6 +16,7 @@ from typing import Any
 from aegis.formats.base import Detection, DocumentError, FileType, FormatFamily, Limits, Page
 from aegis.formats.encoding import decode_bytes, detect_encoding
 from aegis.formats.sanitize import cap_pages_text, clean_inline, clean_text
+from aegis.vocabulary import ErrorCode
 
 MAX_DEPTH = 1000
 _DECLARATION = re.compile(r"""^(\s*<\?xml[^>]*encoding\s*=\s*["'])[^"']*(["'])""")
@@ -57,7 +58,9 @@ def walk(source: Any, budget: int) -> tuple[str, dict[str, Any]]:
                 if root_tag is None:
                     root_tag = _local(element.tag)
                 if depth > MAX_DEPTH:
-                    raise DocumentError("nesting_too_deep", "The XML nests elements too deeply to be read safely.")
+                    raise DocumentError(
+                        ErrorCode.NESTING_TOO_DEEP, "The XML nests elements too deeply to be read safely."
+                    )
                 continue
             depth -= 1
             parts: list[str] = []
@@ -82,14 +85,14 @@ def walk(source: Any, budget: int) -> tuple[str, dict[str, Any]]:
                 collected[element] = parts
     except (EntitiesForbidden, DTDForbidden, ExternalReferenceForbidden) as exc:
         raise DocumentError(
-            "xml_entities", "The XML declares entities or external references, which we refuse."
+            ErrorCode.XML_ENTITIES, "The XML declares entities or external references, which we refuse."
         ) from exc
     except NotSupportedError as exc:
-        raise DocumentError("xml_entities", "The XML uses features we refuse for safety.") from exc
+        raise DocumentError(ErrorCode.XML_ENTITIES, "The XML uses features we refuse for safety.") from exc
     except ParseError as exc:
-        raise DocumentError("malformed", f"The XML is not well-formed: {clean_inline(str(exc), 200)}.") from exc
+        raise DocumentError(ErrorCode.MALFORMED, f"The XML is not well-formed: {clean_inline(str(exc), 200)}.") from exc
     except RecursionError as exc:
-        raise DocumentError("nesting_too_deep", "The XML nests elements too deeply to be read safely.") from exc
+        raise DocumentError(ErrorCode.NESTING_TOO_DEEP, "The XML nests elements too deeply to be read safely.") from exc
     facts = {"root": root_tag, "elements": elements, "title": title}
     return clean_text(text), facts
 
@@ -98,9 +101,9 @@ def _source(path: Path, limits: Limits) -> io.BytesIO:
     with path.open("rb") as fh:
         data = fh.read(limits.max_bytes + 1)
     if len(data) > limits.max_bytes:
-        raise DocumentError("too_large", "The file is larger than the allowed size.")
+        raise DocumentError(ErrorCode.TOO_LARGE)
     if not data.strip(b" \t\r\n\0\xef\xbb\xbf\xff\xfe"):
-        raise DocumentError("empty_file", "The file contains only whitespace, no XML.")
+        raise DocumentError(ErrorCode.EMPTY_FILE, "The file contains only whitespace, no XML.")
     return io.BytesIO(_to_utf8(data))
 
 

@@ -14,6 +14,7 @@ import zipfile
 from pathlib import Path
 
 from aegis.formats.base import DocumentError, Limits
+from aegis.vocabulary import ErrorCode
 
 _DRIVE = re.compile(r"^[A-Za-z]:")
 # Below this size a high ratio is harmless (an XML part of zeros, a tiny text).
@@ -27,7 +28,7 @@ def open_zip(path: Path) -> zipfile.ZipFile:
     try:
         return zipfile.ZipFile(path)
     except (zipfile.BadZipFile, zipfile.LargeZipFile, OSError, ValueError, EOFError) as exc:
-        raise DocumentError("malformed", "The file is a damaged zip container and cannot be opened.") from exc
+        raise DocumentError(ErrorCode.MALFORMED, "The file is a damaged zip container and cannot be opened.") from exc
 
 
 def check_zip(zf: zipfile.ZipFile, limits: Limits) -> list[zipfile.ZipInfo]:
@@ -35,24 +36,25 @@ def check_zip(zf: zipfile.ZipFile, limits: Limits) -> list[zipfile.ZipInfo]:
     infos = zf.infolist()
     if len(infos) > limits.max_zip_entries:
         raise DocumentError(
-            "zip_bomb", f"The archive holds {len(infos)} entries, more than the {limits.max_zip_entries} allowed."
+            ErrorCode.ZIP_BOMB,
+            f"The archive holds {len(infos)} entries, more than the {limits.max_zip_entries} allowed."
         )
     total = 0
     for info in infos:
         name = info.filename
         parts = name.replace("\\", "/").split("/")
         if name.startswith(("/", "\\")) or _DRIVE.match(name) or ".." in parts or "\0" in name or "\\" in name:
-            raise DocumentError("unsafe_archive", "The archive contains an entry with an unsafe path name.")
+            raise DocumentError(ErrorCode.UNSAFE_ARCHIVE)
         if info.flag_bits & 0x1:
-            raise DocumentError("encrypted", "The archive's entries are encrypted.")
+            raise DocumentError(ErrorCode.ENCRYPTED, "The archive's entries are encrypted.")
         total += info.file_size
         if total > limits.max_zip_uncompressed:
-            raise DocumentError("zip_bomb", "The archive expands to more data than allowed.")
+            raise DocumentError(ErrorCode.ZIP_BOMB, "The archive expands to more data than allowed.")
         if info.file_size > _RATIO_FLOOR:
             ratio = info.file_size / max(1, info.compress_size)
             if ratio > limits.max_zip_ratio:
                 raise DocumentError(
-                    "zip_bomb",
+                    ErrorCode.ZIP_BOMB,
                     f"An archive entry expands {int(ratio)} times, more than the {limits.max_zip_ratio} allowed.",
                 )
     return infos
@@ -64,7 +66,7 @@ def read_prolog(zf: zipfile.ZipFile, name: str, size: int = _PROLOG_BYTES) -> by
         with zf.open(name) as fh:
             return fh.read(size)
     except (zipfile.BadZipFile, OSError, EOFError, ValueError, NotImplementedError) as exc:
-        raise DocumentError("malformed", "A part of the archive is damaged.") from exc
+        raise DocumentError(ErrorCode.MALFORMED, "A part of the archive is damaged.") from exc
 
 
 def check_xml_prologs(zf: zipfile.ZipFile, infos: list[zipfile.ZipInfo], *, allow_doctype: bool) -> None:
@@ -82,4 +84,4 @@ def check_xml_prologs(zf: zipfile.ZipFile, infos: list[zipfile.ZipInfo], *, allo
         if b"<!DOCTYPE" not in head and b"<!ENTITY" not in head and b"\0<\0!" not in head and b"<\0!\0" not in head:
             continue
         if not allow_doctype or b"<!ENTITY" in head or b"[" in head.split(b"<!DOCTYPE", 1)[-1].split(b">", 1)[0]:
-            raise DocumentError("xml_entities", "The document declares XML entities, which we do not accept.")
+            raise DocumentError(ErrorCode.XML_ENTITIES, "The document declares XML entities, which we do not accept.")

@@ -13,6 +13,7 @@ from typing import Any
 
 from aegis.config import Settings
 from aegis.pipeline.registry import STAGES
+from aegis.vocabulary import DocumentStatus
 
 NAMESPACE = "aegis"
 
@@ -84,7 +85,7 @@ class StateCollector:
                 rows = session.execute(select(Document.status, func.count()).group_by(Document.status)).all()
         except Exception:  # noqa: BLE001
             return {}
-        counts = {status: 0.0 for status in ("queued", "processing", "succeeded", "failed", "rejected")}
+        counts = {str(status): 0.0 for status in DocumentStatus}
         counts.update({status: float(n) for status, n in rows})
         return counts
 

@@ -27,6 +27,8 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
+from aegis.vocabulary import DocumentStatus, StageStatus
+
 
 def utcnow() -> datetime:
     return datetime.now(UTC)
@@ -89,7 +91,7 @@ class Document(Base):
     mime: Mapped[str | None] = mapped_column(String(200), nullable=True)
     family: Mapped[str | None] = mapped_column(String(50), nullable=True)
     # queued | processing | succeeded | failed | rejected
-    status: Mapped[str] = mapped_column(String(20), default="queued")
+    status: Mapped[str] = mapped_column(String(20), default=DocumentStatus.QUEUED)
     # The stage the document is in (or waits for); null once it has ended.
     stage: Mapped[str | None] = mapped_column(String(20), nullable=True)
     error_code: Mapped[str | None] = mapped_column(String(64), nullable=True)
@@ -122,7 +124,7 @@ class StageRun(Base):
     document_id: Mapped[str] = mapped_column(ForeignKey("documents.id", ondelete="CASCADE"), index=True)
     stage: Mapped[str] = mapped_column(String(20))
     # pending | running | succeeded | failed | skipped
-    status: Mapped[str] = mapped_column(String(20), default="pending")
+    status: Mapped[str] = mapped_column(String(20), default=StageStatus.PENDING)
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     started_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
     finished_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)

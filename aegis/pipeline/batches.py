@@ -34,10 +34,11 @@ from aegis.pipeline.errors import TransientError
 from aegis.pipeline.registry import REGISTRY, Registry
 from aegis.pipeline.stage import DocumentView, FanOutPlan, FanOutStage
 from aegis.services import events
+from aegis.vocabulary import ACTIVE_STATUSES, DocumentStatus, ErrorCode, StageStatus
 
 log = logging.getLogger("aegis.pipeline.batches")
 
-OPEN = ("pending", "running")
+OPEN = (StageStatus.PENDING, StageStatus.RUNNING)
 
 
 class BatchOutcome(StrEnum):
@@ -86,7 +87,7 @@ def _lock(session: Session, document_id: str, stage: str, index: int) -> tuple[D
 def _current(document: Document | None, batch: Batch | None, stage: str, token: str) -> bool:
     return (
         document is not None and batch is not None and document.dispatch_token == token
-        and document.stage == stage and document.status in ("queued", "processing")
+        and document.stage == stage and document.status in ACTIVE_STATUSES
     )
 
 
@@ -106,14 +107,14 @@ def execute_batch(
         now = utcnow()
         if batch.status not in OPEN:
             return BatchOutcome.DROPPED, None
-        if batch.status == "running" and batch.task_id != task_id and batch.started_at is not None:
+        if batch.status == StageStatus.RUNNING and batch.task_id != task_id and batch.started_at is not None:
             if as_utc(batch.started_at) + timedelta(seconds=settings.time_limits[stage]) > now:
                 return BatchOutcome.DROPPED, None  # another worker holds it right now
         if batch.attempts >= settings.max_attempts:
             # Crashed (or timed out) on every attempt: go on without these units.
-            return _finish(settings, session, impl, document, batch, stage, None, "worker_lost", registry)
+            return _finish(settings, session, impl, document, batch, stage, None, ErrorCode.WORKER_LOST, registry)
         batch.attempts += 1
-        batch.status = "running"
+        batch.status = StageStatus.RUNNING
         batch.task_id = task_id
         batch.worker = worker
         batch.started_at = now
@@ -123,22 +124,22 @@ def execute_batch(
     blob = BlobStore(settings.storage_dir).path_for(view.tenant_id, view.sha256)
     started = time.monotonic()
     result: Any = None
-    code: str | None = None
+    code: ErrorCode | None = None
     try:
         if not blob.exists():
-            raise DocumentError("blob_missing", "The uploaded file is no longer in storage.", rejected=False)
+            raise DocumentError(ErrorCode.BLOB_MISSING)
         result = impl.run_batch(settings, view, blob, units)
     except SoftTimeLimitExceeded:
-        code = "ocr_timeout"
+        code = ErrorCode.OCR_TIMEOUT
     except DocumentError as exc:
         code = exc.code
     except MemoryError:
-        code = "too_complex"
+        code = ErrorCode.TOO_COMPLEX
     except TransientError:
         raise
     except Exception:  # noqa: BLE001 - a bug of ours: record it on the units, keep the document going
         log.exception("batch crashed", extra={"document_id": document_id, "stage": stage})
-        code = "internal_error"
+        code = ErrorCode.INTERNAL_ERROR
     log.info("batch %d (%d units) ran in %d ms", index, len(units), int((time.monotonic() - started) * 1000),
              extra={"document_id": document_id, "stage": stage})
     with session_scope(settings) as session:
@@ -146,7 +147,7 @@ def execute_batch(
         if not _current(document, batch, stage, token):
             return BatchOutcome.DROPPED, None
         assert document is not None and batch is not None
-        if batch.status != "running" or batch.task_id != task_id:
+        if batch.status != StageStatus.RUNNING or batch.task_id != task_id:
             return BatchOutcome.DROPPED, None  # a redelivery took over; its result counts
         return _finish(settings, session, impl, document, batch, stage, result, code, registry)
 
@@ -159,10 +160,10 @@ def _finish(
     units = list(batch.pages)
     if code is None:
         impl.save_batch(session, document, units, result)
-        batch.status = "succeeded"
+        batch.status = StageStatus.SUCCEEDED
     else:
         impl.fail_batch(session, document, units, code)
-        batch.status = "failed"
+        batch.status = StageStatus.FAILED
         batch.error_code = code
     batch.finished_at = now
     run = next(r for r in document.stage_runs if r.stage == stage)
@@ -186,7 +187,7 @@ def _finish(
         fail_document(document, run, exc.code, exc.message, rejected=exc.rejected, now=now)
         events.publish(settings, tenant, doc_id, stage, "failed", code=exc.code, message=exc.message)
         return BatchOutcome.ENDED, None
-    run.status = "succeeded"
+    run.status = StageStatus.SUCCEEDED
     run.finished_at = now
     if run.started_at is not None:
         run.duration_ms = int((now - as_utc(run.started_at)).total_seconds() * 1000)
@@ -194,7 +195,7 @@ def _finish(
     following = registry.next(stage)
     document.stage = following
     if following is None:
-        document.status = "succeeded"
+        document.status = DocumentStatus.SUCCEEDED
     events.publish(settings, tenant, doc_id, stage, "succeeded", duration_ms=run.duration_ms)
     if following is None:
         events.publish(settings, tenant, doc_id, None, "document_succeeded")
@@ -214,6 +215,6 @@ def record_batch_timeout(
         if not _current(document, batch, stage, token):
             return BatchOutcome.DROPPED, None
         assert document is not None and batch is not None
-        if batch.status != "running":
+        if batch.status != StageStatus.RUNNING:
             return BatchOutcome.DROPPED, None
-        return _finish(settings, session, impl, document, batch, stage, None, "ocr_timeout", registry)
+        return _finish(settings, session, impl, document, batch, stage, None, ErrorCode.OCR_TIMEOUT, registry)

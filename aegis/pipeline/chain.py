@@ -14,12 +14,11 @@ from sqlalchemy.orm import Session
 
 from aegis.persistence.models import Document, StageRun, as_utc, new_id, utcnow
 from aegis.pipeline.registry import REGISTRY, Registry
+from aegis.vocabulary import DocumentStatus, ErrorCode, StageStatus
 
 if TYPE_CHECKING:
     from celery import Celery
     from celery.canvas import Signature
-
-ACTIVE_STATUSES = ("queued", "processing")
 
 
 def build_chain(
@@ -40,20 +39,20 @@ def build_chain(
 
 def create_stage_runs(session: Session, document: Document, registry: Registry = REGISTRY) -> None:
     for stage in registry.names:
-        session.add(StageRun(document_id=document.id, stage=stage, status="pending"))
+        session.add(StageRun(document_id=document.id, stage=stage, status=StageStatus.PENDING))
 
 
 def reset_for_reprocess(session: Session, document: Document, registry: Registry = REGISTRY) -> None:
     """Put a document back at the start with a new token (older messages go stale)."""
     document.dispatch_token = new_id()
-    document.status = "queued"
+    document.status = DocumentStatus.QUEUED
     document.stage = registry.first.name
     document.error_code = None
     document.error_message = None
     document.progress_at = utcnow()
     document.updated_at = utcnow()
     for run in document.stage_runs:
-        run.status = "pending"
+        run.status = StageStatus.PENDING
         run.attempts = 0
         run.started_at = run.finished_at = None
         run.duration_ms = None
@@ -79,30 +78,34 @@ def send_batches(
 def fail_document(
     document: Document,
     run: StageRun | None,
-    code: str,
+    code: ErrorCode | str,
     message: str,
     *,
     rejected: bool,
     now: datetime | None = None,
 ) -> None:
-    """End a document as ``rejected`` (its fault) or ``failed`` (ours), with a reason."""
+    """End a document as ``rejected`` (its fault) or ``failed`` (ours), with a reason.
+
+    ``code`` may be a plain string: a retry's last error is read back from the
+    database, which may hold codes from an older release.
+    """
     now = now or utcnow()
-    document.status = "rejected" if rejected else "failed"
+    document.status = DocumentStatus.REJECTED if rejected else DocumentStatus.FAILED
     document.error_code = code
     document.error_message = message
     document.stage = None
     document.updated_at = now
     document.progress_at = now
     if run is not None:
-        run.status = "failed"
+        run.status = StageStatus.FAILED
         run.error_code = code
         run.error_message = message
         run.finished_at = now
         if run.started_at is not None:
             run.duration_ms = int((now - as_utc(run.started_at)).total_seconds() * 1000)
     for other in document.stage_runs:
-        if other.status == "pending":
-            other.status = "skipped"
+        if other.status == StageStatus.PENDING:
+            other.status = StageStatus.SKIPPED
 
 
 def describe_runs(document: Document, registry: Registry = REGISTRY) -> dict[str, Any]:

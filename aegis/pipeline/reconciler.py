@@ -19,8 +19,9 @@ from sqlalchemy.orm import Session
 from aegis.config import Settings
 from aegis.persistence.models import Batch, Document, as_utc, utcnow
 from aegis.pipeline.batches import OPEN
-from aegis.pipeline.chain import ACTIVE_STATUSES, fail_document
+from aegis.pipeline.chain import fail_document
 from aegis.pipeline.registry import REGISTRY, Registry
+from aegis.vocabulary import ACTIVE_STATUSES, ErrorCode, StageStatus
 
 
 @dataclass
@@ -77,9 +78,9 @@ def reconcile(
                 )
                 continue
         run = next((r for r in document.stage_runs if r.stage == stage), None)
-        if run is not None and run.status == "running" and run.attempts >= settings.max_attempts:
+        if run is not None and run.status == StageStatus.RUNNING and run.attempts >= settings.max_attempts:
             fail_document(
-                document, run, "worker_lost",
+                document, run, ErrorCode.WORKER_LOST,
                 f"The {stage} stage was interrupted {run.attempts} times "
                 "(worker crash or lost connection); giving up.",
                 rejected=False, now=now,

@@ -31,6 +31,7 @@ from aegis.pipeline.errors import TransientError
 from aegis.pipeline.registry import REGISTRY, Registry
 from aegis.pipeline.stage import DocumentView, FanOutPlan
 from aegis.services import events
+from aegis.vocabulary import ACTIVE_STATUSES, ERRORS, DocumentStatus, ErrorCode, ErrorKind, StageStatus
 
 log = logging.getLogger("aegis.pipeline.runner")
 
@@ -53,7 +54,7 @@ def _run_for(document: Document, stage: str) -> StageRun:
     for run in document.stage_runs:
         if run.stage == stage:
             return run
-    run = StageRun(document_id=document.id, stage=stage, status="pending")
+    run = StageRun(document_id=document.id, stage=stage, status=StageStatus.PENDING)
     document.stage_runs.append(run)
     return run
 
@@ -74,30 +75,28 @@ def execute(
     blob = BlobStore(settings.storage_dir).path_for(info.tenant_id, info.sha256)
     try:
         if not blob.exists():
-            raise DocumentError("blob_missing", "The uploaded file is no longer in storage.", rejected=False)
+            raise DocumentError(ErrorCode.BLOB_MISSING)
         result = impl.run(settings, info, blob, inputs)
     except DocumentError as exc:
         return _end(settings, stage, info, token, exc.code, exc.message, rejected=exc.rejected)
     except SoftTimeLimitExceeded:
         return _end(
-            settings, stage, info, token, "timeout",
+            settings, stage, info, token, ErrorCode.TIMEOUT,
             f"The {stage} stage took longer than its {settings.time_limits[stage]} s limit.",
-            rejected=False,
         )
     except RecursionError:
-        return _end(settings, stage, info, token, "nesting_too_deep",
-                    "The file is nested too deeply to be processed safely.", rejected=True)
+        return _end(settings, stage, info, token, ErrorCode.NESTING_TOO_DEEP,
+                    "The file is nested too deeply to be processed safely.")
     except MemoryError:
-        return _end(settings, stage, info, token, "too_complex",
-                    "The file needs more memory than a worker may use.", rejected=True)
+        return _end(settings, stage, info, token, ErrorCode.TOO_COMPLEX)
     except (TransientError, OperationalError):
         raise  # the task retries with backoff; the attempt counter bounds it
     except Exception:
         # A bug of ours, not the file's: fail now with a clear code instead of
         # letting the reconciler retry the same crash until `worker_lost`.
         log.exception("stage crashed", extra=_ctx(info.id, stage, info.tenant_id))
-        return _end(settings, stage, info, token, "internal_error",
-                    f"An unexpected error stopped the {stage} stage; it has been logged.", rejected=False)
+        return _end(settings, stage, info, token, ErrorCode.INTERNAL_ERROR,
+                    f"An unexpected error stopped the {stage} stage; it has been logged.")
     elapsed_ms = int((time.monotonic() - started) * 1000)
     with session_scope(settings) as session:
         document = _lock_document(session, document_id)
@@ -115,14 +114,14 @@ def execute(
             following: str | None = stage
         else:
             # A fan-out stage with nothing to do is skipped, not run.
-            run.status = "skipped" if isinstance(result, FanOutPlan) else "succeeded"
+            run.status = StageStatus.SKIPPED if isinstance(result, FanOutPlan) else StageStatus.SUCCEEDED
             run.finished_at = now
             run.duration_ms = elapsed_ms
             run.error_code = run.error_message = None
             following = registry.next(stage)
             document.stage = following
             if following is None:
-                document.status = "succeeded"
+                document.status = DocumentStatus.SUCCEEDED
     if following == stage:
         assert isinstance(result, FanOutPlan)
         events.publish(settings, info.tenant_id, info.id, stage, "progress", pages_done=0,
@@ -144,19 +143,19 @@ def _begin(
     if document is None or document.dispatch_token != token:
         log.info("stale message dropped", extra=_ctx(document_id, stage))
         return Outcome.DROPPED
-    if document.status not in ("queued", "processing"):
+    if document.status not in ACTIVE_STATUSES:
         return Outcome.DROPPED
     run = _run_for(document, stage)
     if document.stage != stage:
         # Done already (the chain moved on) or not reached yet: a duplicate.
         return Outcome.DROPPED
     now = utcnow()
-    if run.status == "running" and run.task_id != task_id and run.started_at is not None:
+    if run.status == StageStatus.RUNNING and run.task_id != task_id and run.started_at is not None:
         if as_utc(run.started_at) + timedelta(seconds=settings.time_limits[stage]) > now:
             # Another worker holds this stage right now.
             return Outcome.DROPPED
     if run.attempts >= settings.max_attempts:
-        code = run.error_code or "worker_lost"
+        code = run.error_code or ErrorCode.WORKER_LOST
         message = run.error_message or (
             f"The {stage} stage was interrupted {run.attempts} times "
             "(worker crash or lost connection); giving up."
@@ -166,27 +165,39 @@ def _begin(
         events.publish(settings, document.tenant_id, document.id, stage, "failed", code=code)
         return Outcome.FAILED
     run.attempts += 1
-    run.status = "running"
+    run.status = StageStatus.RUNNING
     run.started_at = now
     run.finished_at = None
     run.duration_ms = None
     run.worker = worker
     run.task_id = task_id
-    document.status = "processing"
+    document.status = DocumentStatus.PROCESSING
     document.progress_at = now
     document.updated_at = now
     return DocumentView.of(document), registry.impl(stage).load(session, document)
 
 
 def _end(
-    settings: Settings, stage: str, info: DocumentView, token: str, code: str, message: str, *, rejected: bool
+    settings: Settings,
+    stage: str,
+    info: DocumentView,
+    token: str,
+    code: ErrorCode,
+    message: str | None = None,
+    *,
+    rejected: bool | None = None,
 ) -> Outcome:
+    """Fail or reject the document; ``message`` and ``rejected`` default to the vocabulary's."""
+    declared = ERRORS[code]
+    message = message or declared.message
+    if rejected is None:
+        rejected = declared.kind is ErrorKind.REJECTED
     with session_scope(settings) as session:
         document = _lock_document(session, info.id)
         if document is None or document.dispatch_token != token or document.stage != stage:
             return Outcome.DROPPED
         fail_document(document, _run_for(document, stage), code, message, rejected=rejected)
-    status = "rejected" if rejected else "failed"
+    status = DocumentStatus.REJECTED if rejected else DocumentStatus.FAILED
     events.publish(settings, info.tenant_id, info.id, stage, status, code=code, message=message)
     log.info("document %s: %s", status, code, extra=_ctx(info.id, stage, info.tenant_id))
     return Outcome.REJECTED if rejected else Outcome.FAILED
@@ -200,11 +211,11 @@ def record_timeout(settings: Settings, stage: str, document_id: str, token: str)
             return
         info_tenant = document.tenant_id
         fail_document(
-            document, _run_for(document, stage), "timeout",
+            document, _run_for(document, stage), ErrorCode.TIMEOUT,
             f"The {stage} stage took longer than its {settings.time_limits[stage]} s limit and was stopped.",
             rejected=False,
         )
-    events.publish(settings, info_tenant, document_id, stage, "failed", code="timeout")
+    events.publish(settings, info_tenant, document_id, stage, "failed", code=ErrorCode.TIMEOUT)
 
 
 def record_transient(settings: Settings, stage: str, document_id: str, token: str, message: str) -> None:
@@ -214,7 +225,7 @@ def record_transient(settings: Settings, stage: str, document_id: str, token: st
         if document is None or document.dispatch_token != token or document.stage != stage:
             return
         run = _run_for(document, stage)
-        run.error_code = "transient_error"
+        run.error_code = ErrorCode.TRANSIENT_ERROR
         run.error_message = message[:1000]
 
 

@@ -18,8 +18,10 @@ from sqlalchemy.orm import Session, selectinload
 from aegis.persistence.models import Batch, Chunk, Document, PageText, as_utc
 from aegis.pipeline.chain import create_stage_runs, describe_runs, reset_for_reprocess
 from aegis.pipeline.registry import REGISTRY, Registry
+from aegis.vocabulary import DocumentStatus
 
-STATUSES = ("queued", "processing", "succeeded", "failed", "rejected")
+# The `status=` filter accepts these; declared in aegis.vocabulary.
+STATUSES: tuple[str, ...] = tuple(DocumentStatus)
 
 
 class InvalidCursor(ValueError):
@@ -60,7 +62,7 @@ def create_document(
         filename=filename,
         sha256=sha256,
         size=size,
-        status="queued",
+        status=DocumentStatus.QUEUED,
         stage=registry.first.name,
         callback_url=callback_url,
     )

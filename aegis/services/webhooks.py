@@ -21,6 +21,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from aegis.config import Settings
+from aegis.vocabulary import ERRORS, ErrorCode
 
 SIGNATURE_HEADER = "X-Aegis-Signature"
 TIMEOUT_SECONDS = 10.0
@@ -28,12 +29,12 @@ MAX_URL_LENGTH = 2048
 
 
 class WebhookError(Exception):
-    """A callback URL we refuse (``code`` is stable)."""
+    """A callback URL we refuse (``code`` is stable); the message defaults to the vocabulary's."""
 
-    def __init__(self, code: str, message: str) -> None:
-        super().__init__(message)
+    def __init__(self, code: ErrorCode, message: str | None = None) -> None:
         self.code = code
-        self.message = message
+        self.message = message or ERRORS[code].message
+        super().__init__(self.message)
 
 
 def sign(secret: str, body: bytes, timestamp: int | None = None) -> str:
@@ -58,24 +59,24 @@ def verify(secret: str, body: bytes, header: str, tolerance: int = 300) -> bool:
 def check_url(url: str, settings: Settings) -> str:
     """Return the URL if we may call it, else raise WebhookError."""
     if not settings.webhook_secret:
-        raise WebhookError("webhooks_disabled", "Webhooks need AEGIS_WEBHOOK_SECRET to be set on the server.")
+        raise WebhookError(ErrorCode.WEBHOOKS_DISABLED, "Webhooks need AEGIS_WEBHOOK_SECRET to be set on the server.")
     if len(url) > MAX_URL_LENGTH:
-        raise WebhookError("invalid_callback_url", "The callback URL is too long.")
+        raise WebhookError(ErrorCode.INVALID_CALLBACK_URL, "The callback URL is too long.")
     parts = urlsplit(url)
     if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise WebhookError("invalid_callback_url", "The callback URL must be an http(s) URL with a host.")
+        raise WebhookError(ErrorCode.INVALID_CALLBACK_URL, "The callback URL must be an http(s) URL with a host.")
     if parts.username or parts.password:
-        raise WebhookError("invalid_callback_url", "The callback URL must not carry credentials.")
+        raise WebhookError(ErrorCode.INVALID_CALLBACK_URL, "The callback URL must not carry credentials.")
     if not settings.allow_private_webhooks:
         try:
             infos = socket.getaddrinfo(parts.hostname, parts.port or (443 if parts.scheme == "https" else 80))
         except socket.gaierror as exc:
-            raise WebhookError("invalid_callback_url", f"The callback host does not resolve: {exc}") from exc
+            raise WebhookError(ErrorCode.INVALID_CALLBACK_URL, f"The callback host does not resolve: {exc}") from exc
         for info in infos:
             address = ipaddress.ip_address(info[4][0])
             if not address.is_global or address.is_multicast:
                 raise WebhookError(
-                    "private_callback_url",
+                    ErrorCode.PRIVATE_CALLBACK_URL,
                     "The callback URL points to a private or local address, which is not allowed.",
                 )
     return url

@@ -22,6 +22,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from aegis.ai.errors import PermanentAIError
 from aegis.ai.types import Match, VectorItem
 from aegis.persistence.models import Chunk
+from aegis.vocabulary import ErrorCode
 
 _BATCH_ROWS = 2_000
 
@@ -51,12 +52,12 @@ class LocalVectorStore:
         """
         dims = {len(item.vector) for item in items}
         if len(dims) > 1:
-            raise PermanentAIError("vector_dimension_mismatch", f"mixed vector sizes {sorted(dims)}")
+            raise PermanentAIError(ErrorCode.VECTOR_DIMENSION_MISMATCH, f"mixed vector sizes {sorted(dims)}")
         with self._sessions() as session, session.begin():
             rows = {row.index: row for row in session.scalars(select(Chunk).where(Chunk.document_id == document_id))}
             foreign = [row for row in rows.values() if row.tenant_id != tenant_id]
             if foreign:
-                raise PermanentAIError("tenant_mismatch", f"document {document_id} belongs to another tenant")
+                raise PermanentAIError(ErrorCode.TENANT_MISMATCH, f"document {document_id} belongs to another tenant")
             wanted = {item.chunk_index for item in items}
             for index, row in rows.items():
                 if index not in wanted:

@@ -26,6 +26,7 @@ from typing import Any
 from aegis.ai.errors import PermanentAIError, TransientAIError
 from aegis.ai.settings import ai_setting
 from aegis.ai.types import Match, VectorItem
+from aegis.vocabulary import ErrorCode
 
 log = logging.getLogger(__name__)
 
@@ -63,16 +64,16 @@ def _translate(exc: Exception) -> Exception:
     status = getattr(exc, "status_code", None) or getattr(exc, "status", None)
     name = type(exc).__name__
     if isinstance(exc, (TimeoutError, ConnectionError)) or "Timeout" in name or "Connection" in name:
-        return TransientAIError(f"cannot reach Pinecone: {exc}", code="vector_store_unavailable")
+        return TransientAIError(f"cannot reach Pinecone: {exc}", code=ErrorCode.VECTOR_STORE_UNAVAILABLE)
     if isinstance(status, int):
         if status in (408, 429) or status >= 500:
-            return TransientAIError(f"Pinecone answered {status}", code="vector_store_unavailable")
+            return TransientAIError(f"Pinecone answered {status}", code=ErrorCode.VECTOR_STORE_UNAVAILABLE)
         if status in (401, 403):
-            return PermanentAIError("vector_store_auth", f"Pinecone refused our API key ({status})")
-        return PermanentAIError("vector_store_rejected", f"Pinecone rejected the request ({status}): {exc}")
+            return PermanentAIError(ErrorCode.VECTOR_STORE_AUTH, f"Pinecone refused our API key ({status})")
+        return PermanentAIError(ErrorCode.VECTOR_STORE_REJECTED, f"Pinecone rejected the request ({status}): {exc}")
     if isinstance(exc, ValueError):
-        return PermanentAIError("vector_store_rejected", f"invalid Pinecone request: {exc}")
-    return TransientAIError(f"Pinecone call failed: {exc}", code="vector_store_unavailable")
+        return PermanentAIError(ErrorCode.VECTOR_STORE_REJECTED, f"invalid Pinecone request: {exc}")
+    return TransientAIError(f"Pinecone call failed: {exc}", code=ErrorCode.VECTOR_STORE_UNAVAILABLE)
 
 
 class PineconeVectorStore:
@@ -89,10 +90,11 @@ class PineconeVectorStore:
         index: Any = None,
     ) -> None:
         if index is None and not api_key:
-            raise PermanentAIError("vector_store_config", "AEGIS_VECTOR_STORE=pinecone needs PINECONE_API_KEY")
+            raise PermanentAIError(ErrorCode.VECTOR_STORE_CONFIG, "AEGIS_VECTOR_STORE=pinecone needs PINECONE_API_KEY")
         if index is None and not (index_name or host):
             raise PermanentAIError(
-                "vector_store_config", "AEGIS_VECTOR_STORE=pinecone needs AEGIS_PINECONE_INDEX or AEGIS_PINECONE_HOST"
+                ErrorCode.VECTOR_STORE_CONFIG,
+                "AEGIS_VECTOR_STORE=pinecone needs AEGIS_PINECONE_INDEX or AEGIS_PINECONE_HOST"
             )
         self._api_key = api_key
         self._index_name = index_name
@@ -146,7 +148,7 @@ class PineconeVectorStore:
         actual = getattr(stats, "dimension", None)
         if actual and dimension and int(actual) != int(dimension):
             raise PermanentAIError(
-                "vector_dimension_mismatch",
+                ErrorCode.VECTOR_DIMENSION_MISMATCH,
                 f"the Pinecone index holds {actual}-dimensional vectors but the provider makes {dimension}",
             )
 

@@ -108,8 +108,8 @@ def analyse(settings: Settings, doc: DocumentView, inputs: AIInputs) -> AIResult
         store.upsert(doc.tenant_id, doc.id, items)
     except TransientAIError as exc:
         raise TransientError(str(exc), retry_after=exc.retry_after) from exc
-    except PermanentAIError as exc:  # BudgetExceeded included
-        raise DocumentError(exc.code, exc.message, rejected=False) from exc
+    except PermanentAIError as exc:  # BudgetExceeded included; AI codes are all of kind "failed"
+        raise DocumentError(exc.code, exc.message) from exc
     result = analysis.to_dict()
     result["usage"] = usage
     result["chunks"] = len(items)

@@ -26,6 +26,7 @@ from aegis.pipeline.stage import DocumentView, FanOutPlan, FanOutStage
 from aegis.pipeline.stages.content import replace_chunks
 from aegis.text.chunking import chunk_pages
 from aegis.text.language import detect_language
+from aegis.vocabulary import ErrorCode
 
 #: Format families whose pages OCR can read, and how to open them.
 KINDS: dict[str, Kind] = {"pdf": "pdf", "image": "image"}
@@ -108,11 +109,10 @@ class OcrStage(FanOutStage[OcrInputs, list[PageOcr]]):
         failed = [p for p in pages if p.ocr_error]
         if failed and not read:
             raise DocumentError(
-                "ocr_failed", f"OCR could not read any of the document's {len(failed)} scanned pages.",
-                rejected=False,
+                ErrorCode.OCR_FAILED, f"OCR could not read any of the document's {len(failed)} scanned pages."
             )
         document.warnings = [
-            {"code": "ocr_error", "page": p.number, "reason": p.ocr_error,
+            {"code": ErrorCode.OCR_ERROR, "page": p.number, "reason": p.ocr_error,
              "message": f"Page {p.number} could not be read by OCR ({p.ocr_error})."}
             for p in failed
         ] or None
