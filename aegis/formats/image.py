@@ -39,6 +39,8 @@ FORMATS: dict[str, str] = {
     "BMP": "image/bmp",
     "GIF": "image/gif",
 }
+# The decoders Pillow may use (its JPEG opener returns an MPO image by itself when it sees one).
+OPEN_FORMATS = ("PNG", "JPEG", "TIFF", "WEBP", "BMP", "GIF")
 # Formats whose frames are pages of a document rather than an animation.
 PAGED_FORMATS = {"TIFF"}
 # Pillow's default warning threshold (~179 MP): above it a single frame would need
@@ -112,7 +114,7 @@ def open_image(path: Path, max_pixels: int = MAX_IMAGE_PIXELS) -> Iterator[Image
 
     with bomb_limit(max_pixels):
         try:
-            image = Image.open(path, formats=list(FORMATS))
+            image = Image.open(path, formats=OPEN_FORMATS)
         except Exception as exc:  # noqa: BLE001 - Pillow raises OSError, ValueError, SyntaxError, struct.error...
             raise image_error(exc) from exc
         with image:

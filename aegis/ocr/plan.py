@@ -26,7 +26,7 @@ from typing import Any
 
 from aegis.formats.base import DocumentError
 from aegis.formats.image import open_image, page_count
-from aegis.ocr.render import Kind
+from aegis.ocr.render import Kind, open_pdf
 from aegis.ocr.settings import OcrSettings
 
 # How many page objects we inspect per page before deciding from what we saw: enough
@@ -89,12 +89,7 @@ def decide_pdf_page(number: int, text: str, images: int, drawings: int, texts: i
 
 
 def _plan_pdf(path: Path, settings: OcrSettings, max_pages: int | None) -> list[PageDecision]:
-    import pypdfium2 as pdfium
-
-    try:
-        doc = pdfium.PdfDocument(path)
-    except pdfium.PdfiumError as exc:
-        raise DocumentError("malformed", "The PDF cannot be opened to plan OCR.") from exc
+    doc = open_pdf(path)
     try:
         count = len(doc)
         _cap(count, max_pages)

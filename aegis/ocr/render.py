@@ -77,17 +77,29 @@ def _check_number(number: int, count: int) -> None:
         raise OcrPageError(f"Page {number} does not exist; the document has {count}.", code="ocr_page_missing")
 
 
+def open_pdf(path: Path) -> Any:
+    """Open a PDF with PDFium; failures get the codes the PDF family uses.
+
+    OCR works on the file the pipeline stored, which for an encrypted upload is
+    the decrypted copy; an encrypted file here means that step was skipped.
+    """
+    import pypdfium2 as pdfium
+    import pypdfium2.raw as pdfium_c
+
+    try:
+        return pdfium.PdfDocument(path)
+    except pdfium.PdfiumError as exc:
+        if getattr(exc, "err_code", None) in (pdfium_c.FPDF_ERR_PASSWORD, pdfium_c.FPDF_ERR_SECURITY):
+            raise DocumentError("encrypted", "The PDF is encrypted; OCR needs the decrypted copy.") from exc
+        raise DocumentError("malformed", "The PDF is damaged and cannot be opened for OCR.") from exc
+
+
 class PdfPages:
     """Pages of a PDF drawn by PDFium at the configured DPI."""
 
     def __init__(self, path: Path, settings: OcrSettings) -> None:
-        import pypdfium2 as pdfium
-
         self.settings = settings
-        try:
-            self._doc: Any = pdfium.PdfDocument(path)
-        except pdfium.PdfiumError as exc:
-            raise DocumentError("malformed", "The PDF cannot be opened for OCR.") from exc
+        self._doc: Any = open_pdf(path)
         self.page_count = len(self._doc)
 
     def render(self, number: int) -> RenderedPage:
@@ -182,12 +194,12 @@ def _orientation(image: Image.Image) -> int:
 
 
 def _image_dpi(value: Any) -> int | None:
-    """The file's horizontal resolution when it is plausible for a scan or photo of paper."""
+    """The file's horizontal resolution if plausible for paper; 72 and 96 are screen defaults, not facts."""
     try:
         dpi = round(float(value[0]))
     except (TypeError, ValueError, IndexError, OverflowError):
         return None
-    return dpi if 70 <= dpi <= 2400 else None
+    return dpi if 100 <= dpi <= 2400 else None
 
 
 def _grayscale(image: Image.Image) -> Image.Image:
