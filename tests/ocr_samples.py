@@ -11,6 +11,7 @@ import io
 import struct
 import zlib
 from pathlib import Path
+from typing import Any, cast
 
 from PIL import Image, ImageDraw, ImageFont
 
@@ -124,8 +125,8 @@ def tiff_with_corrupt_frame(path: Path, pages: list[Image.Image], corrupt: int) 
     first.save(path, "TIFF", save_all=True, append_images=rest, compression="tiff_adobe_deflate")
     with Image.open(path) as image:
         image.seek(corrupt - 1)
-        offsets = image.tag_v2[273]
-        counts = image.tag_v2[279]
+        tags: Any = cast(Any, image).tag_v2  # TiffImageFile's own attribute
+        offsets, counts = tags[273], tags[279]
     data = bytearray(path.read_bytes())
     for offset, count in zip(offsets, counts, strict=True):
         data[offset : offset + count] = b"\xff" * count
