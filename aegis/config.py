@@ -13,6 +13,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from aegis.ocr.settings import OcrSettings
 from aegis.pipeline.registry import REGISTRY
 
 # Hard time limit per stage, in seconds, declared by the stage registry. The soft
@@ -107,6 +108,8 @@ class Settings:
     allow_private_webhooks: bool
     webhook_secret: str | None
     extra: dict[str, str] = field(default_factory=dict)
+    #: AEGIS_OCR, AEGIS_OCR_* (aegis/ocr/settings.py validates them).
+    ocr: OcrSettings = field(default_factory=OcrSettings)
 
     @property
     def embedded_broker(self) -> bool:
@@ -192,4 +195,5 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         heartbeat_file=Path(heartbeat) if heartbeat else None,
         allow_private_webhooks=_bool(env, "AEGIS_ALLOW_PRIVATE_WEBHOOKS", False),
         webhook_secret=env.get("AEGIS_WEBHOOK_SECRET") or None,
+        ocr=OcrSettings.from_env(env),
     )

@@ -32,6 +32,10 @@ _OLE = b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"
 _ODF_MIMES = {REGISTRY.mime_of(kind): kind for kind in ("odt", "ods", "odp")}
 _OOXML_MIMES = {kind: REGISTRY.mime_of(kind) for kind in ("docx", "pptx", "xlsx")}
 _LEGACY_MIMES = {kind: REGISTRY.mime_of(kind) for kind in ("doc", "xls", "ppt", "msg")}
+# Scans and photos OCR can read (older libmagic calls BMP image/x-ms-bmp).
+IMAGE_MIMES = frozenset(
+    {"image/png", "image/jpeg", "image/tiff", "image/webp", "image/bmp", "image/x-ms-bmp", "image/gif"}
+)
 # Kinds that name a format a family parses (doc and ppt are recognised, then refused).
 PARSED_KINDS = frozenset({"pdf", "docx", "pptx", "xlsx", "odt", "ods", "odp", "epub", "rtf", "msg", "xls"})
 
@@ -124,6 +128,8 @@ def sniff(path: Path) -> Sniffed:
         "application/x-mach-binary",
     }:
         return Sniffed("exe", mime)
+    if mime in IMAGE_MIMES:
+        return Sniffed("image", "image/bmp" if mime == "image/x-ms-bmp" else mime)
     if mime.startswith(("image/", "audio/", "video/", "font/")) or mime in {
         "application/gzip",
         "application/x-bzip2",
@@ -190,6 +196,10 @@ def resolve_family(extension: str, sniffed: Sniffed, path: Path) -> str:
         if claimed is None:
             raise DocumentError(ErrorCode.UNSUPPORTED_FORMAT)
         raise _mismatch(extension, kind)
+    if kind == "image":
+        if claimed in (None, "image"):
+            return "image"
+        raise _mismatch(extension, kind)
     if kind == "text":
         if claimed is None:
             return "text"
@@ -225,6 +235,7 @@ def _mismatch(extension: str, kind: str) -> DocumentError:
         "zip": "a zip archive",
         "text": "text",
         "binary": "binary data",
+        "image": "an image",
         "exe": "a program",
         "ole": "an OLE container",
         "ooxml-other": "an Office package of an unknown kind",

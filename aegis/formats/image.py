@@ -22,8 +22,9 @@ from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from aegis.formats.base import Detection, DocumentError, Limits, Page
+from aegis.formats.base import Detection, DocumentError, FileType, FormatFamily, Limits, Page
 from aegis.formats.sanitize import clean_inline, drop_empty
+from aegis.vocabulary import ErrorCode
 
 if TYPE_CHECKING:
     from PIL import Image
@@ -79,7 +80,7 @@ def image_error(exc: BaseException) -> DocumentError:
     if isinstance(exc, DocumentError):
         return exc
     if isinstance(exc, Image.DecompressionBombError | Image.DecompressionBombWarning):
-        return DocumentError("decompression_bomb", "The image has far more pixels than we accept.")
+        return DocumentError(ErrorCode.ZIP_BOMB, "The image has far more pixels than we accept.")
     if isinstance(exc, UnidentifiedImageError):
         return DocumentError("malformed", "The file is not an image we can read.")
     if isinstance(exc, MemoryError):
@@ -97,7 +98,7 @@ def check_frame_size(image: Image.Image, max_pixels: int) -> None:
         raise DocumentError("malformed", "The image declares no pixels.")
     if width * height > max_pixels:
         raise DocumentError(
-            "decompression_bomb", f"The image is {width} x {height} pixels; the limit is {max_pixels:,} pixels."
+            ErrorCode.ZIP_BOMB, f"The image is {width} x {height} pixels; the limit is {max_pixels:,} pixels."
         )
 
 
@@ -279,3 +280,35 @@ def _text_chunks(info: Mapping[Any, Any]) -> dict[str, str]:
         if value:
             out[key] = value
     return out
+
+
+class ImageFamily(FormatFamily):
+    """Scans and photos: no text layer of their own, every page is read by OCR."""
+
+    name = "image"
+    types = (
+        FileType("png", "image/png"),
+        FileType("jpg", "image/jpeg"),
+        FileType("jpeg", "image/jpeg"),
+        FileType("jpe", "image/jpeg"),
+        FileType("jfif", "image/jpeg"),
+        FileType("tif", "image/tiff"),
+        FileType("tiff", "image/tiff"),
+        FileType("webp", "image/webp"),
+        FileType("bmp", "image/bmp"),
+        FileType("dib", "image/bmp"),
+        FileType("gif", "image/gif"),
+    )
+
+    # The module functions are looked up at call time, so tests can patch them.
+    def check(self, path: Path, limits: Limits, detection: Detection) -> dict[str, Any]:
+        return check(path, limits, detection=detection)
+
+    def extract_metadata(self, path: Path, limits: Limits, detection: Detection) -> dict[str, Any]:
+        return extract_metadata(path, limits, detection=detection)
+
+    def extract_pages(self, path: Path, limits: Limits, detection: Detection) -> list[Page]:
+        return extract_pages(path, limits, detection=detection)
+
+
+FAMILY = ImageFamily()

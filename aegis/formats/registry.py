@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator, Mapping
 from types import MappingProxyType
 
-from aegis.formats import csv, docx, email, epub, html, json, msg, odf, pdf, pptx, rtf, text, xls, xlsx, xml
+from aegis.formats import csv, docx, email, epub, html, image, json, msg, odf, pdf, pptx, rtf, text, xls, xlsx, xml
 from aegis.formats.base import DocumentError, FormatFamily
 from aegis.vocabulary import ErrorCode
 
@@ -97,5 +97,6 @@ REGISTRY = FormatRegistry(
         odf.FAMILY,
         epub.FAMILY,
         rtf.FAMILY,
+        image.FAMILY,
     ]
 )

@@ -24,6 +24,7 @@ from aegis.ocr.engine import recognise
 from aegis.ocr.errors import OcrEngineMissing, OcrLanguageMissing, OcrPageError
 from aegis.ocr.render import Kind, open_pages
 from aegis.ocr.settings import OcrSettings
+from aegis.vocabulary import ErrorCode
 
 log = logging.getLogger(__name__)
 
@@ -77,7 +78,7 @@ def ocr_batch(path: Path, kind: Kind, pages: Sequence[int], settings: OcrSetting
                 results.append(PageOcr(number, "", None, exc.code, exc.message, seconds=_since(started)))
             except MemoryError:
                 results.append(
-                    PageOcr(number, "", None, "ocr_page_too_large", "The page needs more memory than we allow.")
+                    PageOcr(number, "", None, ErrorCode.OCR_PAGE_TOO_LARGE, "The page needs more memory than we allow.")
                 )
     return results
 

@@ -32,6 +32,7 @@ from typing import TYPE_CHECKING
 from aegis.formats.sanitize import clean_text
 from aegis.ocr.errors import OcrEngineMissing, OcrLanguageMissing, OcrPageError, OcrPageTimeout
 from aegis.ocr.settings import OcrSettings
+from aegis.vocabulary import ErrorCode
 
 if TYPE_CHECKING:
     from PIL import Image
@@ -154,7 +155,9 @@ def recognise_bytes(data: bytes, settings: OcrSettings, *, dpi: int | None = Non
     if result.returncode != 0:
         detail = _last_error(result.stderr)
         if result.returncode < 0:
-            raise OcrPageError(f"Tesseract crashed on the page (signal {-result.returncode}).", code="ocr_engine_crash")
+            raise OcrPageError(
+                f"Tesseract crashed on the page (signal {-result.returncode}).", code=ErrorCode.OCR_ENGINE_CRASH
+            )
         raise OcrPageError(f"Tesseract could not read the page image{': ' + detail if detail else ''}.")
     return parse_tsv(result.stdout.decode("utf-8", "replace"))
 

@@ -9,13 +9,15 @@ fails loudly instead of marking a whole scan "unreadable".
 
 from __future__ import annotations
 
+from aegis.vocabulary import ErrorCode
+
 
 class OcrError(Exception):
     """Base class; ``code`` is stable, ``message`` is for people."""
 
-    code = "ocr_failed"
+    code: ErrorCode = ErrorCode.OCR_FAILED
 
-    def __init__(self, message: str, *, code: str | None = None) -> None:
+    def __init__(self, message: str, *, code: ErrorCode | None = None) -> None:
         super().__init__(message)
         self.message = message
         if code is not None:
@@ -25,13 +27,13 @@ class OcrError(Exception):
 class OcrEngineMissing(OcrError):
     """The worker has no usable ``tesseract`` binary: an installation problem, not a document one."""
 
-    code = "ocr_engine_missing"
+    code = ErrorCode.OCR_ENGINE_MISSING
 
 
 class OcrLanguageMissing(OcrError):
     """A requested language has no traineddata installed on this worker."""
 
-    code = "ocr_language_missing"
+    code = ErrorCode.OCR_LANGUAGE_MISSING
 
     def __init__(self, message: str, *, languages: list[str]) -> None:
         super().__init__(message)
@@ -41,10 +43,10 @@ class OcrLanguageMissing(OcrError):
 class OcrPageError(OcrError):
     """One page could not be rendered or recognised; the others still can."""
 
-    code = "ocr_page_unreadable"
+    code = ErrorCode.OCR_PAGE_UNREADABLE
 
 
 class OcrPageTimeout(OcrPageError):
     """Tesseract took longer than ``AEGIS_OCR_PAGE_TIMEOUT`` on one page and was killed."""
 
-    code = "ocr_timeout"
+    code = ErrorCode.OCR_TIMEOUT

@@ -23,6 +23,7 @@ from aegis.formats.base import DocumentError
 from aegis.formats.image import check_frame_size, image_error, open_image, page_count
 from aegis.ocr.errors import OcrPageError
 from aegis.ocr.settings import OcrSettings
+from aegis.vocabulary import ErrorCode
 
 if TYPE_CHECKING:
     from PIL import Image
@@ -74,7 +75,7 @@ def fit_scale(width: float, height: float, scale: float, max_pixels: int) -> flo
 
 def _check_number(number: int, count: int) -> None:
     if not 1 <= number <= count:
-        raise OcrPageError(f"Page {number} does not exist; the document has {count}.", code="ocr_page_missing")
+        raise OcrPageError(f"Page {number} does not exist; the document has {count}.", code=ErrorCode.OCR_PAGE_MISSING)
 
 
 def open_pdf(path: Path) -> Any:
@@ -125,7 +126,7 @@ class PdfPages:
             raise
         except MemoryError as exc:
             raise OcrPageError(
-                f"Page {number} needs more memory to render than we allow.", code="ocr_page_too_large"
+                f"Page {number} needs more memory to render than we allow.", code=ErrorCode.OCR_PAGE_TOO_LARGE
             ) from exc
         except Exception as exc:  # noqa: BLE001 - PDFium render failures on damaged content
             raise OcrPageError(f"Page {number} of the PDF cannot be rendered.") from exc
@@ -170,11 +171,11 @@ class ImagePages:
             gray = _upright(gray, orientation)
         except DocumentError as exc:
             raise OcrPageError(
-                exc.message, code="ocr_page_too_large" if exc.code == "decompression_bomb" else None
+                exc.message, code=ErrorCode.OCR_PAGE_TOO_LARGE if exc.code == ErrorCode.ZIP_BOMB else None
             ) from exc
         except MemoryError as exc:
             raise OcrPageError(
-                f"Page {number} needs more memory to decode than we allow.", code="ocr_page_too_large"
+                f"Page {number} needs more memory to decode than we allow.", code=ErrorCode.OCR_PAGE_TOO_LARGE
             ) from exc
         except Exception as exc:  # noqa: BLE001 - decoders raise OSError, ValueError, SyntaxError...
             raise OcrPageError(f"Page {number}: {image_error(exc).message}") from exc

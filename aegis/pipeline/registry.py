@@ -130,6 +130,12 @@ def _content() -> Stage[Any, Any]:
     return ContentStage()
 
 
+def _ocr() -> Stage[Any, Any]:
+    from aegis.pipeline.stages.ocr import OcrStage
+
+    return OcrStage()
+
+
 def _ai() -> Stage[Any, Any]:
     from aegis.pipeline.stages.ai import AIStage
 
@@ -141,6 +147,8 @@ REGISTRY = Registry(
         StageSpec("validate", time_limit=60, parses_untrusted=True, factory=_validate),
         StageSpec("metadata", time_limit=120, parses_untrusted=True, factory=_metadata),
         StageSpec("content", time_limit=300, parses_untrusted=True, factory=_content),
+        # The limit bounds one batch of pages (AEGIS_OCR_BATCH_PAGES), never a whole scan.
+        StageSpec("ocr", time_limit=300, parses_untrusted=True, factory=_ocr, fans_out=True),
         StageSpec("ai", time_limit=600, parses_untrusted=False, factory=_ai),
     ]
 )
