@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from flask import Blueprint, Response, current_app, g, jsonify, request, url_for
+from flask import Blueprint, Response, g, jsonify, request, url_for
 
 from aegis.formats.base import DocumentError
 from aegis.formats.names import safe_filename
@@ -17,8 +17,10 @@ from aegis.pipeline.registry import REGISTRY
 from aegis.services import documents as docs
 from aegis.services import webhooks
 from aegis.vocabulary import ErrorCode
+from web import context
 from web.auth import require_tenant
-from web.db import db_session, settings
+from web.context import blob_store, settings
+from web.db import db_session
 from web.errors import ApiError
 from web.uploads import incoming_of
 
@@ -26,14 +28,10 @@ bp = Blueprint("documents", __name__, url_prefix="/v1/documents")
 log = logging.getLogger("aegis.gateway")
 
 
-def _celery() -> Any:
-    return current_app.config["AEGIS_CELERY"]
-
-
 def _dispatch(document_id: str, token: str, stage: str) -> None:
     """Send the chain; a broker outage only delays the document (the reconciler resends)."""
     try:
-        pipeline.send(_celery(), document_id, token, stage)
+        pipeline.send(context.celery(), document_id, token, stage)
     except Exception as exc:  # noqa: BLE001 - the row is committed; the reconciler owns it now
         log.warning("could not enqueue, the reconciler will: %s", exc, extra={"document_id": document_id})
 
@@ -58,7 +56,7 @@ def upload() -> tuple[Response, int, dict[str, str]] | tuple[Response, int]:
             webhooks.check_url(callback_url, settings())
         except webhooks.WebhookError as exc:
             raise ApiError(exc.code, exc.message) from exc
-    store: BlobStore = current_app.config["AEGIS_STORE"]
+    store = blob_store()
     session = db_session()
     tenant_id = g.tenant.id
     results: list[tuple[Any, bool]] = []
@@ -179,15 +177,14 @@ def remove(document_id: str) -> tuple[str, int]:
     _delete_vectors(tenant_id, doc_id)
     docs.delete_rows(session, document)
     session.commit()
-    BlobStore(settings().storage_dir).delete(tenant_id, sha256)
+    blob_store().delete(tenant_id, sha256)
     return "", 204
 
 
 def _delete_vectors(tenant_id: str, document_id: str) -> None:
-    from aegis.ai import AIError, get_vector_store
-    from aegis.persistence.db import session_factory
+    from aegis.ai import AIError
 
     try:
-        get_vector_store(settings(), session_factory(settings())).delete_document(tenant_id, document_id)
+        context.vector_store().delete_document(tenant_id, document_id)
     except AIError as exc:
         raise ApiError(ErrorCode.VECTOR_STORE_UNAVAILABLE, f"The vector store did not answer: {exc.message}") from exc
