@@ -46,6 +46,11 @@ def _document_or_404(document_id: str) -> Any:
 @bp.post("")
 @require_tenant
 def upload() -> tuple[Response, int, dict[str, str]] | tuple[Response, int]:
+    if request.mimetype != "multipart/form-data":
+        # A raw body or JSON is not a mistake in the field name but in the media type: say so.
+        raise ApiError(
+            ErrorCode.UNSUPPORTED_MEDIA_TYPE, "Send the files as multipart/form-data, in fields named 'file'."
+        )
     files = request.files.getlist("file")
     if not files:
         raise ApiError(ErrorCode.NO_FILE)
@@ -65,6 +70,13 @@ def upload() -> tuple[Response, int, dict[str, str]] | tuple[Response, int]:
         for part in files:
             incoming = incoming_of(part)
             incoming.close()
+            if incoming.size > settings().max_upload_bytes:
+                # The request limit leaves room for multipart headers, so one file can slip past it.
+                raise ApiError(
+                    ErrorCode.FILE_TOO_LARGE,
+                    f"{safe_filename(part.filename or '')!r} is larger than the limit of "
+                    f"{settings().max_upload_bytes} bytes.",
+                )
             if password:
                 incoming = _decrypted(store, incoming, password)
             intake = docs.create_document(
