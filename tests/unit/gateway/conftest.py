@@ -26,9 +26,11 @@ from flask.testing import FlaskClient
 from sqlalchemy.orm import Session
 from werkzeug.test import TestResponse
 
+from aegis.ai.types import VectorItem
 from aegis.config import Settings, load_settings
 from aegis.persistence.db import dispose_engines, session_scope
 from aegis.persistence.migrate import upgrade
+from aegis.persistence.models import Chunk, PageText
 from aegis.services.tenants import IssuedKey, create_tenant
 from web import context, create_app
 from web.context import Services
@@ -254,3 +256,26 @@ def queued_messages(settings: Settings) -> Callable[[], list[str]]:
 def stored_files(settings: Settings) -> Callable[[], list[Path]]:
     """Every file in the blob store, temporaries included: what a request left on disk."""
     return lambda: sorted(path for path in settings.storage_dir.rglob("*") if path.is_file())
+
+
+@pytest.fixture()
+def index_text(services: Services, tenant: IssuedKey) -> Callable[[str, list[str]], None]:
+    """Give a document of ``tenant`` pages, one chunk per page and their vectors.
+
+    That is what the content and ai stages leave behind; no worker runs here, so
+    tests of content, search, reprocess and delete write it themselves, through
+    the app's own provider and vector store.
+    """
+
+    def index(document_id: str, pages: list[str]) -> None:
+        with session_scope(services.settings) as session:
+            for number, text in enumerate(pages, start=1):
+                session.add(PageText(document_id=document_id, number=number, text=text))
+                session.add(Chunk(document_id=document_id, index=number - 1, tenant_id=tenant.tenant_id,
+                                  page_start=number, page_end=number, text=text))
+        vectors = services.provider.embed(pages)
+        pairs = enumerate(zip(vectors, pages, strict=True))
+        items = [VectorItem(i, vector, i + 1, i + 1, text) for i, (vector, text) in pairs]
+        services.vector_store.upsert(tenant.tenant_id, document_id, items)
+
+    return index

@@ -258,3 +258,14 @@ def test_a_callback_url_that_we_may_not_call_is_400(
         content_type="multipart/form-data",
     )
     problem(response, 400, code)
+
+
+@pytest.mark.xfail(strict=True, reason="known: the decrypted copy's bytes differ per upload, so its sha256 does too")
+def test_the_same_encrypted_pdf_twice_with_its_password_is_a_duplicate(
+    upload: Upload, encrypted_pdf: tuple[bytes, str]
+) -> None:
+    data, password = encrypted_pdf
+    upload(data, "a.pdf", password=password)
+    again = upload(data, "a.pdf", password=password)
+    assert again.status_code == 200
+    assert again.get_json()["duplicate"] is True
