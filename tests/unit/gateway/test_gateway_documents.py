@@ -10,9 +10,10 @@ from flask.testing import FlaskClient
 from sqlalchemy import select
 from werkzeug.test import TestResponse
 
-from aegis.config import STAGES, Settings
+from aegis.config import Settings
 from aegis.persistence.db import session_scope
 from aegis.persistence.models import Chunk, Document, PageText
+from aegis.pipeline.registry import REGISTRY, STAGES
 from aegis.services.tenants import IssuedKey
 from web.context import Services
 
@@ -170,9 +171,9 @@ def test_reprocess_puts_a_failed_document_back_at_the_first_stage(
     response = auth_client.post(f"/v1/documents/{document_id}/reprocess")
     assert response.status_code == 202
     body = response.get_json()
-    assert (body["status"], body["stage"], body["error"]) == ("queued", STAGES[0], None)
+    assert (body["status"], body["stage"], body["error"]) == ("queued", REGISTRY.first.name, None)
     assert all(run["status"] == "pending" and run["attempts"] == 0 for run in body["stages"].values())
-    assert queued_messages() == [STAGES[0], STAGES[0]], "the upload's message and the reprocess's"
+    assert queued_messages() == [REGISTRY.first.queue] * 2, "the upload's message and the reprocess's"
     with session_scope(settings) as session:
         assert session.get(Document, document_id).dispatch_token != old_token  # type: ignore[union-attr]
         vectors = session.scalars(select(Chunk.embedding).where(Chunk.document_id == document_id)).all()

@@ -12,6 +12,7 @@ from werkzeug.test import TestResponse
 from aegis.config import Settings
 from aegis.persistence.db import session_scope
 from aegis.persistence.models import Document
+from aegis.pipeline.registry import REGISTRY
 from aegis.services.tenants import IssuedKey
 
 Problem = Callable[[TestResponse, int, str], dict[str, Any]]
@@ -54,7 +55,7 @@ def test_a_queued_document_streams_its_snapshot_first(upload: Upload, auth_clien
     finally:
         response.close()  # the stream would otherwise poll until the document ends
     [snapshot] = _events(first)
-    assert (snapshot["event"], snapshot["status"], snapshot["stage"]) == ("snapshot", "queued", "validate")
+    assert (snapshot["event"], snapshot["status"], snapshot["stage"]) == ("snapshot", "queued", REGISTRY.first.name)
 
 
 def test_the_events_stream_takes_the_key_as_a_query_parameter(

@@ -19,9 +19,10 @@ from pypdf import PdfReader
 from sqlalchemy import func, select
 from werkzeug.test import TestResponse
 
-from aegis.config import STAGES, Settings
+from aegis.config import Settings
 from aegis.persistence.db import session_scope
 from aegis.persistence.models import Document
+from aegis.pipeline.registry import REGISTRY, STAGES
 from aegis.services.tenants import IssuedKey
 from web.context import Services
 
@@ -44,7 +45,7 @@ def test_an_upload_is_stored_recorded_as_queued_and_sent_to_the_first_stage(
     assert response.status_code == 202
     body = response.get_json()
     assert body["status"] == "queued"
-    assert body["stage"] == STAGES[0]
+    assert body["stage"] == REGISTRY.first.name
     assert body["duplicate"] is False
     assert body["filename"] == "fox.txt"
     assert body["size"] == len(data)
@@ -53,7 +54,7 @@ def test_an_upload_is_stored_recorded_as_queued_and_sent_to_the_first_stage(
     assert all(run["status"] == "pending" for run in body["stages"].values())
     assert response.headers["Location"] == f"/v1/documents/{body['id']}"
     assert services.blob_store.path_for(tenant.tenant_id, body["sha256"]).read_bytes() == data
-    assert queued_messages() == [STAGES[0]]
+    assert queued_messages() == [REGISTRY.first.queue]
     assert auth_client.get(response.headers["Location"]).get_json()["status"] == "queued"
 
 
@@ -68,7 +69,7 @@ def test_the_same_bytes_again_answer_200_with_the_existing_document_marked_dupli
     assert body["duplicate"] is True
     assert body["id"] == first["id"]
     assert body["filename"] == "one.txt", "the existing document comes back unchanged"
-    assert queued_messages() == [STAGES[0]], "a duplicate is not processed again"
+    assert queued_messages() == [REGISTRY.first.queue], "a duplicate is not processed again"
     assert len(stored_files()) == 1, "the duplicate's temporary file is gone"
 
 
@@ -92,7 +93,7 @@ def test_several_files_in_one_request_become_several_documents(
     assert [d["filename"] for d in documents] == ["a.txt", "b.txt"]
     assert all(d["status"] == "queued" and d["duplicate"] is False for d in documents)
     assert response.headers["Location"] == f"/v1/documents/{documents[0]['id']}"
-    assert queued_messages() == [STAGES[0], STAGES[0]]
+    assert queued_messages() == [REGISTRY.first.queue] * 2
 
 
 def test_several_files_that_are_all_duplicates_answer_200(upload: Upload) -> None:
@@ -115,7 +116,7 @@ def test_the_same_file_twice_in_one_request_is_one_document(upload: Upload, queu
     first, second = response.get_json()["documents"]
     assert first["id"] == second["id"]
     assert (first["duplicate"], second["duplicate"]) == (False, True)
-    assert queued_messages() == [STAGES[0]]
+    assert queued_messages() == [REGISTRY.first.queue]
 
 
 def test_a_path_in_the_filename_is_dropped(upload: Upload) -> None:
