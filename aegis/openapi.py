@@ -375,6 +375,7 @@ def _paths(max_upload_bytes: int | None) -> dict[str, Any]:
                             "content": {JSON: {"schema": {"oneOf": [_ref("Document"), _ref("DocumentBatch")]}}},
                         },
                         "413": _problem_response(f"The upload is larger than the limit{limit}."),
+                        "415": _problem_response("The request body is not `multipart/form-data`."),
                         "422": _problem_response("An encrypted PDF could not be opened with the password given."),
                     },
                     "400",

@@ -3,34 +3,65 @@
 from __future__ import annotations
 
 import uuid
+from typing import TYPE_CHECKING
 
 from flask import Flask, g, request
 
+from aegis.ai import get_provider, get_vector_store
+from aegis.ai.types import Provider, VectorStore
 from aegis.config import Settings, load_settings
 from aegis.observability.logs import bind_context
 from aegis.observability.logs import configure as configure_logging
+from aegis.persistence.db import session_factory
 from aegis.persistence.storage import BlobStore
-from web import db, errors
+from web import context, db, errors
 from web.uploads import StreamingRequest, discard_leftovers
 
+if TYPE_CHECKING:
+    from celery import Celery
 
-def create_app(settings: Settings | None = None) -> Flask:
+
+def create_app(
+    settings: Settings | None = None,
+    *,
+    store: BlobStore | None = None,
+    vector_store: VectorStore | None = None,
+    provider: Provider | None = None,
+    celery: Celery | None = None,
+) -> Flask:
+    """Build the gateway; collaborators not passed in are built here, once, from ``settings``.
+
+    Tests pass their own (a Celery app on a broker folder under ``tmp_path``);
+    production passes nothing. Nothing here connects to a server: engines, SDK
+    clients and broker connections open on first use.
+    """
     settings = settings or load_settings()
     configure_logging(settings.log_level, settings.log_json)
-    from tasks.app import app as celery_app
+    if celery is None:
+        from tasks.app import app as default_celery
 
+        celery = default_celery
+    sessions = session_factory(settings)
     app = Flask(__name__)
     app.request_class = StreamingRequest
     app.config.update(
-        AEGIS_SETTINGS=settings,
-        AEGIS_STORE=BlobStore(settings.storage_dir),
-        AEGIS_CELERY=celery_app,
         MAX_CONTENT_LENGTH=settings.max_upload_bytes + 64 * 1024,  # multipart overhead
         MAX_FORM_MEMORY_SIZE=1024 * 1024,
         JSON_SORT_KEYS=False,
     )
     app.json.sort_keys = False  # type: ignore[attr-defined]
     settings.storage_dir.mkdir(parents=True, exist_ok=True)
+    context.install(
+        app,
+        context.Services(
+            settings=settings,
+            sessions=sessions,
+            blob_store=store if store is not None else BlobStore(settings.storage_dir),
+            vector_store=vector_store if vector_store is not None else get_vector_store(settings, sessions),
+            provider=provider if provider is not None else get_provider(settings),
+            celery=celery,
+        ),
+    )
 
     @app.before_request
     def _request_context() -> None:

@@ -2,20 +2,16 @@
 
 from __future__ import annotations
 
-from flask import Flask, current_app, g
+from flask import Flask, g
 from sqlalchemy.orm import Session
 
-from aegis.config import Settings
-from aegis.persistence.db import session_factory
-
-
-def settings() -> Settings:
-    return current_app.config["AEGIS_SETTINGS"]
+from web.context import sessions
 
 
 def db_session() -> Session:
+    """The request's session, opened on first use from the app's one session factory."""
     if "db" not in g:
-        g.db = session_factory(settings())()
+        g.db = sessions()()
     return g.db
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from flask import Blueprint, Response, current_app, g, jsonify, request, url_for
+from flask import Blueprint, Response, g, jsonify, request, url_for
 
 from aegis.formats.base import DocumentError
 from aegis.formats.names import safe_filename
@@ -17,8 +17,10 @@ from aegis.pipeline.registry import REGISTRY
 from aegis.services import documents as docs
 from aegis.services import webhooks
 from aegis.vocabulary import ErrorCode
+from web import context
 from web.auth import require_tenant
-from web.db import db_session, settings
+from web.context import blob_store, settings
+from web.db import db_session
 from web.errors import ApiError
 from web.uploads import incoming_of
 
@@ -26,14 +28,10 @@ bp = Blueprint("documents", __name__, url_prefix="/v1/documents")
 log = logging.getLogger("aegis.gateway")
 
 
-def _celery() -> Any:
-    return current_app.config["AEGIS_CELERY"]
-
-
 def _dispatch(document_id: str, token: str, stage: str) -> None:
     """Send the chain; a broker outage only delays the document (the reconciler resends)."""
     try:
-        pipeline.send(_celery(), document_id, token, stage)
+        pipeline.send(context.celery(), document_id, token, stage)
     except Exception as exc:  # noqa: BLE001 - the row is committed; the reconciler owns it now
         log.warning("could not enqueue, the reconciler will: %s", exc, extra={"document_id": document_id})
 
@@ -48,6 +46,11 @@ def _document_or_404(document_id: str) -> Any:
 @bp.post("")
 @require_tenant
 def upload() -> tuple[Response, int, dict[str, str]] | tuple[Response, int]:
+    if request.mimetype != "multipart/form-data":
+        # A raw body or JSON is not a mistake in the field name but in the media type: say so.
+        raise ApiError(
+            ErrorCode.UNSUPPORTED_MEDIA_TYPE, "Send the files as multipart/form-data, in fields named 'file'."
+        )
     files = request.files.getlist("file")
     if not files:
         raise ApiError(ErrorCode.NO_FILE)
@@ -58,7 +61,7 @@ def upload() -> tuple[Response, int, dict[str, str]] | tuple[Response, int]:
             webhooks.check_url(callback_url, settings())
         except webhooks.WebhookError as exc:
             raise ApiError(exc.code, exc.message) from exc
-    store: BlobStore = current_app.config["AEGIS_STORE"]
+    store = blob_store()
     session = db_session()
     tenant_id = g.tenant.id
     results: list[tuple[Any, bool]] = []
@@ -67,6 +70,13 @@ def upload() -> tuple[Response, int, dict[str, str]] | tuple[Response, int]:
         for part in files:
             incoming = incoming_of(part)
             incoming.close()
+            if incoming.size > settings().max_upload_bytes:
+                # The request limit leaves room for multipart headers, so one file can slip past it.
+                raise ApiError(
+                    ErrorCode.FILE_TOO_LARGE,
+                    f"{safe_filename(part.filename or '')!r} is larger than the limit of "
+                    f"{settings().max_upload_bytes} bytes.",
+                )
             if password:
                 incoming = _decrypted(store, incoming, password)
             intake = docs.create_document(
@@ -179,15 +189,14 @@ def remove(document_id: str) -> tuple[str, int]:
     _delete_vectors(tenant_id, doc_id)
     docs.delete_rows(session, document)
     session.commit()
-    BlobStore(settings().storage_dir).delete(tenant_id, sha256)
+    blob_store().delete(tenant_id, sha256)
     return "", 204
 
 
 def _delete_vectors(tenant_id: str, document_id: str) -> None:
-    from aegis.ai import AIError, get_vector_store
-    from aegis.persistence.db import session_factory
+    from aegis.ai import AIError
 
     try:
-        get_vector_store(settings(), session_factory(settings())).delete_document(tenant_id, document_id)
+        context.vector_store().delete_document(tenant_id, document_id)
     except AIError as exc:
         raise ApiError(ErrorCode.VECTOR_STORE_UNAVAILABLE, f"The vector store did not answer: {exc.message}") from exc

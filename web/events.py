@@ -14,14 +14,15 @@ from collections.abc import Iterator
 from typing import Any
 
 from flask import Blueprint, Response, g, stream_with_context
+from sqlalchemy.orm import Session, sessionmaker
 
 from aegis.config import Settings
-from aegis.persistence.db import session_scope
 from aegis.services import documents as docs
 from aegis.services import events
 from aegis.vocabulary import TERMINAL_STATUSES, DocumentStatus, ErrorCode
 from web.auth import require_tenant
-from web.db import db_session, settings
+from web.context import sessions, settings
+from web.db import db_session
 from web.errors import ApiError
 
 bp = Blueprint("events", __name__, url_prefix="/v1/documents")
@@ -37,14 +38,18 @@ def _sse(data: dict[str, Any], event: str | None = None) -> str:
     return f"{head}data: {json.dumps(data, default=str)}\n\n"
 
 
-def _snapshot(s: Settings, tenant_id: str, document_id: str) -> dict[str, Any] | None:
-    with session_scope(s) as session:
+Sessions = sessionmaker[Session]
+
+
+def _snapshot(new_session: Sessions, tenant_id: str, document_id: str) -> dict[str, Any] | None:
+    # A short session per look: a stream lives for minutes and must not pin a connection.
+    with new_session() as session:
         document = docs.get_document(session, tenant_id, document_id)
         return docs.to_dict(document) if document else None
 
 
-def _stream(s: Settings, tenant_id: str, document_id: str) -> Iterator[str]:
-    snapshot = _snapshot(s, tenant_id, document_id)
+def _stream(s: Settings, new_session: Sessions, tenant_id: str, document_id: str) -> Iterator[str]:
+    snapshot = _snapshot(new_session, tenant_id, document_id)
     if snapshot is None:
         return
     yield _sse({"document_id": document_id, "event": "snapshot", "status": snapshot["status"],
@@ -53,17 +58,19 @@ def _stream(s: Settings, tenant_id: str, document_id: str) -> Iterator[str]:
         return
     deadline = time.monotonic() + MAX_STREAM_SECONDS
     if s.events_url:
-        yield from _from_pubsub(s, tenant_id, document_id, deadline)
+        yield from _from_pubsub(s, new_session, tenant_id, document_id, deadline)
     else:
-        yield from _from_polling(s, tenant_id, document_id, snapshot, deadline)
+        yield from _from_polling(new_session, tenant_id, document_id, snapshot, deadline)
 
 
-def _from_pubsub(s: Settings, tenant_id: str, document_id: str, deadline: float) -> Iterator[str]:
+def _from_pubsub(
+    s: Settings, new_session: Sessions, tenant_id: str, document_id: str, deadline: float
+) -> Iterator[str]:
     pubsub = events.redis_client(s.events_url or "").pubsub(ignore_subscribe_messages=True)
     pubsub.subscribe(events.channel(tenant_id))
     try:
         # Re-check after subscribing: the document may have ended in between.
-        current = _snapshot(s, tenant_id, document_id)
+        current = _snapshot(new_session, tenant_id, document_id)
         if current is None or current["status"] in TERMINAL:
             if current:
                 yield _sse({"document_id": document_id, "event": "snapshot", "status": current["status"],
@@ -88,12 +95,12 @@ def _from_pubsub(s: Settings, tenant_id: str, document_id: str, deadline: float)
 
 
 def _from_polling(
-    s: Settings, tenant_id: str, document_id: str, last: dict[str, Any], deadline: float
+    new_session: Sessions, tenant_id: str, document_id: str, last: dict[str, Any], deadline: float
 ) -> Iterator[str]:
     seen = {name: run["status"] for name, run in last["stages"].items()}
     while time.monotonic() < deadline:
         time.sleep(1.0)
-        current = _snapshot(s, tenant_id, document_id)
+        current = _snapshot(new_session, tenant_id, document_id)
         if current is None:
             return
         for name, run in current["stages"].items():
@@ -111,8 +118,8 @@ def _from_polling(
 def document_events(document_id: str) -> Response:
     if docs.get_document(db_session(), g.tenant.id, document_id) is None:
         raise ApiError(ErrorCode.NOT_FOUND)
-    s, tenant_id = settings(), g.tenant.id
-    response = Response(stream_with_context(_stream(s, tenant_id, document_id)), mimetype="text/event-stream")
+    stream = _stream(settings(), sessions(), g.tenant.id, document_id)
+    response = Response(stream_with_context(stream), mimetype="text/event-stream")
     response.headers["Cache-Control"] = "no-cache"
     response.headers["X-Accel-Buffering"] = "no"
     return response

@@ -8,9 +8,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import Blueprint, Response, current_app, jsonify
+from flask import Blueprint, Response, jsonify
 from sqlalchemy import text
 
+from web.context import celery
 from web.db import db_session
 
 bp = Blueprint("health", __name__)
@@ -30,7 +31,7 @@ def ready() -> tuple[Response, int]:
     except Exception as exc:  # noqa: BLE001 - report, don't crash the probe
         checks["database"] = f"error: {type(exc).__name__}"
     try:
-        with current_app.config["AEGIS_CELERY"].connection_for_write() as conn:
+        with celery().connection_for_write() as conn:
             conn.ensure_connection(max_retries=1, timeout=3)
         checks["broker"] = "ok"
     except Exception as exc:  # noqa: BLE001

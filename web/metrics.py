@@ -7,7 +7,7 @@ import time
 from flask import Blueprint, Flask, Response, g, request
 
 from aegis.observability.metrics import metrics, render
-from web.db import settings
+from web.context import settings
 
 bp = Blueprint("metrics", __name__)
 

@@ -15,7 +15,7 @@ from flask import Blueprint, Response, jsonify, render_template
 from markupsafe import Markup, escape
 
 from aegis.openapi import build_spec
-from web.db import settings
+from web.context import settings
 from web.ui import secure_page
 
 bp = Blueprint("openapi", __name__)

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from flask import Blueprint, Response, g, jsonify, request
 
-from aegis.ai import AIError, get_provider, get_vector_store
-from aegis.persistence.db import session_factory
+from aegis.ai import AIError
 from aegis.services.search import MAX_K, search
 from aegis.vocabulary import ErrorCode
 from web.auth import require_tenant
-from web.db import db_session, settings
+from web.context import provider, settings, vector_store
+from web.db import db_session
 from web.errors import ApiError
 
 bp = Blueprint("search", __name__, url_prefix="/v1")
@@ -28,11 +28,9 @@ def search_chunks() -> Response:
     if not 1 <= k <= MAX_K:
         raise ApiError(ErrorCode.INVALID_K, f"k must be an integer from 1 to {MAX_K}.")
     document_id = request.args.get("document_id") or None
-    s = settings()
     try:
         results = search(
-            db_session(), s, get_provider(s), get_vector_store(s, session_factory(s)),
-            g.tenant.id, q, k=k, document_id=document_id,
+            db_session(), settings(), provider(), vector_store(), g.tenant.id, q, k=k, document_id=document_id,
         )
     except AIError as exc:
         # Any AI failure, permanent or not, makes search unavailable rather than the request wrong.

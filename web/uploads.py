@@ -9,9 +9,10 @@ from __future__ import annotations
 
 from typing import IO, Any
 
-from flask import Request, current_app, g
+from flask import Request, g
 
-from aegis.persistence.storage import BlobStore, IncomingBlob
+from aegis.persistence.storage import IncomingBlob
+from web.context import blob_store
 
 
 class StreamingRequest(Request):
@@ -19,8 +20,7 @@ class StreamingRequest(Request):
         self, total_content_length: int | None, content_type: str | None,
         filename: str | None = None, content_length: int | None = None,
     ) -> IO[bytes]:
-        store: BlobStore = current_app.config["AEGIS_STORE"]
-        blob = store.incoming()
+        blob = blob_store().incoming()
         g.setdefault("incoming_blobs", []).append(blob)
         return blob  # type: ignore[return-value]
 
