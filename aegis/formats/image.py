@@ -82,20 +82,20 @@ def image_error(exc: BaseException) -> DocumentError:
     if isinstance(exc, Image.DecompressionBombError | Image.DecompressionBombWarning):
         return DocumentError(ErrorCode.ZIP_BOMB, "The image has far more pixels than we accept.")
     if isinstance(exc, UnidentifiedImageError):
-        return DocumentError("malformed", "The file is not an image we can read.")
+        return DocumentError(ErrorCode.MALFORMED, "The file is not an image we can read.")
     if isinstance(exc, MemoryError):
-        return DocumentError("too_large", "The image needs more memory to decode than we allow.")
+        return DocumentError(ErrorCode.TOO_LARGE, "The image needs more memory to decode than we allow.")
     message = str(exc).lower()
     if "truncated" in message or isinstance(exc, EOFError):
-        return DocumentError("malformed", "The image is truncated: its file ends before its pixels do.")
-    return DocumentError("malformed", "The image is damaged and cannot be decoded.")
+        return DocumentError(ErrorCode.MALFORMED, "The image is truncated: its file ends before its pixels do.")
+    return DocumentError(ErrorCode.MALFORMED, "The image is damaged and cannot be decoded.")
 
 
 def check_frame_size(image: Image.Image, max_pixels: int) -> None:
     """Refuse a frame whose declared size is a bomb (TIFF frames each declare their own)."""
     width, height = image.size
     if width <= 0 or height <= 0:
-        raise DocumentError("malformed", "The image declares no pixels.")
+        raise DocumentError(ErrorCode.MALFORMED, "The image declares no pixels.")
     if width * height > max_pixels:
         raise DocumentError(
             ErrorCode.ZIP_BOMB, f"The image is {width} x {height} pixels; the limit is {max_pixels:,} pixels."
@@ -137,7 +137,7 @@ def _pages(path: Path, limits: Limits) -> int:
     with open_image(path) as image:
         pages = page_count(image)
     if pages > limits.max_pages:
-        raise DocumentError("too_many_pages", f"The image has {pages} pages; the limit is {limits.max_pages}.")
+        raise DocumentError(ErrorCode.TOO_MANY_PAGES, f"The image has {pages} pages; the limit is {limits.max_pages}.")
     return pages
 
 
@@ -151,13 +151,15 @@ def check(path: Path, limits: Limits, detection: Detection | None = None) -> dic
     """
     size = path.stat().st_size
     if size == 0:
-        raise DocumentError("empty_file", "The file is empty.")
+        raise DocumentError(ErrorCode.EMPTY_FILE, "The file is empty.")
     if size > limits.max_bytes:
-        raise DocumentError("too_large", f"The image is {size} bytes; the limit is {limits.max_bytes}.")
+        raise DocumentError(ErrorCode.TOO_LARGE, f"The image is {size} bytes; the limit is {limits.max_bytes}.")
     with open_image(path) as image:
         pages = page_count(image)
         if pages > limits.max_pages:
-            raise DocumentError("too_many_pages", f"The image has {pages} pages; the limit is {limits.max_pages}.")
+            raise DocumentError(
+                ErrorCode.TOO_MANY_PAGES, f"The image has {pages} pages; the limit is {limits.max_pages}."
+            )
         image_format = str(image.format)
         try:
             image.seek(0)
@@ -184,7 +186,9 @@ def extract_metadata(path: Path, limits: Limits, detection: Detection | None = N
         frames = frame_count(image)
         pages = page_count(image)
         if pages > limits.max_pages:
-            raise DocumentError("too_many_pages", f"The image has {pages} pages; the limit is {limits.max_pages}.")
+            raise DocumentError(
+                ErrorCode.TOO_MANY_PAGES, f"The image has {pages} pages; the limit is {limits.max_pages}."
+            )
         detail: dict[str, Any] = {
             "format": str(image.format),
             "mime": FORMATS.get(str(image.format)),

@@ -28,6 +28,7 @@ from aegis.formats.base import DocumentError
 from aegis.formats.image import open_image, page_count
 from aegis.ocr.render import Kind, open_pdf
 from aegis.ocr.settings import OcrSettings
+from aegis.vocabulary import ErrorCode
 
 # How many page objects we inspect per page before deciding from what we saw: enough
 # for any scan (one image) and any diagram, bounded for a page with a million paths.
@@ -130,7 +131,7 @@ def _forced(number: int, settings: OcrSettings) -> PageDecision:
 
 def _cap(count: int, max_pages: int | None) -> None:
     if max_pages is not None and count > max_pages:
-        raise DocumentError("too_many_pages", f"The document has {count} pages; the limit is {max_pages}.")
+        raise DocumentError(ErrorCode.TOO_MANY_PAGES, f"The document has {count} pages; the limit is {max_pages}.")
 
 
 def _plan_image(path: Path, settings: OcrSettings, max_pages: int | None) -> list[PageDecision]:

@@ -91,8 +91,8 @@ def open_pdf(path: Path) -> Any:
         return pdfium.PdfDocument(path)
     except pdfium.PdfiumError as exc:
         if getattr(exc, "err_code", None) in (pdfium_c.FPDF_ERR_PASSWORD, pdfium_c.FPDF_ERR_SECURITY):
-            raise DocumentError("encrypted", "The PDF is encrypted; OCR needs the decrypted copy.") from exc
-        raise DocumentError("malformed", "The PDF is damaged and cannot be opened for OCR.") from exc
+            raise DocumentError(ErrorCode.ENCRYPTED, "The PDF is encrypted; OCR needs the decrypted copy.") from exc
+        raise DocumentError(ErrorCode.MALFORMED, "The PDF is damaged and cannot be opened for OCR.") from exc
 
 
 class PdfPages:

@@ -37,6 +37,9 @@ def test_detection_returns_exactly_the_registered_families(tmp_path: Path) -> No
     # Binary formats are recognised by content, whatever the name says (or without one).
     for kind in detect.PARSED_KINDS:
         returned.add(detect.resolve_family("", detect.Sniffed(kind, "application/octet-stream"), plain))
+    # Scans and photos are recognised by their image MIME type.
+    for mime in detect.IMAGE_MIMES:
+        returned.add(detect.resolve_family("", detect.Sniffed("image", mime), plain))
     # Text formats all sniff as text; the extension picks the family.
     for extension in REGISTRY.extensions:
         try:

@@ -65,7 +65,7 @@ def test_a_stage_that_crashed_max_attempts_times_fails_with_worker_lost(settings
         stored = session.get(Document, doc.id)
         assert (stored.status, stored.error_code) == ("failed", "worker_lost")
         assert {r.stage: r.status for r in stored.stage_runs} == {
-            "validate": "failed", "metadata": "skipped", "content": "skipped", "ai": "skipped"}
+            "validate": "failed", "metadata": "skipped", "content": "skipped", "ocr": "skipped", "ai": "skipped"}
 
 
 def test_finished_documents_are_never_touched(settings) -> None:

@@ -57,12 +57,14 @@ def _doc(settings: Settings, doc_id: str) -> tuple[str, str | None, dict[str, tu
         return doc.status, doc.stage, {r.stage: (r.status, r.attempts) for r in doc.stage_runs}
 
 
-def test_the_four_stages_in_order_end_the_document_succeeded(settings: Settings) -> None:
+def test_every_stage_in_order_ends_the_document_succeeded(settings: Settings) -> None:
     doc_id, token = _upload(settings)
-    for stage in ("validate", "metadata", "content", "ai"):
+    for stage in ("validate", "metadata", "content", "ocr", "ai"):
         assert _run(settings, stage, doc_id, token) is Outcome.SUCCEEDED
     status, stage, runs = _doc(settings, doc_id)
     assert (status, stage) == ("succeeded", None)
+    # A text file has nothing to OCR: that stage is skipped, every other one ran once.
+    assert runs.pop("ocr") == ("skipped", 1)
     assert set(runs.values()) == {("succeeded", 1)}
 
 
@@ -82,7 +84,7 @@ def test_a_duplicate_of_a_finished_stage_is_dropped_and_writes_nothing(settings:
     assert _run(settings, "validate", doc_id, token, task_id="t3") is Outcome.DROPPED
     with session_scope(settings) as session:
         assert session.query(PageText).filter_by(document_id=doc_id).count() == pages_before
-    assert _doc(settings, doc_id)[1] == "ai"
+    assert _doc(settings, doc_id)[1] == "ocr"
 
 
 def test_a_stage_held_by_another_live_task_is_not_run_twice(settings: Settings) -> None:
@@ -114,7 +116,7 @@ def test_a_bad_file_is_rejected_with_its_code_and_later_stages_are_skipped(setti
     status, _stage, runs = _doc(settings, doc_id)
     assert status == "rejected"
     assert runs["validate"][0] == "failed"
-    assert {runs[s][0] for s in ("metadata", "content", "ai")} == {"skipped"}
+    assert {runs[s][0] for s in ("metadata", "content", "ocr", "ai")} == {"skipped"}
     with session_scope(settings) as session:
         assert session.get(Document, doc_id).error_code == "type_mismatch"
 

@@ -62,10 +62,11 @@ def settings(tmp_path: Path) -> Iterator[Settings]:
 
 
 def test_the_registry_declares_the_stages_in_pipeline_order() -> None:
-    assert STAGES == ("validate", "metadata", "content", "ai")
+    assert STAGES == ("validate", "metadata", "content", "ocr", "ai")
     assert [s.queue for s in REGISTRY] == list(STAGES)
-    assert [s.name for s in REGISTRY if s.parses_untrusted] == ["validate", "metadata", "content"]
-    assert REGISTRY.next("content") == "ai" and REGISTRY.next("ai") is None
+    assert [s.name for s in REGISTRY if s.parses_untrusted] == ["validate", "metadata", "content", "ocr"]
+    assert [s.name for s in REGISTRY if s.fans_out] == ["ocr"]
+    assert REGISTRY.next("content") == "ocr" and REGISTRY.next("ai") is None
     with pytest.raises(KeyError, match="unknown stage"):
         REGISTRY.get("nope")
 
@@ -81,11 +82,11 @@ def test_a_new_stage_gets_a_celery_task_on_its_own_queue(registry: Registry) -> 
 
     app = Celery("registry-test")
     tasks = register(app, registry)
-    assert set(tasks) == set(registry.names)
+    assert set(tasks) == set(registry.names) | {"ocr.batch"}
     assert "aegis.shout" in app.tasks
     routes = routing.task_routes(registry)
     assert routes["aegis.shout"] == {"queue": "shout", "routing_key": "shout"}
-    assert [q.name for q in routing.task_queues(registry)] == ["validate", "metadata", "content", "shout", "ai"]
+    assert [q.name for q in routing.task_queues(registry)] == ["validate", "metadata", "content", "shout", "ocr", "ai"]
 
 
 def test_the_chain_runs_through_the_new_stage(registry: Registry) -> None:
@@ -93,10 +94,10 @@ def test_the_chain_runs_through_the_new_stage(registry: Registry) -> None:
     signature = chain.build_chain(app, "doc", "token", registry=registry)
     assert [(t.task, t.options["queue"]) for t in signature.tasks] == [
         ("aegis.validate", "validate"), ("aegis.metadata", "metadata"), ("aegis.content", "content"),
-        ("aegis.shout", "shout"), ("aegis.ai", "ai"),
+        ("aegis.shout", "shout"), ("aegis.ocr", "ocr"), ("aegis.ai", "ai"),
     ]
     resumed = chain.build_chain(app, "doc", "token", start="shout", registry=registry)
-    assert [t.task for t in resumed.tasks] == ["aegis.shout", "aegis.ai"]
+    assert [t.task for t in resumed.tasks] == ["aegis.shout", "aegis.ocr", "aegis.ai"]
 
 
 def _upload(settings: Settings, registry: Registry) -> tuple[str, str]:
@@ -123,7 +124,7 @@ def test_the_runner_runs_the_new_stage_in_its_place(settings: Settings, registry
     assert doc_id in SEEN
     with session_scope(settings) as session:
         doc = session.get(Document, doc_id)
-        assert (doc.stage, doc.doc_metadata["shout"]) == ("ai", "NOTE.TXT")
+        assert (doc.stage, doc.doc_metadata["shout"]) == ("ocr", "NOTE.TXT")
         assert list(chain.describe_runs(doc, registry)) == list(registry.names)
 
 
