@@ -6,16 +6,26 @@ import uuid
 
 from flask import Flask, g, request
 
-from aegis.config import Settings, load_settings
+from aegis.config import Settings, SettingsError, exit_on_settings_error, load_settings
 from aegis.observability.logs import bind_context
 from aegis.observability.logs import configure as configure_logging
 from aegis.persistence.storage import BlobStore
 from web import db, errors
 from web.uploads import StreamingRequest, discard_leftovers
 
+# gunicorn's arbiter stops on a worker that exits with this code ("App failed to
+# load") instead of booting replacement workers forever.
+_GUNICORN_APP_LOAD_ERROR = 4
+
 
 def create_app(settings: Settings | None = None) -> Flask:
-    settings = settings or load_settings()
+    if settings is None:
+        try:
+            settings = load_settings()
+        except SettingsError as exc:
+            # Built from the environment, this is the gateway process starting:
+            # refuse with one line naming the variable.
+            exit_on_settings_error(exc, _GUNICORN_APP_LOAD_ERROR)
     configure_logging(settings.log_level, settings.log_json)
     from tasks.app import app as celery_app
 
