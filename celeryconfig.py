@@ -11,11 +11,16 @@ import os
 import tempfile
 from pathlib import Path
 
-from aegis.config import load_settings
+from aegis.config import SettingsError, exit_on_settings_error, load_settings
 from aegis.pipeline import routing
 from aegis.pipeline.registry import REGISTRY
 
-_settings = load_settings()
+try:
+    _settings = load_settings()
+except SettingsError as _exc:
+    # Workers, beat and Flower import this first: refuse to start with one line
+    # naming the variable, not a traceback through Celery's app loader.
+    exit_on_settings_error(_exc)
 
 broker_url = _settings.broker_url
 broker_connection_retry_on_startup = True

@@ -4,16 +4,27 @@ Every process (gateway, workers, beat, CLI) builds its settings from the
 environment the same way, so a value set once in a ConfigMap or a shell means the
 same thing everywhere. With nothing set, Aegis runs on embedded defaults: SQLite,
 a filesystem broker and a local storage folder under ``AEGIS_DATA_DIR``.
+
+Settings fail fast. A typo in a provider name, a missing API key or a time limit
+longer than the broker's visibility timeout is a :class:`SettingsError` when the
+process starts, with one line that names the variable, instead of every document
+failing later with a run-time error. A ``Settings`` object is validated whenever it
+is built (``load_settings`` or ``dataclasses.replace``), so code that holds one can
+trust every field without re-checking or falling back to defaults.
 """
 
 from __future__ import annotations
 
+import logging
+import math
 import os
+import sys
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Literal, NoReturn, TypeVar
 
-from aegis.ocr.settings import OcrSettings
+from aegis.ocr.settings import OcrSettings, OcrSettingsError
 from aegis.pipeline.registry import REGISTRY
 
 # Hard time limit per stage, in seconds, declared by the stage registry. The soft
@@ -26,43 +37,127 @@ def soft_limit(hard: int) -> int:
     return max(1, hard - max(2, hard // 10))
 
 
+AIProviderName = Literal["local", "openai"]
+VectorStoreName = Literal["local", "pinecone"]
+LocalEmbeddingsName = Literal["hashing", "minilm"]
+
+# Accepted spellings -> the canonical name; older aliases keep working.
+AI_PROVIDERS: dict[str, AIProviderName] = {"local": "local", "openai": "openai"}
+VECTOR_STORES: dict[str, VectorStoreName] = {"local": "local", "pinecone": "pinecone"}
+LOCAL_EMBEDDINGS: dict[str, LocalEmbeddingsName] = {
+    "hashing": "hashing", "hash": "hashing", "default": "hashing", "minilm": "minilm",
+}
+
+DATABASE_SCHEMES = ("sqlite", "postgresql", "postgresql+psycopg")
+BROKER_SCHEMES = ("filesystem", "redis", "rediss", "amqp", "amqps")
+EVENTS_SCHEMES = ("redis", "rediss")
+LOG_LEVELS = tuple(logging.getLevelNamesMapping())
+TRUE_WORDS = frozenset({"1", "true", "yes", "on"})
+FALSE_WORDS = frozenset({"0", "false", "no", "off"})
+
+# The OpenAI provider sends pieces of a document that leave room for the prompt
+# and the reply; a context too small for a useful piece is a configuration error.
+OPENAI_PROMPT_OVERHEAD_TOKENS = 600
+OPENAI_MIN_PIECE_TOKENS = 500
+# Service limits: larger values would be silently clamped, so they are refused.
+OPENAI_MAX_EMBEDDING_BATCH = 2048
+PINECONE_MAX_UPSERT_BATCH = 1000
+# Narrower hashing vectors collide too often to rank anything.
+MIN_EMBEDDING_DIM = 16
+
+T = TypeVar("T")
+
+
+class SettingsError(ValueError):
+    """A setting is malformed, out of range, or missing for the chosen provider.
+
+    Its message is one line that starts with the variable's name, so each entry
+    point (gateway, workers, ``aegis`` CLI) can print it as is and exit instead of
+    showing a traceback. A ``ValueError`` so older callers that caught that still do.
+    """
+
+
+def exit_on_settings_error(exc: SettingsError, code: int = 2) -> NoReturn:
+    """Print the one-line reason on stderr and end the process.
+
+    For process entry points (Celery's config, the gateway's factory): the operator
+    reads one line naming the variable, not a stack trace of the import machinery.
+    """
+    print(f"aegis: error: {exc}", file=sys.stderr, flush=True)
+    raise SystemExit(code) from None
+
+
+def _raw(env: Mapping[str, str], name: str) -> str:
+    return env.get(name, "").strip()
+
+
 def _int(env: Mapping[str, str], name: str, default: int) -> int:
-    raw = env.get(name, "").strip()
+    raw = _raw(env, name)
     if not raw:
         return default
     try:
         return int(raw)
-    except ValueError as exc:
-        raise ValueError(f"{name} must be an integer, got {raw!r}") from exc
+    except ValueError:
+        raise SettingsError(f"{name} must be an integer, got {raw!r}") from None
 
 
 def _float(env: Mapping[str, str], name: str, default: float) -> float:
-    raw = env.get(name, "").strip()
+    raw = _raw(env, name)
     if not raw:
         return default
     try:
-        return float(raw)
-    except ValueError as exc:
-        raise ValueError(f"{name} must be a number, got {raw!r}") from exc
+        value = float(raw)
+    except ValueError:
+        raise SettingsError(f"{name} must be a number, got {raw!r}") from None
+    if not math.isfinite(value):
+        raise SettingsError(f"{name} must be a finite number, got {raw!r}")
+    return value
 
 
 def _bool(env: Mapping[str, str], name: str, default: bool) -> bool:
-    raw = env.get(name, "").strip().lower()
+    """Strict: a typo such as ``ture`` must not quietly mean false."""
+    raw = _raw(env, name).lower()
     if not raw:
         return default
-    return raw in {"1", "true", "yes", "on"}
+    if raw in TRUE_WORDS:
+        return True
+    if raw in FALSE_WORDS:
+        return False
+    raise SettingsError(f"{name} must be one of true/false/1/0/yes/no/on/off, got {raw!r}")
 
 
 def _list(env: Mapping[str, str], name: str, default: tuple[str, ...]) -> tuple[str, ...]:
-    raw = env.get(name, "").strip()
+    raw = _raw(env, name)
     if not raw:
         return default
     return tuple(part.strip() for part in raw.split(",") if part.strip())
 
 
+def _choice(env: Mapping[str, str], name: str, choices: Mapping[str, T], default: str) -> T:
+    raw = _raw(env, name).lower() or default
+    try:
+        return choices[raw]
+    except KeyError:
+        raise SettingsError(f"{name} must be one of {_names(choices)}, got {raw!r}") from None
+
+
+def _optional_int(env: Mapping[str, str], name: str) -> int | None:
+    return _int(env, name, 0) if _raw(env, name) else None
+
+
+def _names(choices: Mapping[str, object]) -> str:
+    """The canonical names, for messages (aliases are accepted but not advertised)."""
+    return ", ".join(dict.fromkeys(str(v) for v in choices.values()))
+
+
+def _scheme(url: str) -> str:
+    scheme, sep, _ = url.partition("://")
+    return scheme.lower() if sep else ""
+
+
 @dataclass(frozen=True)
 class Settings:
-    """Everything configurable, with the embedded defaults filled in."""
+    """Everything configurable, with the embedded defaults filled in and validated."""
 
     data_dir: Path
     database_url: str
@@ -78,8 +173,8 @@ class Settings:
     visibility_timeout: int
     reconcile_interval: float
     worker_max_memory_kb: int
-    ai_provider: str
-    vector_store: str
+    ai_provider: AIProviderName
+    vector_store: VectorStoreName
     classification_labels: tuple[str, ...]
     embedding_dim: int
     chunk_chars: int
@@ -92,7 +187,7 @@ class Settings:
     openai_max_retries: int
     openai_context_tokens: int
     tenant_token_budget: int
-    local_embeddings: str
+    local_embeddings: LocalEmbeddingsName
     openai_embedding_dimensions: int
     openai_embedding_batch: int
     openai_max_output_tokens: int
@@ -107,9 +202,13 @@ class Settings:
     heartbeat_file: Path | None
     allow_private_webhooks: bool
     webhook_secret: str | None
+    metrics_port: int | None = None
     extra: dict[str, str] = field(default_factory=dict)
     #: AEGIS_OCR, AEGIS_OCR_* (aegis/ocr/settings.py validates them).
     ocr: OcrSettings = field(default_factory=OcrSettings)
+
+    def __post_init__(self) -> None:
+        _validate(self)
 
     @property
     def embedded_broker(self) -> bool:
@@ -123,8 +222,128 @@ class Settings:
         return self.data_dir / "broker"
 
 
+def _require(condition: bool, message: str) -> None:
+    if not condition:
+        raise SettingsError(message)
+
+
+def _positive(value: float, name: str) -> None:
+    _require(value > 0, f"{name} must be greater than 0, got {value}")
+
+
+def _at_least(value: float, minimum: float, name: str) -> None:
+    _require(value >= minimum, f"{name} must be at least {minimum}, got {value}")
+
+
+def _within(value: int, low: int, high: int, name: str) -> None:
+    _require(low <= value <= high, f"{name} must be between {low} and {high}, got {value}")
+
+
+def _validate(s: Settings) -> None:
+    """Every rule a Settings must satisfy; the first broken one raises, naming its variable."""
+    # Where things are.
+    scheme = _scheme(s.database_url)
+    _require(
+        scheme in DATABASE_SCHEMES,
+        f"AEGIS_DATABASE_URL must start with one of {', '.join(f'{x}://' for x in DATABASE_SCHEMES)}, "
+        f"got {scheme + '://' if scheme else repr(s.database_url)}",
+    )
+    scheme = _scheme(s.broker_url)
+    _require(
+        scheme in BROKER_SCHEMES,
+        f"AEGIS_BROKER_URL must start with one of {', '.join(f'{x}://' for x in BROKER_SCHEMES)}, "
+        f"got {scheme + '://' if scheme else repr(s.broker_url)}",
+    )
+    if s.events_url is not None:
+        scheme = _scheme(s.events_url)
+        _require(
+            scheme in EVENTS_SCHEMES,
+            f"AEGIS_EVENTS_URL must be a Redis URL (redis:// or rediss://), "
+            f"got {scheme + '://' if scheme else repr(s.events_url)}",
+        )
+    # Limits.
+    _positive(s.max_upload_bytes, "AEGIS_MAX_UPLOAD_BYTES")
+    _positive(s.max_pages, "AEGIS_MAX_PAGES")
+    _positive(s.max_text_chars, "AEGIS_MAX_TEXT_CHARS")
+    _at_least(s.parser_memory_mb, 0, "AEGIS_PARSER_MEMORY_MB")  # 0: no cap
+    _at_least(s.worker_max_memory_kb, 0, "AEGIS_WORKER_MAX_MEMORY_KB")  # 0: never recycle
+    for stage in DEFAULT_TIME_LIMITS:
+        name = f"AEGIS_TIME_LIMIT_{stage.upper()}"
+        _require(stage in s.time_limits, f"{name} is missing")
+        _positive(s.time_limits[stage], name)
+    longest = max(s.time_limits.values())
+    _require(
+        s.visibility_timeout > longest,
+        f"AEGIS_VISIBILITY_TIMEOUT ({s.visibility_timeout}) must exceed every AEGIS_TIME_LIMIT_* "
+        f"(longest {longest}), or Redis would redeliver tasks that are still running",
+    )
+    _at_least(s.max_attempts, 1, "AEGIS_MAX_ATTEMPTS")
+    _positive(s.reconcile_interval, "AEGIS_RECONCILE_INTERVAL")
+    # AI.
+    _require(s.ai_provider in AI_PROVIDERS.values(),
+             f"AEGIS_AI_PROVIDER must be one of {_names(AI_PROVIDERS)}, got {s.ai_provider!r}")
+    _require(s.vector_store in VECTOR_STORES.values(),
+             f"AEGIS_VECTOR_STORE must be one of {_names(VECTOR_STORES)}, got {s.vector_store!r}")
+    _require(s.local_embeddings in LOCAL_EMBEDDINGS.values(),
+             f"AEGIS_LOCAL_EMBEDDINGS must be one of {_names(LOCAL_EMBEDDINGS)}, got {s.local_embeddings!r}")
+    _at_least(s.embedding_dim, MIN_EMBEDDING_DIM, "AEGIS_EMBEDDING_DIM")
+    _positive(s.chunk_chars, "AEGIS_CHUNK_CHARS")
+    _at_least(s.chunk_overlap, 0, "AEGIS_CHUNK_OVERLAP")
+    _require(
+        s.chunk_overlap < s.chunk_chars,
+        f"AEGIS_CHUNK_OVERLAP ({s.chunk_overlap}) must be less than AEGIS_CHUNK_CHARS ({s.chunk_chars})",
+    )
+    _at_least(s.tenant_token_budget, 0, "AEGIS_TENANT_TOKEN_BUDGET")  # 0: unlimited
+    _positive(s.openai_timeout, "AEGIS_OPENAI_TIMEOUT")
+    _at_least(s.openai_max_retries, 0, "AEGIS_OPENAI_MAX_RETRIES")
+    _positive(s.openai_max_output_tokens, "AEGIS_OPENAI_MAX_OUTPUT_TOKENS")
+    smallest_context = s.openai_max_output_tokens + OPENAI_PROMPT_OVERHEAD_TOKENS + OPENAI_MIN_PIECE_TOKENS
+    _require(
+        s.openai_context_tokens >= smallest_context,
+        f"AEGIS_OPENAI_CONTEXT_TOKENS ({s.openai_context_tokens}) must be at least {smallest_context} "
+        f"(AEGIS_OPENAI_MAX_OUTPUT_TOKENS + {OPENAI_PROMPT_OVERHEAD_TOKENS + OPENAI_MIN_PIECE_TOKENS} "
+        "for the prompt and a piece of the document)",
+    )
+    _at_least(s.openai_embedding_dimensions, 0, "AEGIS_OPENAI_EMBEDDING_DIMENSIONS")  # 0: the model's own
+    _within(s.openai_embedding_batch, 1, OPENAI_MAX_EMBEDDING_BATCH, "AEGIS_OPENAI_EMBEDDING_BATCH")
+    _at_least(s.openai_output_attempts, 1, "AEGIS_OPENAI_OUTPUT_ATTEMPTS")
+    if s.openai_base_url is not None:
+        _require(
+            _scheme(s.openai_base_url) in ("http", "https"),
+            f"OPENAI_BASE_URL must be an http:// or https:// URL, got {s.openai_base_url!r}",
+        )
+    _within(s.pinecone_batch_size, 1, PINECONE_MAX_UPSERT_BATCH, "AEGIS_PINECONE_BATCH_SIZE")
+    _positive(s.pinecone_timeout, "AEGIS_PINECONE_TIMEOUT")
+    if s.ai_provider == "openai":
+        _require(
+            bool(s.openai_api_key or s.openai_base_url),
+            "OPENAI_API_KEY is required when AEGIS_AI_PROVIDER=openai "
+            "(or set OPENAI_BASE_URL to a compatible server that needs no key)",
+        )
+    if s.vector_store == "pinecone":
+        _require(bool(s.pinecone_api_key), "PINECONE_API_KEY is required when AEGIS_VECTOR_STORE=pinecone")
+        _require(
+            bool(s.pinecone_index or s.pinecone_host),
+            "AEGIS_PINECONE_INDEX or AEGIS_PINECONE_HOST is required when AEGIS_VECTOR_STORE=pinecone",
+        )
+    # Operations.
+    _require(s.log_level in LOG_LEVELS, f"AEGIS_LOG_LEVEL must be one of {', '.join(LOG_LEVELS)}, got {s.log_level!r}")
+    if s.metrics_port is not None:
+        _within(s.metrics_port, 1, 65535, "AEGIS_METRICS_PORT")
+
+
+def _ocr(env: Mapping[str, str]) -> OcrSettings:
+    try:
+        return OcrSettings.from_env(env)
+    except OcrSettingsError as exc:
+        raise SettingsError(str(exc).rstrip(".")) from exc
+
+
 def load_settings(env: Mapping[str, str] | None = None) -> Settings:
-    """Build Settings from ``env`` (defaults to ``os.environ``)."""
+    """Build and validate Settings from ``env`` (defaults to ``os.environ``).
+
+    Raises :class:`SettingsError` naming the first variable that is wrong.
+    """
     env = os.environ if env is None else env
     data_dir = Path(env.get("AEGIS_DATA_DIR", "aegis-data")).resolve()
     database_url = env.get("AEGIS_DATABASE_URL") or f"sqlite:///{data_dir / 'aegis.db'}"
@@ -139,13 +358,7 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         stage: _int(env, f"AEGIS_TIME_LIMIT_{stage.upper()}", default)
         for stage, default in DEFAULT_TIME_LIMITS.items()
     }
-    visibility_timeout = _int(env, "AEGIS_VISIBILITY_TIMEOUT", 3600)
-    if visibility_timeout <= max(time_limits.values()):
-        raise ValueError(
-            "AEGIS_VISIBILITY_TIMEOUT must exceed every stage's time limit, "
-            "or Redis would redeliver tasks that are still running"
-        )
-    heartbeat = env.get("AEGIS_HEARTBEAT_FILE", "").strip()
+    heartbeat = _raw(env, "AEGIS_HEARTBEAT_FILE")
     return Settings(
         data_dir=data_dir,
         database_url=database_url,
@@ -158,11 +371,11 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         parser_memory_mb=_int(env, "AEGIS_PARSER_MEMORY_MB", 2048),
         time_limits=time_limits,
         max_attempts=_int(env, "AEGIS_MAX_ATTEMPTS", 3),
-        visibility_timeout=visibility_timeout,
+        visibility_timeout=_int(env, "AEGIS_VISIBILITY_TIMEOUT", 3600),
         reconcile_interval=_float(env, "AEGIS_RECONCILE_INTERVAL", 30.0),
         worker_max_memory_kb=_int(env, "AEGIS_WORKER_MAX_MEMORY_KB", 1_048_576),
-        ai_provider=env.get("AEGIS_AI_PROVIDER", "local"),
-        vector_store=env.get("AEGIS_VECTOR_STORE", "local"),
+        ai_provider=_choice(env, "AEGIS_AI_PROVIDER", AI_PROVIDERS, "local"),
+        vector_store=_choice(env, "AEGIS_VECTOR_STORE", VECTOR_STORES, "local"),
         classification_labels=_list(
             env,
             "AEGIS_CLASSIFICATION_LABELS",
@@ -174,13 +387,13 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         chunk_overlap=_int(env, "AEGIS_CHUNK_OVERLAP", 200),
         openai_api_key=env.get("OPENAI_API_KEY") or None,
         openai_base_url=env.get("OPENAI_BASE_URL") or None,
-        openai_chat_model=env.get("AEGIS_OPENAI_CHAT_MODEL", "gpt-4o-mini"),
-        openai_embedding_model=env.get("AEGIS_OPENAI_EMBEDDING_MODEL", "text-embedding-3-small"),
+        openai_chat_model=env.get("AEGIS_OPENAI_CHAT_MODEL") or "gpt-4o-mini",
+        openai_embedding_model=env.get("AEGIS_OPENAI_EMBEDDING_MODEL") or "text-embedding-3-small",
         openai_timeout=_float(env, "AEGIS_OPENAI_TIMEOUT", 60.0),
         openai_max_retries=_int(env, "AEGIS_OPENAI_MAX_RETRIES", 5),
         openai_context_tokens=_int(env, "AEGIS_OPENAI_CONTEXT_TOKENS", 100_000),
         tenant_token_budget=_int(env, "AEGIS_TENANT_TOKEN_BUDGET", 0),
-        local_embeddings=env.get("AEGIS_LOCAL_EMBEDDINGS", "hashing").strip().lower() or "hashing",
+        local_embeddings=_choice(env, "AEGIS_LOCAL_EMBEDDINGS", LOCAL_EMBEDDINGS, "hashing"),
         openai_embedding_dimensions=_int(env, "AEGIS_OPENAI_EMBEDDING_DIMENSIONS", 0),
         openai_embedding_batch=_int(env, "AEGIS_OPENAI_EMBEDDING_BATCH", 100),
         openai_max_output_tokens=_int(env, "AEGIS_OPENAI_MAX_OUTPUT_TOKENS", 1024),
@@ -190,10 +403,11 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         pinecone_api_key=env.get("PINECONE_API_KEY") or None,
         pinecone_index=env.get("AEGIS_PINECONE_INDEX") or None,
         pinecone_host=env.get("AEGIS_PINECONE_HOST") or None,
-        log_level=env.get("AEGIS_LOG_LEVEL", "INFO").upper(),
+        log_level=_raw(env, "AEGIS_LOG_LEVEL").upper() or "INFO",
         log_json=_bool(env, "AEGIS_LOG_JSON", True),
         heartbeat_file=Path(heartbeat) if heartbeat else None,
         allow_private_webhooks=_bool(env, "AEGIS_ALLOW_PRIVATE_WEBHOOKS", False),
         webhook_secret=env.get("AEGIS_WEBHOOK_SECRET") or None,
-        ocr=OcrSettings.from_env(env),
+        ocr=_ocr(env),
+        metrics_port=_optional_int(env, "AEGIS_METRICS_PORT"),
     )

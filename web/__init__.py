@@ -9,7 +9,7 @@ from flask import Flask, g, request
 
 from aegis.ai import get_provider, get_vector_store
 from aegis.ai.types import Provider, VectorStore
-from aegis.config import Settings, load_settings
+from aegis.config import Settings, SettingsError, exit_on_settings_error, load_settings
 from aegis.observability.logs import bind_context
 from aegis.observability.logs import configure as configure_logging
 from aegis.persistence.db import session_factory
@@ -19,6 +19,10 @@ from web.uploads import StreamingRequest, discard_leftovers
 
 if TYPE_CHECKING:
     from celery import Celery
+
+# gunicorn's arbiter stops on a worker that exits with this code ("App failed to
+# load") instead of booting replacement workers forever.
+_GUNICORN_APP_LOAD_ERROR = 4
 
 
 def create_app(
@@ -35,7 +39,13 @@ def create_app(
     production passes nothing. Nothing here connects to a server: engines, SDK
     clients and broker connections open on first use.
     """
-    settings = settings or load_settings()
+    if settings is None:
+        try:
+            settings = load_settings()
+        except SettingsError as exc:
+            # Built from the environment, this is the gateway process starting:
+            # refuse with one line naming the variable.
+            exit_on_settings_error(exc, _GUNICORN_APP_LOAD_ERROR)
     configure_logging(settings.log_level, settings.log_json)
     if celery is None:
         from tasks.app import app as default_celery

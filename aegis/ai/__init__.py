@@ -7,15 +7,14 @@ opens a connection when called; clients are created on first use.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import assert_never
 
 from sqlalchemy.orm import Session, sessionmaker
 
 from aegis.ai.budget import check_budget, effective_budget, record_usage
 from aegis.ai.errors import AIError, BudgetExceeded, PermanentAIError, TransientAIError
-from aegis.ai.settings import ai_setting
 from aegis.ai.types import Analysis, Match, Provider, VectorItem, VectorStore
-from aegis.vocabulary import ErrorCode
+from aegis.config import Settings
 
 __all__ = [
     "AIError",
@@ -35,32 +34,32 @@ __all__ = [
 ]
 
 
-def get_provider(settings: Any) -> Provider:
-    """The provider named by ``AEGIS_AI_PROVIDER`` (``local`` or ``openai``)."""
-    name = (getattr(settings, "ai_provider", "local") or "local").strip().lower()
-    if name == "local":
+def get_provider(settings: Settings) -> Provider:
+    """The provider named by ``AEGIS_AI_PROVIDER``.
+
+    ``load_settings`` has already refused unknown names and missing keys, so this
+    cannot fail on configuration; ``assert_never`` makes mypy point here when a
+    provider is added to ``AIProviderName`` but not built.
+    """
+    if settings.ai_provider == "local":
         from aegis.ai.local import LocalProvider
 
-        return LocalProvider(
-            dimension=int(getattr(settings, "embedding_dim", 384)),
-            embeddings=str(ai_setting(settings, "local_embeddings")),
-        )
-    if name == "openai":
+        return LocalProvider(dimension=settings.embedding_dim, embeddings=settings.local_embeddings)
+    if settings.ai_provider == "openai":
         from aegis.ai.openai_provider import OpenAIProvider
 
         return OpenAIProvider.from_settings(settings)
-    raise PermanentAIError(ErrorCode.AI_CONFIG, f"unknown AEGIS_AI_PROVIDER {name!r} (expected local or openai)")
+    assert_never(settings.ai_provider)
 
 
-def get_vector_store(settings: Any, session_factory: sessionmaker[Session]) -> VectorStore:
-    """The store named by ``AEGIS_VECTOR_STORE`` (``local`` or ``pinecone``)."""
-    name = (getattr(settings, "vector_store", "local") or "local").strip().lower()
-    if name == "local":
+def get_vector_store(settings: Settings, session_factory: sessionmaker[Session]) -> VectorStore:
+    """The store named by ``AEGIS_VECTOR_STORE`` (validated by ``load_settings``)."""
+    if settings.vector_store == "local":
         from aegis.ai.vectorstores.local import LocalVectorStore
 
         return LocalVectorStore(session_factory)
-    if name == "pinecone":
+    if settings.vector_store == "pinecone":
         from aegis.ai.vectorstores.pinecone_store import PineconeVectorStore
 
         return PineconeVectorStore.from_settings(settings)
-    raise PermanentAIError(ErrorCode.AI_CONFIG, f"unknown AEGIS_VECTOR_STORE {name!r} (expected local or pinecone)")
+    assert_never(settings.vector_store)

@@ -13,23 +13,35 @@ A tenant's own ``token_budget`` wins; 0 there falls back to
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Protocol
 
 from sqlalchemy import update
 from sqlalchemy.orm import Session
 
 from aegis.ai.errors import BudgetExceeded
+from aegis.config import Settings
 from aegis.persistence.models import Tenant
 
 
-def effective_budget(tenant: Any, settings: Any = None) -> int:
-    own = int(getattr(tenant, "token_budget", 0) or 0)
+class TenantBudget(Protocol):
+    """What a budget check reads of a tenant: a detached copy, so no session is held open."""
+
+    @property
+    def token_budget(self) -> int: ...
+
+    @property
+    def tokens_used(self) -> int: ...
+
+
+def effective_budget(tenant: TenantBudget, settings: Settings | None = None) -> int:
+    """The tenant's own budget, else ``AEGIS_TENANT_TOKEN_BUDGET``; 0 means unlimited."""
+    own = tenant.token_budget or 0
     if own > 0:
         return own
-    return int(getattr(settings, "tenant_token_budget", 0) or 0) if settings is not None else 0
+    return settings.tenant_token_budget if settings is not None else 0
 
 
-def check_budget(tenant: Any, estimated_tokens: int, settings: Any = None) -> int | None:
+def check_budget(tenant: TenantBudget, estimated_tokens: int, settings: Settings | None = None) -> int | None:
     """Raise :class:`BudgetExceeded` if spending ``estimated_tokens`` would cross the budget.
 
     Returns the tokens left after this spend, or ``None`` when unlimited. Free work
@@ -38,7 +50,7 @@ def check_budget(tenant: Any, estimated_tokens: int, settings: Any = None) -> in
     budget = effective_budget(tenant, settings)
     if budget <= 0:
         return None
-    used = int(getattr(tenant, "tokens_used", 0) or 0)
+    used = tenant.tokens_used or 0
     if estimated_tokens <= 0:
         return max(0, budget - used)
     if used + estimated_tokens > budget:

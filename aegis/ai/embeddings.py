@@ -28,6 +28,7 @@ import numpy as np
 from aegis.ai.errors import PermanentAIError
 from aegis.ai.stopwords import is_stopword
 from aegis.ai.text import clean_text, tokenize
+from aegis.config import MIN_EMBEDDING_DIM
 from aegis.vocabulary import ErrorCode
 
 UNIGRAM_WEIGHT = 1.0
@@ -125,8 +126,10 @@ class HashingEmbedder:
     model = "hashing-v1"
 
     def __init__(self, dimension: int = 384) -> None:
-        if dimension < 16:
-            raise PermanentAIError(ErrorCode.AI_CONFIG, f"embedding dimension {dimension} is too small (min 16)")
+        if dimension < MIN_EMBEDDING_DIM:
+            raise PermanentAIError(
+                ErrorCode.AI_CONFIG, f"embedding dimension {dimension} is too small (min {MIN_EMBEDDING_DIM})"
+            )
         self.dimension = dimension
 
     def vector(self, text: str) -> np.ndarray:

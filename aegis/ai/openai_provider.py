@@ -25,10 +25,10 @@ import numpy as np
 
 from aegis.ai import prompts
 from aegis.ai.errors import AIError, BudgetExceeded, PermanentAIError, TransientAIError
-from aegis.ai.settings import ai_setting
 from aegis.ai.text import clean_text, dedupe, sanitize_model_text
 from aegis.ai.tokens import chars_for_tokens, estimate_tokens, split_by_tokens
 from aegis.ai.types import Analysis, add_usage, zero_usage
+from aegis.config import OPENAI_MIN_PIECE_TOKENS, OPENAI_PROMPT_OVERHEAD_TOKENS, Settings
 from aegis.text.language import detect_language
 from aegis.vocabulary import ErrorCode
 
@@ -40,8 +40,9 @@ KNOWN_DIMENSIONS = {
     "text-embedding-3-large": 3072,
     "text-embedding-ada-002": 1536,
 }
-# Room for the system message, the task text and the markers around each piece.
-PROMPT_OVERHEAD_TOKENS = 600
+# Room for the system message, the task text and the markers around each piece
+# (declared with the settings, which refuse a context too small for it).
+PROMPT_OVERHEAD_TOKENS = OPENAI_PROMPT_OVERHEAD_TOKENS
 # OpenAI's per-input limit is 8192 tokens; stay under it by our pessimistic estimate.
 EMBEDDING_INPUT_TOKENS = 8_000
 # OpenAI caps one embeddings request at 300k tokens; stay well under.
@@ -115,12 +116,12 @@ class OpenAIProvider:
         self.embedding_dimensions = embedding_dimensions
         self.output_attempts = max(1, output_attempts)
         self.piece_tokens = context_tokens - max_output_tokens - PROMPT_OVERHEAD_TOKENS
-        if self.piece_tokens < 500:
+        if self.piece_tokens < OPENAI_MIN_PIECE_TOKENS:
             raise PermanentAIError(
                 ErrorCode.AI_CONFIG, "AEGIS_OPENAI_CONTEXT_TOKENS is too small for AEGIS_OPENAI_MAX_OUTPUT_TOKENS"
             )
         self.dimension = embedding_dimensions or KNOWN_DIMENSIONS.get(embedding_model, 0)
-        self._client_options = {
+        self._client_options: dict[str, Any] = {
             # Local servers (Ollama, vLLM) ignore the key, but the SDK insists on one.
             "api_key": api_key or "unused",
             "base_url": base_url or None,
@@ -130,19 +131,19 @@ class OpenAIProvider:
         self._client: Any = None
 
     @classmethod
-    def from_settings(cls, settings: Any) -> OpenAIProvider:
+    def from_settings(cls, settings: Settings) -> OpenAIProvider:
         return cls(
-            api_key=getattr(settings, "openai_api_key", None),
-            base_url=getattr(settings, "openai_base_url", None),
-            chat_model=getattr(settings, "openai_chat_model", "gpt-4o-mini"),
-            embedding_model=getattr(settings, "openai_embedding_model", "text-embedding-3-small"),
-            timeout=float(getattr(settings, "openai_timeout", 60.0)),
-            max_retries=int(getattr(settings, "openai_max_retries", 5)),
-            context_tokens=int(getattr(settings, "openai_context_tokens", 100_000)),
-            max_output_tokens=int(ai_setting(settings, "openai_max_output_tokens")),
-            embedding_batch=int(ai_setting(settings, "openai_embedding_batch")),
-            embedding_dimensions=int(ai_setting(settings, "openai_embedding_dimensions")),
-            output_attempts=int(ai_setting(settings, "openai_output_attempts")),
+            api_key=settings.openai_api_key,
+            base_url=settings.openai_base_url,
+            chat_model=settings.openai_chat_model,
+            embedding_model=settings.openai_embedding_model,
+            timeout=settings.openai_timeout,
+            max_retries=settings.openai_max_retries,
+            context_tokens=settings.openai_context_tokens,
+            max_output_tokens=settings.openai_max_output_tokens,
+            embedding_batch=settings.openai_embedding_batch,
+            embedding_dimensions=settings.openai_embedding_dimensions,
+            output_attempts=settings.openai_output_attempts,
         )
 
     @property

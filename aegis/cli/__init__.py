@@ -4,19 +4,38 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import click
 
 from aegis.cli.common import admin_session, api_call, echo_json, emit, json_option, redact_url
-from aegis.config import load_settings
+from aegis.config import SettingsError, load_settings
 from aegis.vocabulary import DocumentStatus
+
+# The exit status of a usage error (click's, argparse's): the command never ran.
+EXIT_CONFIG = 2
 
 if TYPE_CHECKING:
     from aegis.cli.client import Client
 
 
-@click.group()
+class _AegisGroup(click.Group):
+    """Every subcommand that loads settings refuses bad ones the same way.
+
+    ``load_settings`` raises :class:`SettingsError` naming the variable; one handler
+    here turns it into ``aegis: error: <message>`` and exit status 2, instead of a
+    traceback from whichever command happened to load them.
+    """
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except SettingsError as exc:
+            click.echo(f"aegis: error: {exc}", err=True)
+            ctx.exit(EXIT_CONFIG)
+
+
+@click.group(cls=_AegisGroup)
 @click.version_option(package_name="aegis", message="%(prog)s %(version)s")
 def main() -> None:
     """Aegis: validate, parse and enrich uploaded documents.

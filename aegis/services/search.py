@@ -14,6 +14,7 @@ from sqlalchemy import select, tuple_
 from sqlalchemy.orm import Session
 
 from aegis.ai.types import Provider, VectorStore
+from aegis.config import Settings
 from aegis.persistence.models import Chunk, Document
 
 MAX_QUERY_CHARS = 2_000
@@ -24,7 +25,7 @@ _OVERFETCH = 5
 
 def search(
     session: Session,
-    settings: Any,
+    settings: Settings,
     provider: Provider,
     store: VectorStore,
     tenant_id: str,

@@ -316,6 +316,19 @@ def test_pre_install_migrations_get_an_inline_password_from_a_hook_secret() -> N
     assert _ref(env_of(containers(gateway)[0])["AEGIS_DATABASE_PASSWORD"]) == (RELEASE, "database-password")
 
 
+def test_migrations_need_no_ai_keys_because_they_run_with_the_local_provider() -> None:
+    """``aegis db upgrade`` validates settings; the Job gets no OpenAI/Pinecone keys."""
+    rendered = render({"ai": {
+        "provider": "openai", "openai": {"apiKey": "sk-test"},
+        "vectorStore": "pinecone", "pinecone": {"apiKey": "pc-test", "index": "chunks"},
+    }})
+    assert rendered.config()["AEGIS_AI_PROVIDER"] == "openai"
+    env = env_of(containers(_migrations(rendered))[0])
+    assert env["AEGIS_AI_PROVIDER"]["value"] == "local"
+    assert env["AEGIS_VECTOR_STORE"]["value"] == "local"
+    assert "OPENAI_API_KEY" not in env and "PINECONE_API_KEY" not in env
+
+
 def test_without_hooks_migrations_are_a_plain_job_for_gitops() -> None:
     job = _migrations(render(PRODUCTION))
     assert not any(k.startswith("helm.sh/hook") for k in job["metadata"].get("annotations") or {})

@@ -14,7 +14,7 @@ from aegis.ai.embeddings import HashingEmbedder, MiniLMEmbedder, _load_minilm, t
 from aegis.ai.errors import PermanentAIError
 from aegis.ai.extractive import keywords, summarize
 from aegis.ai.local import LocalProvider
-from aegis.config import load_settings
+from aegis.config import SettingsError, load_settings
 
 LABELS = (
     "invoice",
@@ -151,15 +151,18 @@ def test_empty_text_embeds_to_a_zero_vector_not_an_error() -> None:
     assert not any(HashingEmbedder(32).vector(""))
 
 
-def test_unknown_local_embeddings_setting_is_a_configuration_error(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_unknown_local_embeddings_setting_is_refused_when_settings_load() -> None:
+    with pytest.raises(SettingsError, match="^AEGIS_LOCAL_EMBEDDINGS"):
+        load_settings({"AEGIS_LOCAL_EMBEDDINGS": "word2vec"})
+    # A hand-built provider still says why it cannot embed.
     with pytest.raises(PermanentAIError) as caught:
-        get_provider(load_settings({"AEGIS_LOCAL_EMBEDDINGS": "word2vec"}))
+        LocalProvider(embeddings="word2vec")
     assert caught.value.code == "ai_config"
 
 
-def test_unknown_provider_is_a_configuration_error() -> None:
-    with pytest.raises(PermanentAIError):
-        get_provider(load_settings({"AEGIS_AI_PROVIDER": "magic"}))
+def test_unknown_provider_is_refused_when_settings_load() -> None:
+    with pytest.raises(SettingsError, match="^AEGIS_AI_PROVIDER"):
+        load_settings({"AEGIS_AI_PROVIDER": "magic"})
 
 
 def test_minilm_is_loaded_from_the_packaged_model_and_normalised(monkeypatch: pytest.MonkeyPatch) -> None:

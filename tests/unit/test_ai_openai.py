@@ -15,7 +15,7 @@ pytest.importorskip("openai")
 from aegis.ai import get_provider  # noqa: E402
 from aegis.ai.errors import BudgetExceeded, PermanentAIError, TransientAIError  # noqa: E402
 from aegis.ai.openai_provider import OpenAIProvider  # noqa: E402
-from aegis.config import load_settings  # noqa: E402
+from aegis.config import SettingsError, load_settings  # noqa: E402
 from tests.fakes.openai_server import FakeOpenAI, document_in, error_body  # noqa: E402
 
 LABELS = ("invoice", "contract", "report", "other")
@@ -336,10 +336,16 @@ def test_get_provider_builds_the_openai_client_from_settings(fake: FakeOpenAI) -
     assert request.headers["authorization"] == "Bearer sk-from-env"
 
 
-def test_openai_without_a_key_or_a_server_is_a_configuration_error() -> None:
-    settings = load_settings({"AEGIS_AI_PROVIDER": "openai"})
+def test_openai_without_a_key_or_a_server_is_refused_when_settings_load() -> None:
+    with pytest.raises(SettingsError, match="OPENAI_API_KEY"):
+        load_settings({"AEGIS_AI_PROVIDER": "openai"})
+    # A compatible server that needs no key is enough.
+    assert load_settings({"AEGIS_AI_PROVIDER": "openai", "OPENAI_BASE_URL": "http://127.0.0.1:1/v1"})
+
+
+def test_a_provider_built_by_hand_without_a_key_or_a_server_is_a_configuration_error() -> None:
     with pytest.raises(PermanentAIError) as caught:
-        get_provider(settings)
+        OpenAIProvider(api_key=None)
     assert caught.value.code == "ai_config"
 
 

@@ -13,7 +13,7 @@ from aegis.ai import get_vector_store  # noqa: E402
 from aegis.ai.errors import PermanentAIError, TransientAIError  # noqa: E402
 from aegis.ai.types import VectorItem  # noqa: E402
 from aegis.ai.vectorstores.pinecone_store import EXCERPT_BYTES, PineconeVectorStore  # noqa: E402
-from aegis.config import load_settings  # noqa: E402
+from aegis.config import SettingsError, load_settings  # noqa: E402
 from tests.fakes.pinecone_server import FakePinecone  # noqa: E402
 
 DIM = 8
@@ -190,9 +190,16 @@ def test_get_vector_store_reads_the_pinecone_settings(fake: FakePinecone) -> Non
     assert fake.ids("tenant-t9") == ["doc-z#0"]
 
 
-def test_pinecone_without_an_api_key_or_an_index_is_a_configuration_error() -> None:
+def test_pinecone_without_an_api_key_or_an_index_is_refused_when_settings_load() -> None:
+    with pytest.raises(SettingsError, match="^PINECONE_API_KEY"):
+        load_settings({"AEGIS_VECTOR_STORE": "pinecone"})
+    with pytest.raises(SettingsError, match="AEGIS_PINECONE_INDEX or AEGIS_PINECONE_HOST"):
+        load_settings({"AEGIS_VECTOR_STORE": "pinecone", "PINECONE_API_KEY": "k"})
+
+
+def test_a_store_built_by_hand_without_an_api_key_or_an_index_is_a_configuration_error() -> None:
     with pytest.raises(PermanentAIError) as caught:
-        get_vector_store(load_settings({"AEGIS_VECTOR_STORE": "pinecone"}), None)  # type: ignore[arg-type]
+        PineconeVectorStore(api_key=None, index_name="i")
     assert caught.value.code == "vector_store_config"
     with pytest.raises(PermanentAIError):
-        get_vector_store(load_settings({"AEGIS_VECTOR_STORE": "pinecone", "PINECONE_API_KEY": "k"}), None)  # type: ignore[arg-type]
+        PineconeVectorStore(api_key="k")

@@ -24,14 +24,14 @@ from collections.abc import Iterator, Sequence
 from typing import Any
 
 from aegis.ai.errors import PermanentAIError, TransientAIError
-from aegis.ai.settings import ai_setting
 from aegis.ai.types import Match, VectorItem
+from aegis.config import PINECONE_MAX_UPSERT_BATCH, Settings
 from aegis.vocabulary import ErrorCode
 
 log = logging.getLogger(__name__)
 
 EXCERPT_BYTES = 8_000  # of the 40 KB metadata budget; the full text lives in PostgreSQL
-MAX_UPSERT_BATCH = 1_000
+MAX_UPSERT_BATCH = PINECONE_MAX_UPSERT_BATCH
 DELETE_BATCH = 1_000  # Pinecone's limit of ids per delete request
 LIST_PAGE = 100
 
@@ -104,13 +104,13 @@ class PineconeVectorStore:
         self._index = index
 
     @classmethod
-    def from_settings(cls, settings: Any) -> PineconeVectorStore:
+    def from_settings(cls, settings: Settings) -> PineconeVectorStore:
         return cls(
-            api_key=getattr(settings, "pinecone_api_key", None),
-            index_name=getattr(settings, "pinecone_index", None),
-            host=getattr(settings, "pinecone_host", None),
-            batch_size=int(ai_setting(settings, "pinecone_batch_size")),
-            timeout=float(ai_setting(settings, "pinecone_timeout")),
+            api_key=settings.pinecone_api_key,
+            index_name=settings.pinecone_index,
+            host=settings.pinecone_host,
+            batch_size=settings.pinecone_batch_size,
+            timeout=settings.pinecone_timeout,
         )
 
     @property
