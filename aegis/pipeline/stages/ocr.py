@@ -122,7 +122,7 @@ class OcrStage(FanOutStage[OcrInputs, list[PageOcr]]):
             **(metadata.get("ocr") or {}),
             "pages": len(read),
             "failed_pages": len(failed),
-            "engine": f"tesseract {tesseract_version()}",
+            "engine": tesseract_version(),
             "mean_confidence": round(sum(confidences) / len(confidences), 1) if confidences else None,
         }
         text = [Page(number=p.number, text=p.text) for p in pages]

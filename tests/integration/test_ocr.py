@@ -1,0 +1,73 @@
+"""Scans and photos through the real gateway, Redis, PostgreSQL and Celery workers.
+
+Scans are made at test time from born-digital corpus PDFs (tests/scans.py); the
+original text layer is the truth OCR's words are measured against.
+"""
+
+from __future__ import annotations
+
+import io
+from pathlib import Path
+
+import pytest
+
+from tests.harness import CORPUS, ApiClient
+from tests.scans import recall, save_scan_pdf, scan_pages, text_layer
+
+pytestmark = pytest.mark.integration
+
+
+def _image_bytes(pdf: Path, page: int, fmt: str) -> bytes:
+    (image,) = scan_pages(pdf, [page])
+    buffer = io.BytesIO()
+    image.save(buffer, fmt, dpi=(200, 200), quality=90)
+    return buffer.getvalue()
+
+
+def _text(api: ApiClient, doc_id: str) -> tuple[str, list[dict]]:
+    pages = api.get(f"/v1/documents/{doc_id}/content").json()["pages"]
+    return "\n".join(p["text"] for p in pages), pages
+
+
+def test_a_scanned_pdf_a_png_and_a_jpeg_are_read_with_95_percent_word_recall(
+    api: ApiClient, tmp_path: Path
+) -> None:
+    latex = CORPUS / "pdf" / "pdflatex-4-pages.pdf"
+    columns = CORPUS / "pdf" / "multicolumn.pdf"
+    gdoc = CORPUS / "pdf" / "google-doc-document.pdf"
+    scan = save_scan_pdf(tmp_path / "scan.pdf", scan_pages(latex, [1, 2]))
+    uploads = {
+        "scan.pdf": (api.upload(scan), text_layer(latex, [1, 2])),
+        "page.png": (api.upload_bytes("page.png", _image_bytes(columns, 1, "PNG")), text_layer(columns, [1])),
+        "photo.jpg": (api.upload_bytes("photo.jpg", _image_bytes(gdoc, 1, "JPEG")), text_layer(gdoc, [1])),
+    }
+    for name, (response, truth) in uploads.items():
+        assert response.status_code == 202, (name, response.text)
+        doc = api.wait(response.json()["id"], timeout=180)
+        assert doc["status"] == "succeeded", (name, doc)
+        ocr_run = doc["stages"]["ocr"]
+        assert ocr_run["status"] == "succeeded", (name, ocr_run)
+        assert ocr_run["pages_total"] == ocr_run["pages_done"] == doc["metadata"]["pages"], (name, ocr_run)
+        assert doc["metadata"]["ocr"]["pages"] == doc["metadata"]["pages"]
+        assert doc["metadata"]["ocr"]["engine"].startswith("tesseract 5")
+        assert doc["warnings"] == []
+        text, pages = _text(api, doc["id"])
+        assert all(p["ocr"] is True and 0 < p["ocr_confidence"] <= 100 for p in pages), (name, pages)
+        assert recall(truth, text) >= 0.95, (name, recall(truth, text))
+        assert doc["ai"]["chunks"] >= 1 and doc["ai"]["summary"]
+    png = api.document(uploads["page.png"][0].json()["id"])
+    assert png["mime"] == "image/png"
+    assert png["metadata"]["image"]["width"] > 1000
+    hits = api.get("/v1/search?q=columns&k=3").json()["results"]
+    assert hits, "OCR text is searchable"
+
+
+@pytest.mark.parametrize("name", ["DA-619p.pdf", "fr_olap.pdf", "multicolumn.pdf"])
+def test_born_digital_pdfs_end_with_no_ocr_pages(api: ApiClient, name: str) -> None:
+    response = api.upload(CORPUS / "pdf" / name)
+    doc = api.wait(response.json()["id"], timeout=300)
+    assert doc["status"] == "succeeded", doc
+    assert doc["stages"]["ocr"]["status"] == "skipped"
+    assert doc["metadata"]["ocr"] == {"pages": 0}
+    _text_, pages = _text(api, doc["id"])
+    assert not any(p["ocr"] for p in pages)
