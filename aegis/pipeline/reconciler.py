@@ -90,6 +90,37 @@ def reconcile(
         document.progress_at = now
         document.enqueue_count += 1
         actions.append(ReconcileAction(document.id, stage, document.dispatch_token, "redispatch"))
+    actions.extend(_dead_batches(session, settings, now, registry))
+    return actions
+
+
+def _dead_batches(session: Session, settings: Settings, now: datetime, registry: Registry) -> list[ReconcileAction]:
+    """Batches claimed longer ago than their hard limit: the worker holding them died.
+
+    Found while the document's other batches still make progress, so one killed
+    worker does not hold a long scan until everything else has finished. The batch
+    goes back to ``pending`` so the re-sent task can claim it; the attempt counter
+    it keeps still bounds a batch that kills every worker it meets.
+    """
+    actions: list[ReconcileAction] = []
+    for spec in registry:
+        if not spec.fans_out:
+            continue
+        rows = session.execute(
+            select(Batch, Document.dispatch_token)
+            .join(Document, Document.id == Batch.document_id)
+            .where(
+                Batch.stage == spec.name, Batch.status == StageStatus.RUNNING,
+                Batch.started_at < now - stage_deadline(settings, spec.name),
+                Document.stage == spec.name, Document.status.in_(ACTIVE_STATUSES),
+            )
+            .limit(500)
+            .with_for_update(of=Batch, skip_locked=True)
+        ).all()
+        for batch, token in rows:
+            batch.status = StageStatus.PENDING
+            batch.task_id = None
+            actions.append(ReconcileAction(batch.document_id, spec.name, token, "redispatch", batch=batch.index))
     return actions
 
 
