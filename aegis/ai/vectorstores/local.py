@@ -63,8 +63,8 @@ class LocalVectorStore:
                 if index not in wanted:
                     row.embedding = None
             for item in items:
-                row = rows.get(item.chunk_index)
-                if row is None:
+                existing = rows.get(item.chunk_index)
+                if existing is None:
                     session.add(
                         Chunk(
                             document_id=document_id,
@@ -77,7 +77,7 @@ class LocalVectorStore:
                         )
                     )
                 else:
-                    row.embedding = to_bytes(item.vector)
+                    existing.embedding = to_bytes(item.vector)
 
     def delete_document(self, tenant_id: str, document_id: str) -> None:
         """Drop the document's vectors; its chunk text belongs to the content stage."""
@@ -108,6 +108,8 @@ class LocalVectorStore:
             for batch in result.partitions():
                 keys, vectors = [], []
                 for doc_id, index, blob in batch:
+                    if blob is None:
+                        continue
                     vec = from_bytes(blob)
                     if vec.shape[0] == q.shape[0]:  # vectors from another model are skipped
                         keys.append((doc_id, index))
@@ -124,7 +126,9 @@ class LocalVectorStore:
                     keep = np.argpartition(-best_scores, k - 1)[:k]
                     best_scores = best_scores[keep]
                     best_keys = [best_keys[i] for i in keep]
-        order = np.lexsort((np.array([key[1] for key in best_keys]), -best_scores)) if best_keys else []
+        order: Sequence[int] = (
+            np.lexsort((np.array([key[1] for key in best_keys]), -best_scores)).tolist() if best_keys else []
+        )
         return [
             Match(document_id=best_keys[i][0], chunk_index=int(best_keys[i][1]), score=float(best_scores[i]))
             for i in order

@@ -83,7 +83,7 @@ def load_inputs(session: Session, document: Document) -> AIInputs:
     tenant = session.get(Tenant, document.tenant_id)
     return AIInputs(
         text="\n\n".join(text_parts)[:MAX_ANALYSIS_CHARS],
-        chunks=[tuple(row) for row in chunks],  # type: ignore[misc]
+        chunks=[(row[0], row[1], row[2], row[3]) for row in chunks],
         tenant=TenantBudget(tenant.token_budget if tenant else 0, tenant.tokens_used if tenant else 0),
     )
 

@@ -13,6 +13,7 @@ from __future__ import annotations
 import dataclasses
 from dataclasses import dataclass
 from pathlib import Path
+from typing import get_args
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -21,6 +22,7 @@ from aegis.config import Settings
 from aegis.formats.base import DocumentError, Page
 from aegis.ocr import OcrSettings, PageOcr, ocr_batch, pages_to_ocr, split_batches, tesseract_version
 from aegis.ocr.render import Kind
+from aegis.ocr.settings import Mode
 from aegis.persistence.models import Document, PageText
 from aegis.pipeline.stage import DocumentView, FanOutPlan, FanOutStage
 from aegis.pipeline.stages.content import replace_chunks
@@ -37,7 +39,7 @@ LANGUAGE_SAMPLE_CHARS = 20_000
 class OcrInputs:
     """The document's own OCR options (upload fields), over the installation's."""
 
-    mode: str | None
+    mode: Mode | None
     languages: str | None
 
 
@@ -45,7 +47,7 @@ def ocr_settings_for(settings: Settings, inputs: OcrInputs) -> OcrSettings:
     base = settings.ocr
     return dataclasses.replace(
         base,
-        mode=inputs.mode or base.mode,  # type: ignore[arg-type]
+        mode=inputs.mode or base.mode,
         languages=inputs.languages or base.languages,
     )
 
@@ -53,7 +55,10 @@ def ocr_settings_for(settings: Settings, inputs: OcrInputs) -> OcrSettings:
 class OcrStage(FanOutStage[OcrInputs, list[PageOcr]]):
     def load(self, session: Session, document: Document) -> OcrInputs:
         options = document.options or {}
-        return OcrInputs(mode=options.get("ocr"), languages=options.get("ocr_languages"))
+        mode = options.get("ocr")
+        return OcrInputs(
+            mode=mode if mode in get_args(Mode) else None, languages=options.get("ocr_languages") or None
+        )
 
     def run(self, settings: Settings, doc: DocumentView, blob: Path, inputs: OcrInputs) -> FanOutPlan:
         ocr = ocr_settings_for(settings, inputs)
