@@ -5,11 +5,15 @@ from __future__ import annotations
 import base64
 import re
 
+import yaml
+
 from .chartlib import (
+    CHART_DIR,
     EXTERNAL_SERVICES,
     MINIMAL,
     PRODUCTION,
     RELEASE,
+    REPO,
     STAGES,
     Obj,
     Rendered,
@@ -119,6 +123,17 @@ def test_ocr_settings_reach_the_configmap_and_default_to_the_applications() -> N
         min_text_chars=50,
     )
     assert config["AEGIS_OCR_MAX_IMAGE_PIXELS"] == "100000000", "integers, never 1e+08"
+
+
+def test_every_ocr_setting_is_documented_with_its_chart_value() -> None:
+    doc = (REPO / "docs" / "ocr.md").read_text(encoding="utf-8")
+    config = render().config()
+    keys = [k for k in config if k == "AEGIS_OCR" or k.startswith("AEGIS_OCR_")] + ["AEGIS_TIME_LIMIT_OCR"]
+    for key in keys:
+        assert f"`{key}`" in doc, key
+    values = yaml.safe_load((CHART_DIR / "values.yaml").read_text())
+    for name in values["config"]["ocr"]:
+        assert f"`config.ocr.{name}`" in doc, name
 
 
 def test_ocr_settings_change_rolls_the_pods() -> None:
