@@ -5,11 +5,15 @@ from __future__ import annotations
 import base64
 import re
 
+import yaml
+
 from .chartlib import (
+    CHART_DIR,
     EXTERNAL_SERVICES,
     MINIMAL,
     PRODUCTION,
     RELEASE,
+    REPO,
     STAGES,
     Obj,
     Rendered,
@@ -77,6 +81,67 @@ def test_extra_settings_reach_the_configmap() -> None:
     config = render({"config": {"extra": {"AEGIS_MAX_PAGES": 2000, "AEGIS_CHUNK_CHARS": "900"}}}).config()
     assert config["AEGIS_MAX_PAGES"] == "2000"
     assert config["AEGIS_CHUNK_CHARS"] == "900"
+
+
+def test_ocr_settings_reach_the_configmap_and_default_to_the_applications() -> None:
+    from aegis.ocr.settings import OcrSettings
+
+    config = render().config()
+    ocr = {k: v for k, v in config.items() if k == "AEGIS_OCR" or k.startswith("AEGIS_OCR_")}
+    assert set(ocr) == {
+        "AEGIS_OCR",
+        "AEGIS_OCR_LANGUAGES",
+        "AEGIS_OCR_DPI",
+        "AEGIS_OCR_BATCH_PAGES",
+        "AEGIS_OCR_MAX_PIXELS",
+        "AEGIS_OCR_MAX_IMAGE_PIXELS",
+        "AEGIS_OCR_PAGE_TIMEOUT",
+        "AEGIS_OCR_MIN_TEXT_CHARS",
+    }
+    # The chart's defaults are the application's, read back the way a worker reads them.
+    assert OcrSettings.from_env(ocr) == OcrSettings()
+
+    custom = {
+        "mode": "always",
+        "languages": "eng+deu",
+        "dpi": 200,
+        "batchPages": 2,
+        "maxPixels": 20000000,
+        "maxImagePixels": 100000000,
+        "pageTimeoutSeconds": 90.5,
+        "minTextChars": 50,
+    }
+    config = render({"config": {"ocr": custom}}).config()
+    assert OcrSettings.from_env(config) == OcrSettings(
+        mode="always",
+        languages="eng+deu",
+        dpi=200,
+        batch_pages=2,
+        max_pixels=20_000_000,
+        max_image_pixels=100_000_000,
+        page_timeout=90.5,
+        min_text_chars=50,
+    )
+    assert config["AEGIS_OCR_MAX_IMAGE_PIXELS"] == "100000000", "integers, never 1e+08"
+
+
+def test_every_ocr_setting_is_documented_with_its_chart_value() -> None:
+    doc = (REPO / "docs" / "ocr.md").read_text(encoding="utf-8")
+    config = render().config()
+    keys = [k for k in config if k == "AEGIS_OCR" or k.startswith("AEGIS_OCR_")] + ["AEGIS_TIME_LIMIT_OCR"]
+    for key in keys:
+        assert f"`{key}`" in doc, key
+    values = yaml.safe_load((CHART_DIR / "values.yaml").read_text())
+    for name in values["config"]["ocr"]:
+        assert f"`config.ocr.{name}`" in doc, name
+
+
+def test_ocr_settings_change_rolls_the_pods() -> None:
+    def checksum(rendered: Rendered) -> str:
+        (deployment,) = rendered.component("Deployment", "worker-ocr")
+        return deployment["spec"]["template"]["metadata"]["annotations"]["checksum/config"]
+
+    assert checksum(render()) != checksum(render({"config": {"ocr": {"languages": "eng+fra"}}}))
 
 
 def test_a_settings_change_rolls_every_app_pod_and_nothing_else_does() -> None:

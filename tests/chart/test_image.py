@@ -62,6 +62,49 @@ def test_image_is_multi_stage_and_ships_no_compilers() -> None:
     assert "--no-install-recommends" in runs and "rm -rf /var/lib/apt/lists/*" in runs
 
 
+def test_no_stage_installs_compilers_every_dependency_is_a_wheel() -> None:
+    for stage in _stages():
+        runs = " ".join(stage.all("RUN"))
+        assert "build-essential" not in runs, stage.name
+
+
+def test_dockerfile_needs_no_buildkit_frontend() -> None:
+    """A ``# syntax=`` directive makes BuildKit pull a frontend image: offline builds fail."""
+    for line in DOCKERFILE.read_text().splitlines():
+        if not line.startswith("#"):
+            break
+        assert not re.match(r"#\s*syntax\s*=", line, re.IGNORECASE), line
+
+
+def test_bytecode_is_compiled_for_our_code_not_for_dependencies_python2_files() -> None:
+    """``compileall`` over the whole venv fails on olefile's Python 2 module
+    (olefile/olefile2.py); pip compiles the dependencies itself and skips such files."""
+    runs = [arg for stage in _stages() for arg in stage.all("RUN") if "compileall" in arg]
+    assert runs, "our code is compiled at build time (the root filesystem is read-only)"
+    for run in runs:
+        command = run[run.index("compileall"):]
+        assert not re.search(r"/opt/aegis/lib(\s|$)", command), "compiles every dependency"
+        for package in ("aegis", "tasks", "web", "celeryconfig.py"):
+            assert f"/{package}" in command, package
+    assert all("--no-compile" not in arg for stage in _stages() for arg in stage.all("RUN"))
+
+
+def test_runtime_has_tesseract_with_osd_english_and_the_documented_language_packs() -> None:
+    final = _stages()[-1]
+    runs = " ".join(final.all("RUN"))
+    for package in ("tesseract-ocr", "tesseract-ocr-osd", "tesseract-ocr-eng"):
+        assert re.search(rf"(^|\s){re.escape(package)}(\s|$)", runs), package
+    args = dict(arg.split("=", 1) for arg in final.all("ARG") if "=" in arg)
+    assert args["OCR_LANGUAGES"].strip('"').split() == ["deu", "fra", "spa"]
+    # Each code becomes Debian's tesseract-ocr-<code> package, and the build checks it.
+    assert "tesseract-ocr-$(" in runs and "${OCR_LANGUAGES}" in runs
+    assert "--list-langs" in runs
+    # The chart's default OCR languages are installed by default.
+    values = yaml.safe_load((REPO / "helm" / "aegis" / "values.yaml").read_text())
+    installed = {"eng", *args["OCR_LANGUAGES"].strip('"').split()}
+    assert set(values["config"]["ocr"]["languages"].split("+")) <= installed
+
+
 def test_image_runs_as_the_non_root_user_the_chart_expects() -> None:
     final = _stages()[-1]
     (user,) = final.all("USER")

@@ -165,7 +165,8 @@ def test_workers_accept_only_metric_scrapes() -> None:
 
 def test_only_the_stages_that_need_the_internet_reach_it() -> None:
     rendered = render(INGRESS_AND_NETWORK_POLICIES)
-    for stage in ("metadata", "content"):
+    # OCR parses untrusted scans with a local Tesseract: no internet either.
+    for stage in ("metadata", "content", "ocr"):
         assert _egress_ports(_policy(rendered, f"worker-{stage}")) == {53, 5432, 6379}, stage
     # The AI provider over HTTPS; webhook deliveries (validate queue) over HTTP(S).
     assert _egress_ports(_policy(rendered, "worker-ai")) == {53, 5432, 6379, 443}

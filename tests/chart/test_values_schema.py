@@ -64,7 +64,7 @@ def test_default_values_pass_the_schema() -> None:
 BAD_VALUES: dict[str, dict[str, Any]] = {
     "unknown top-level key": {"replicaCount": 3},
     "typo in a worker key": {"workers": {"content": {"concurency": 4}}},
-    "a stage that does not exist": {"workers": {"ocr": {"enabled": True}}},
+    "a stage that does not exist": {"workers": {"gpu": {"enabled": True}}},
     "a queue that is not a stage": {"workers": {"ai": {"queue": "ai,gpu"}}},
     "zero concurrency": {"workers": {"validate": {"concurrency": 0}}},
     "negative replicas": {"workers": {"metadata": {"replicas": -1}}},
@@ -88,6 +88,12 @@ BAD_VALUES: dict[str, dict[str, Any]] = {
     "string where a list belongs": {"networkPolicy": {"gatewayFrom": "ingress-nginx"}},
     "unknown keda key": {"keda": {"enabled": True, "pollingIntervall": 5}},
     "settings key in lower case": {"config": {"extra": {"aegis_max_pages": "1"}}},
+    "unknown OCR mode": {"config": {"ocr": {"mode": "sometimes"}}},
+    "OCR languages joined by a comma": {"config": {"ocr": {"languages": "eng,deu"}}},
+    "OCR at 20 DPI": {"config": {"ocr": {"dpi": 20}}},
+    "OCR batch of no pages": {"config": {"ocr": {"batchPages": 0}}},
+    "OCR page timeout of zero": {"config": {"ocr": {"pageTimeoutSeconds": 0}}},
+    "unknown OCR key": {"config": {"ocr": {"language": "deu"}}},
 }
 
 
@@ -119,6 +125,14 @@ REFUSED_BY_TEMPLATES: dict[str, tuple[dict[str, Any], str]] = {
     "autoscaling minimum above maximum": (
         {"workers": {"ai": {"autoscaling": {"minReplicas": 9, "maxReplicas": 2}}}},
         "minReplicas exceeds maxReplicas",
+    ),
+    "OCR batch longer than its time limit": (
+        {"config": {"ocr": {"batchPages": 8}}},
+        r"batchPages x config.ocr.pageTimeoutSeconds \(480 s\) exceeds workers.ocr.timeLimitSeconds \(300\)",
+    ),
+    "OCR page cap above the decoding cap": (
+        {"config": {"ocr": {"maxPixels": 200000000}}},
+        "maxPixels must not exceed config.ocr.maxImagePixels",
     ),
     "gateway autoscaling to zero": (
         {"gateway": {"autoscaling": {"minReplicas": 0}}},

@@ -183,6 +183,56 @@ def test_keda_uses_external_redis_with_tls() -> None:
     assert auth["spec"]["secretTargetRef"][0]["name"] == "aegis-redis"
 
 
+def test_ocr_worker_set_renders_with_its_autoscaler() -> None:
+    """The fan-out stage: its own Deployment on the ``ocr`` queue, sized one process per
+    CPU (Tesseract runs single-threaded), an HPA by default and KEDA on the queue."""
+    name = f"{RELEASE}-worker-ocr"
+    rendered = render()
+    deployment = rendered.workers()["ocr"]
+    (container,) = containers(deployment)
+    assert arg_after(container["args"], "-Q") == "ocr"
+    assert arg_after(container["args"], "-n") == "ocr@%h"
+    assert int(arg_after(container["args"], "--concurrency")) == int(container["resources"]["limits"]["cpu"])
+    assert container["resources"]["requests"] == {"cpu": "1", "memory": "1Gi"}
+    assert container["resources"]["limits"] == {"cpu": "2", "memory": "2Gi"}
+    # The limit bounds one batch of pages; a rollout lets the running batch finish.
+    assert rendered.config()["AEGIS_TIME_LIMIT_OCR"] == "300"
+    assert pod_spec(deployment)["terminationGracePeriodSeconds"] > 300
+    env = env_of(container)
+    assert 0 < int(env["AEGIS_PARSER_MEMORY_MB"]["value"]) * 1024 * 1024 < 2 * 1024**3
+    assert {"startupProbe", "livenessProbe", "readinessProbe"} <= set(container)
+
+    hpa = rendered.get("HorizontalPodAutoscaler", name)
+    assert hpa["spec"]["scaleTargetRef"] == {"apiVersion": "apps/v1", "kind": "Deployment", "name": name}
+    assert hpa["spec"]["minReplicas"] >= 1
+    assert hpa["spec"]["maxReplicas"] > hpa["spec"]["minReplicas"]
+    assert {m["resource"]["name"] for m in hpa["spec"]["metrics"]} == {"cpu", "memory"}
+    pdb = rendered.get("PodDisruptionBudget", name)
+    assert pdb["spec"]["selector"]["matchLabels"] == deployment["spec"]["selector"]["matchLabels"]
+    assert rendered.find("ScaledObject", name) is None
+
+    keda = render(KEDA)
+    assert keda.find("HorizontalPodAutoscaler", name) is None
+    scaled = keda.get("ScaledObject", name)
+    assert scaled["spec"]["scaleTargetRef"]["name"] == name
+    (trigger,) = scaled["spec"]["triggers"]
+    assert trigger["type"] == "redis"
+    assert trigger["metadata"]["listName"] == "ocr"
+    # One message is a batch of pages lasting tens of seconds: few per replica.
+    assert 1 <= int(trigger["metadata"]["listLength"]) <= 4
+    assert keda.get("PodDisruptionBudget", name)
+
+
+def test_ocr_can_be_folded_into_the_content_worker_on_a_small_cluster() -> None:
+    rendered = render({"workers": {"content": {"queue": "content,ocr"}, "ocr": {"enabled": False}}})
+    workers = rendered.workers()
+    assert "ocr" not in workers
+    assert arg_after(containers(workers["content"])[0]["args"], "-Q") == "content,ocr"
+    assert rendered.find("HorizontalPodAutoscaler", f"{RELEASE}-worker-ocr") is None
+    with pytest.raises(helm_python.HelmRenderError, match='"ocr" queue'):
+        render({"workers": {"ocr": {"enabled": False}}})
+
+
 def test_every_worker_has_a_disruption_budget() -> None:
     rendered = render()
     for stage, deployment in rendered.workers().items():

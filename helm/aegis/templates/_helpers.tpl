@@ -278,6 +278,16 @@ AEGIS_PINECONE_INDEX: {{ . | quote }}
 {{- with $v.ai.pinecone.host }}
 AEGIS_PINECONE_HOST: {{ . | quote }}
 {{- end }}
+{{- with $v.config.ocr }}
+AEGIS_OCR: {{ .mode | quote }}
+AEGIS_OCR_LANGUAGES: {{ .languages | quote }}
+AEGIS_OCR_DPI: {{ .dpi | int64 | quote }}
+AEGIS_OCR_BATCH_PAGES: {{ .batchPages | int64 | quote }}
+AEGIS_OCR_MAX_PIXELS: {{ .maxPixels | int64 | quote }}
+AEGIS_OCR_MAX_IMAGE_PIXELS: {{ .maxImagePixels | int64 | quote }}
+AEGIS_OCR_PAGE_TIMEOUT: {{ .pageTimeoutSeconds | toString | quote }}
+AEGIS_OCR_MIN_TEXT_CHARS: {{ .minTextChars | int64 | quote }}
+{{- end }}
 AEGIS_LOG_LEVEL: {{ $v.config.logLevel | quote }}
 AEGIS_LOG_JSON: {{ ternary "true" "false" $v.config.logJson | quote }}
 {{- range $key, $value := $v.config.extra }}
@@ -474,6 +484,16 @@ spec:
 {{- end -}}
 {{- if and $w.enabled $w.autoscaling.enabled (gt (int $w.autoscaling.minReplicas) (int $w.autoscaling.maxReplicas)) -}}
 {{- fail (printf "workers.%s.autoscaling.minReplicas exceeds maxReplicas" $name) -}}
+{{- end -}}
+{{- end -}}
+{{- with $v.config.ocr -}}
+{{- $batch := mulf (float64 .batchPages) (float64 .pageTimeoutSeconds) -}}
+{{- $limit := float64 $v.workers.ocr.timeLimitSeconds -}}
+{{- if gt $batch $limit -}}
+{{- fail (printf "config.ocr.batchPages x config.ocr.pageTimeoutSeconds (%g s) exceeds workers.ocr.timeLimitSeconds (%d): a batch of slow pages would be killed before each page could time out on its own; raise the time limit or lower either setting" $batch (int $v.workers.ocr.timeLimitSeconds)) -}}
+{{- end -}}
+{{- if gt (int64 .maxPixels) (int64 .maxImagePixels) -}}
+{{- fail "config.ocr.maxPixels must not exceed config.ocr.maxImagePixels" -}}
 {{- end -}}
 {{- end -}}
 {{- if and $v.gateway.autoscaling.enabled (lt (int $v.gateway.autoscaling.minReplicas) 1) -}}
