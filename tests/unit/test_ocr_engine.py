@@ -28,6 +28,13 @@ def test_reads_the_words_drawn_on_a_rendered_page(tmp_path: Path) -> None:
     assert result.words >= 12
 
 
+@pytest.mark.parametrize("angle", [90, 180, 270])
+def test_reads_a_page_scanned_sideways_or_upside_down(angle: int) -> None:
+    page = text_page().rotate(angle, expand=True)
+    text = recognise(page, SETTINGS, dpi=150).text.lower()
+    assert sum(word in text for word in WORDS) >= len(WORDS) - 1, (angle, text)
+
+
 def test_reads_a_real_scan_from_the_corpus() -> None:
     """The corpus's typewritten 1950s letter: Tesseract reads words its old OCR layer garbled."""
     path = CORPUS / "pdf" / "pdf-with-ocr-text.pdf"
