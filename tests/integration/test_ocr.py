@@ -71,3 +71,50 @@ def test_born_digital_pdfs_end_with_no_ocr_pages(api: ApiClient, name: str) -> N
     assert doc["metadata"]["ocr"] == {"pages": 0}
     _text_, pages = _text(api, doc["id"])
     assert not any(p["ocr"] for p in pages)
+
+
+def _hostile_images(tmp_path: Path) -> dict[str, tuple[bytes, tuple[str, ...]]]:
+    """name -> (bytes, acceptable (status, code) outcomes)."""
+    from PIL import Image
+
+    from tests.ocr_samples import png_bomb, text_page
+
+    frames = tmp_path / "frames.tiff"
+    tiny = Image.new("L", (2, 2), 255)
+    tiny.save(frames, "TIFF", save_all=True, append_images=[tiny] * 5100)
+    jpeg = io.BytesIO()
+    text_page().save(jpeg, "JPEG", quality=85)
+    gif = io.BytesIO()
+    first = text_page(size=(600, 400), font_size=40)
+    flicker = [Image.new("L", (600, 400), 100 + 50 * (i % 2)) for i in range(300)]
+    first.save(gif, "GIF", save_all=True, append_images=flicker, duration=20)
+    huge = io.BytesIO()
+    # 1,000 px at 1 DPI: a MediaBox of 72,000 pt a side, far over the pixel cap at 300 DPI.
+    text_page(size=(1000, 1000), font_size=60).save(huge, "PDF", resolution=1)
+    return {
+        "bomb.png": (png_bomb(tmp_path / "bomb.png").read_bytes(), ("rejected:zip_bomb",)),
+        "frames.tiff": (frames.read_bytes(), ("rejected:too_many_pages",)),
+        "truncated.jpg": (jpeg.getvalue()[: len(jpeg.getvalue()) // 3], ("rejected:malformed", "succeeded:")),
+        "page.png": (b"<!doctype html><html><body>not an image</body></html>", ("rejected:type_mismatch",)),
+        "animated.gif": (gif.getvalue(), ("succeeded:",)),
+        "huge-page.pdf": (huge.getvalue(), ("succeeded:",)),
+    }
+
+
+def test_hostile_images_end_with_precise_codes_and_a_scan_still_succeeds_after(
+    api: ApiClient, tmp_path: Path
+) -> None:
+    for name, (data, expected) in _hostile_images(tmp_path).items():
+        response = api.upload_bytes(name, data)
+        assert response.status_code == 202, (name, response.text)
+        doc = api.wait(response.json()["id"], timeout=180)
+        outcome = f"{doc['status']}:{(doc['error'] or {}).get('code', '')}"
+        assert outcome in expected, (name, outcome, doc["error"])
+        if name == "animated.gif":
+            assert doc["metadata"]["pages"] == 1 and doc["metadata"]["image"]["frames"] == 301
+    # The same workers still read a normal scan.
+    gdoc = CORPUS / "pdf" / "google-doc-document.pdf"
+    response = api.upload_bytes("after.png", _image_bytes(gdoc, 1, "PNG"))
+    doc = api.wait(response.json()["id"], timeout=120)
+    assert doc["status"] == "succeeded", doc
+    assert recall(text_layer(gdoc, [1]), _text(api, doc["id"])[0]) >= 0.95
