@@ -90,6 +90,22 @@ def _schemas() -> dict[str, Any]:
                 "finished_at": _nullable(timestamp),
                 "duration_ms": _nullable({"type": "integer", "minimum": 0}),
                 "error": _nullable(_ref("ErrorDetail")),
+                "pages_total": {
+                    "type": "integer", "minimum": 0,
+                    "description": "A stage that fans out by page (ocr): pages it has to read.",
+                },
+                "pages_done": {"type": "integer", "minimum": 0, "description": "Pages read so far."},
+            },
+        },
+        "Warning": {
+            "type": "object",
+            "description": "Something a user should know about a succeeded document.",
+            "required": ["code", "message"],
+            "properties": {
+                "code": {"type": "string", "example": "ocr_error"},
+                "message": {"type": "string"},
+                "page": {"type": "integer", "minimum": 1},
+                "reason": {"type": ["string", "null"], "example": "ocr_timeout"},
             },
         },
         "Stages": {
@@ -162,6 +178,7 @@ def _schemas() -> dict[str, Any]:
                 "sha256": {"type": "string", "pattern": "^[0-9a-f]{64}$"},
                 "metadata": _nullable(_ref("Metadata")),
                 "ai": _nullable(_ref("AI")),
+                "warnings": {"type": "array", "items": _ref("Warning")},
                 "created_at": timestamp,
                 "updated_at": timestamp,
                 "duplicate": {
@@ -205,12 +222,35 @@ def _schemas() -> dict[str, Any]:
                     "format": "uri",
                     "description": "Called when the document reaches a final status.",
                 },
+                "ocr": {
+                    "type": "string",
+                    "enum": ["auto", "off", "always"],
+                    "description": (
+                        "auto (default): OCR pages without a usable text layer and every image; "
+                        "always: every page; off: none."
+                    ),
+                },
+                "ocr_languages": {
+                    "type": "string",
+                    "pattern": "^[A-Za-z0-9_]+(\\+[A-Za-z0-9_]+)*$",
+                    "example": "eng+deu",
+                    "description": "Tesseract languages for this upload; each must be installed on the OCR workers.",
+                },
             },
         },
         "Page": {
             "type": "object",
-            "required": ["number", "text"],
-            "properties": {"number": {"type": "integer", "minimum": 1}, "text": {"type": "string"}},
+            "required": ["number", "text", "ocr"],
+            "properties": {
+                "number": {"type": "integer", "minimum": 1},
+                "text": {"type": "string"},
+                "ocr": {"type": "boolean", "description": "True when the text was read by OCR."},
+                "ocr_confidence": {
+                    "type": ["number", "null"], "minimum": 0, "maximum": 100,
+                    "description": "Tesseract's mean word confidence for the page.",
+                },
+                "ocr_error": {"type": "string", "description": "Why OCR could not read this page."},
+            },
         },
         "Chunk": {
             "type": "object",

@@ -132,6 +132,8 @@ class ErrorCode(StrEnum):
     WEBHOOKS_DISABLED = "webhooks_disabled"
     INVALID_CALLBACK_URL = "invalid_callback_url"
     PRIVATE_CALLBACK_URL = "private_callback_url"
+    INVALID_OCR_OPTION = "invalid_ocr_option"
+    INVALID_OCR_LANGUAGES = "invalid_ocr_languages"
 
 
 @dataclass(frozen=True)
@@ -216,6 +218,8 @@ _DECLARED: tuple[tuple[ErrorCode, int | None, ErrorKind, str], ...] = (
     (_E.WEBHOOKS_DISABLED, 400, _K.API, "Webhooks need AEGIS_WEBHOOK_SECRET to be set on the server."),
     (_E.INVALID_CALLBACK_URL, 400, _K.API, "The callback URL is not an acceptable http(s) URL."),
     (_E.PRIVATE_CALLBACK_URL, 400, _K.API, "The callback URL points to a private or local address."),
+    (_E.INVALID_OCR_OPTION, 400, _K.API, "The ocr field must be auto, off or always."),
+    (_E.INVALID_OCR_LANGUAGES, 400, _K.API, "An OCR language is not one the OCR workers have installed."),
 )
 
 ERRORS: dict[ErrorCode, ErrorInfo] = {

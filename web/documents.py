@@ -55,6 +55,7 @@ def upload() -> tuple[Response, int, dict[str, str]] | tuple[Response, int]:
     if not files:
         raise ApiError(ErrorCode.NO_FILE)
     password = request.form.get("password") or None
+    options = _ocr_options(request.form)
     callback_url = request.form.get("callback_url") or None
     if callback_url:
         try:
@@ -80,7 +81,8 @@ def upload() -> tuple[Response, int, dict[str, str]] | tuple[Response, int]:
             if password:
                 incoming = _decrypted(store, incoming, password)
             intake = docs.create_document(
-                session, tenant_id, safe_filename(part.filename or ""), incoming.sha256, incoming.size, callback_url
+                session, tenant_id, safe_filename(part.filename or ""), incoming.sha256, incoming.size, callback_url,
+                options=options,
             )
             if intake.duplicate:
                 incoming.discard()
@@ -115,6 +117,37 @@ def upload() -> tuple[Response, int, dict[str, str]] | tuple[Response, int]:
     else:
         body = {"documents": [docs.to_dict(d, duplicate=dup) for d, dup in results]}
     return jsonify(body), status, headers
+
+
+def _ocr_options(form: Any) -> dict[str, str] | None:
+    """The optional ``ocr`` (auto, off, always) and ``ocr_languages`` (eng+deu) fields.
+
+    Languages are checked against the packs installed here (the gateway runs the
+    workers' image); a gateway without Tesseract checks the syntax only and leaves
+    the rest to the OCR workers.
+    """
+    from aegis.ocr.engine import check_languages
+    from aegis.ocr.errors import OcrEngineMissing, OcrLanguageMissing
+    from aegis.ocr.settings import LANGUAGES_PATTERN
+
+    options: dict[str, str] = {}
+    mode = (form.get("ocr") or "").strip().lower()
+    if mode:
+        if mode not in ("auto", "off", "always"):
+            raise ApiError(ErrorCode.INVALID_OCR_OPTION, f"ocr must be auto, off or always, not {mode[:20]!r}.")
+        options["ocr"] = mode
+    languages = (form.get("ocr_languages") or "").strip()
+    if languages:
+        if not LANGUAGES_PATTERN.fullmatch(languages) or len(languages) > 200:
+            raise ApiError(ErrorCode.INVALID_OCR_LANGUAGES, "ocr_languages must be Tesseract codes joined by '+'.")
+        try:
+            check_languages(languages)
+        except OcrLanguageMissing as exc:
+            raise ApiError(ErrorCode.INVALID_OCR_LANGUAGES, exc.message, languages=exc.languages) from exc
+        except OcrEngineMissing:
+            pass
+        options["ocr_languages"] = languages
+    return options or None
 
 
 def _decrypted(store: BlobStore, incoming: Any, password: str) -> Any:

@@ -69,7 +69,7 @@ def _walk(message: EmailMessage) -> list[tuple[EmailMessage, int]]:
         if part.is_multipart():
             payload = part.get_payload()
             if isinstance(payload, list):
-                stack.extend((child, depth + 1) for child in reversed(payload))
+                stack.extend((child, depth + 1) for child in reversed(payload) if isinstance(child, EmailMessage))
     return out
 
 

@@ -22,7 +22,7 @@ DEFAULT_MAX_IMAGE_PIXELS = 178_956_970
 # An A4 page at 300 DPI is 8.7 MP and A3 17.4 MP; 40 MP leaves room for A2 posters
 # while keeping one grayscale page (one byte a pixel) at 40 MB in a worker.
 DEFAULT_MAX_PIXELS = 40_000_000
-_LANGUAGE = re.compile(r"^[A-Za-z0-9_]+(\+[A-Za-z0-9_]+)*$")
+LANGUAGES_PATTERN = re.compile(r"^[A-Za-z0-9_]+(\+[A-Za-z0-9_]+)*$")
 
 
 class OcrSettingsError(ValueError):
@@ -47,7 +47,7 @@ class OcrSettings:
             raise OcrSettingsError("AEGIS_OCR_BATCH_PAGES must be at least 1.")
         if not 36 <= self.dpi <= 1200:
             raise OcrSettingsError("AEGIS_OCR_DPI must be between 36 and 1200.")
-        if not _LANGUAGE.match(self.languages):
+        if not LANGUAGES_PATTERN.match(self.languages):
             raise OcrSettingsError("AEGIS_OCR_LANGUAGES must be Tesseract language codes joined by '+', e.g. eng+deu.")
         if self.max_pixels < 100_000:
             raise OcrSettingsError("AEGIS_OCR_MAX_PIXELS must be at least 100000.")

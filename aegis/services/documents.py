@@ -48,6 +48,7 @@ def create_document(
     size: int,
     callback_url: str | None = None,
     registry: Registry = REGISTRY,
+    options: dict[str, Any] | None = None,
 ) -> Intake:
     """Insert a queued document with its stage rows, or return the existing duplicate.
 
@@ -65,6 +66,7 @@ def create_document(
         status=DocumentStatus.QUEUED,
         stage=registry.first.name,
         callback_url=callback_url,
+        options=options,
     )
     try:
         with session.begin_nested():

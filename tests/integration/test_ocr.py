@@ -118,3 +118,15 @@ def test_hostile_images_end_with_precise_codes_and_a_scan_still_succeeds_after(
     doc = api.wait(response.json()["id"], timeout=120)
     assert doc["status"] == "succeeded", doc
     assert recall(text_layer(gdoc, [1]), _text(api, doc["id"])[0]) >= 0.95
+
+
+def test_the_upload_chooses_ocr_always_or_off(api: ApiClient, tmp_path: Path) -> None:
+    digital = CORPUS / "pdf" / "minimal-document.pdf"
+    forced = api.wait(api.upload(digital, ocr="always").json()["id"], timeout=120)
+    assert forced["status"] == "succeeded", forced
+    assert forced["stages"]["ocr"]["status"] == "succeeded"
+    assert forced["metadata"]["ocr"]["pages"] == forced["metadata"]["pages"]
+    scan = save_scan_pdf(tmp_path / "off.pdf", scan_pages(CORPUS / "pdf" / "DA-1p.pdf", [1]))
+    skipped = api.wait(api.upload(scan, ocr="off").json()["id"], timeout=120)
+    assert skipped["status"] == "succeeded", skipped
+    assert skipped["stages"]["ocr"]["status"] == "skipped"
