@@ -473,6 +473,24 @@ def _paths(max_upload_bytes: int | None) -> dict[str, Any]:
                 "responses": _with_errors({"200": _json(_ref("Content"), "Pages and chunks.")}, "404"),
             },
         },
+        "/v1/documents/{document_id}/searchable.pdf": {
+            "parameters": [DOCUMENT_ID],
+            "get": {
+                "operationId": "getSearchablePdf",
+                "tags": ["documents"],
+                "summary": "The scan or image as a PDF with OCR's invisible text over each OCR'd page",
+                "description": "404 `no_searchable_pdf` when no page of the document was OCR'd.",
+                "responses": _with_errors(
+                    {
+                        "200": {
+                            "description": "A PDF: the original pages, text selectable and searchable.",
+                            "content": {"application/pdf": {"schema": {"type": "string", "format": "binary"}}},
+                        }
+                    },
+                    "404",
+                ),
+            },
+        },
         "/v1/documents/{document_id}/reprocess": {
             "parameters": [DOCUMENT_ID],
             "post": {

@@ -134,6 +134,7 @@ class ErrorCode(StrEnum):
     PRIVATE_CALLBACK_URL = "private_callback_url"
     INVALID_OCR_OPTION = "invalid_ocr_option"
     INVALID_OCR_LANGUAGES = "invalid_ocr_languages"
+    NO_SEARCHABLE_PDF = "no_searchable_pdf"
 
 
 @dataclass(frozen=True)
@@ -220,6 +221,7 @@ _DECLARED: tuple[tuple[ErrorCode, int | None, ErrorKind, str], ...] = (
     (_E.PRIVATE_CALLBACK_URL, 400, _K.API, "The callback URL points to a private or local address."),
     (_E.INVALID_OCR_OPTION, 400, _K.API, "The ocr field must be auto, off or always."),
     (_E.INVALID_OCR_LANGUAGES, 400, _K.API, "An OCR language is not one the OCR workers have installed."),
+    (_E.NO_SEARCHABLE_PDF, 404, _K.API, "The document has no OCR'd pages, so no searchable PDF (yet)."),
 )
 
 ERRORS: dict[ErrorCode, ErrorInfo] = {

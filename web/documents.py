@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from flask import Blueprint, Response, g, jsonify, request, url_for
+from flask import Blueprint, Response, g, jsonify, request, send_file, url_for
 
 from aegis.formats.base import DocumentError
 from aegis.formats.names import safe_filename
@@ -198,6 +198,28 @@ def status(document_id: str) -> Response:
 def content(document_id: str) -> Response:
     document = _document_or_404(document_id)
     return jsonify(docs.get_content(db_session(), document))
+
+
+@bp.get("/<document_id>/searchable.pdf")
+@require_tenant
+def searchable_pdf(document_id: str) -> Response:
+    """The original with OCR's invisible text over each OCR'd page (an archive copy)."""
+    import tempfile
+
+    from aegis.ocr.searchable import write_searchable_pdf
+    from aegis.pipeline.stages.ocr import KINDS
+
+    document = _document_or_404(document_id)
+    kind = KINDS.get(document.family or "")
+    layers = docs.ocr_layers(db_session(), document) if kind and document.status == "succeeded" else {}
+    if not kind or not layers:
+        raise ApiError(ErrorCode.NO_SEARCHABLE_PDF)
+    source = blob_store().path_for(document.tenant_id, document.sha256)
+    spool = tempfile.SpooledTemporaryFile(max_size=8 * 1024 * 1024)  # noqa: SIM115 - closed by the response
+    write_searchable_pdf(source, kind, layers, spool)
+    spool.seek(0)
+    name = document.filename.rsplit(".", 1)[0] + ".searchable.pdf"
+    return send_file(spool, mimetype="application/pdf", download_name=name, as_attachment=True)
 
 
 @bp.post("/<document_id>/reprocess")

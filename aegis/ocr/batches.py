@@ -40,6 +40,7 @@ class PageOcr:
     message: str | None = None
     dpi: int | None = None  # effective resolution the page was read at
     seconds: float = 0.0
+    layer: bytes | None = None  # the page's invisible text as a one-page PDF (searchable PDF)
 
     @property
     def ok(self) -> bool:
@@ -67,10 +68,15 @@ def ocr_batch(path: Path, kind: Kind, pages: Sequence[int], settings: OcrSetting
             try:
                 rendered = source.render(number)
                 try:
-                    read = recognise(rendered.image, settings, dpi=rendered.dpi)
+                    read = recognise(rendered.image, settings, dpi=rendered.dpi, layer=True)
                 finally:
                     rendered.close()
-                results.append(PageOcr(number, read.text, read.confidence, dpi=rendered.dpi, seconds=_since(started)))
+                results.append(
+                    PageOcr(
+                        number, read.text, read.confidence,
+                        dpi=rendered.dpi, seconds=_since(started), layer=read.layer,
+                    )
+                )
             except (OcrEngineMissing, OcrLanguageMissing):
                 raise
             except OcrPageError as exc:

@@ -179,6 +179,9 @@ class PageText(Base):
     ocr_confidence: Mapped[float | None] = mapped_column(Float, nullable=True)
     # Why OCR could not read this page (the document still succeeds).
     ocr_error: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    # The page's OCR text as an invisible one-page PDF layer (for searchable.pdf); deferred
+    # so listing pages never reads it.
+    ocr_layer: Mapped[bytes | None] = mapped_column(LargeBinary, nullable=True, deferred=True)
 
 
 class Chunk(Base):

@@ -158,6 +158,16 @@ def get_content(session: Session, document: Document) -> dict[str, Any]:
     }
 
 
+def ocr_layers(session: Session, document: Document) -> dict[int, bytes]:
+    """Page number -> the invisible text layer OCR wrote for it."""
+    rows = session.execute(
+        select(PageText.number, PageText.ocr_layer)
+        .where(PageText.document_id == document.id, PageText.ocr.is_(True), PageText.ocr_layer.is_not(None))
+        .order_by(PageText.number)
+    )
+    return {number: layer for number, layer in rows if layer}
+
+
 def _page(page: PageText) -> dict[str, Any]:
     out: dict[str, Any] = {"number": page.number, "text": page.text, "ocr": bool(page.ocr)}
     if page.ocr:

@@ -130,3 +130,29 @@ def test_the_upload_chooses_ocr_always_or_off(api: ApiClient, tmp_path: Path) ->
     skipped = api.wait(api.upload(scan, ocr="off").json()["id"], timeout=120)
     assert skipped["status"] == "succeeded", skipped
     assert skipped["stages"]["ocr"]["status"] == "skipped"
+
+
+def test_a_scan_downloads_as_a_searchable_pdf_and_a_text_pdf_has_none(api: ApiClient, tmp_path: Path) -> None:
+    import pypdfium2 as pdfium
+
+    latex = CORPUS / "pdf" / "pdflatex-4-pages.pdf"
+    scan = save_scan_pdf(tmp_path / "archive.pdf", scan_pages(latex, [1, 2]))
+    doc = api.wait(api.upload(scan).json()["id"], timeout=180)
+    response = api.get(f"/v1/documents/{doc['id']}/searchable.pdf")
+    assert response.status_code == 200, response.text
+    assert response.headers["Content-Type"] == "application/pdf"
+    out = tmp_path / "searchable.pdf"
+    out.write_bytes(response.content)
+    pdf = pdfium.PdfDocument(out)
+    try:
+        assert len(pdf) == 2
+        text = "\n".join(pdf[i].get_textpage().get_text_range() for i in range(2))
+    finally:
+        pdf.close()
+    assert recall(text_layer(latex, [1, 2]), text) >= 0.9
+    photo = api.upload_bytes("photo.png", _image_bytes(CORPUS / "pdf" / "DA-1p.pdf", 1, "PNG"))
+    photo_doc = api.wait(photo.json()["id"], timeout=120)
+    assert api.get(f"/v1/documents/{photo_doc['id']}/searchable.pdf").status_code == 200
+    digital = api.wait(api.upload(CORPUS / "pdf" / "minimal-document.pdf").json()["id"], timeout=120)
+    missing = api.get(f"/v1/documents/{digital['id']}/searchable.pdf")
+    assert missing.status_code == 404 and missing.json()["code"] == "no_searchable_pdf"

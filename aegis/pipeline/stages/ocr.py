@@ -93,6 +93,7 @@ class OcrStage(FanOutStage[OcrInputs, list[PageOcr]]):
                 row.ocr = True
                 row.ocr_confidence = page.confidence
                 row.ocr_error = None
+                row.ocr_layer = page.layer
             else:
                 row.ocr = False
                 row.ocr_confidence = None

@@ -36,6 +36,7 @@ def upgrade() -> None:
         batch.add_column(sa.Column("ocr", sa.Boolean(), nullable=False, server_default=sa.false()))
         batch.add_column(sa.Column("ocr_confidence", sa.Float(), nullable=True))
         batch.add_column(sa.Column("ocr_error", sa.String(length=64), nullable=True))
+        batch.add_column(sa.Column("ocr_layer", sa.LargeBinary(), nullable=True))
     with op.batch_alter_table("stage_runs") as batch:
         batch.add_column(sa.Column("pages_total", sa.Integer(), nullable=True))
         batch.add_column(sa.Column("pages_done", sa.Integer(), nullable=True))
@@ -52,6 +53,7 @@ def downgrade() -> None:
         batch.drop_column("pages_done")
         batch.drop_column("pages_total")
     with op.batch_alter_table("pages") as batch:
+        batch.drop_column("ocr_layer")
         batch.drop_column("ocr_error")
         batch.drop_column("ocr_confidence")
         batch.drop_column("ocr")
