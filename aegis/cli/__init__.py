@@ -41,7 +41,8 @@ def main() -> None:
     """Aegis: validate, parse and enrich uploaded documents.
 
     Settings come from AEGIS_* environment variables; with none set, Aegis uses
-    SQLite and a local folder under ./aegis-data.
+    SQLite and a local folder in your user data directory (AEGIS_DATA_DIR
+    overrides it), the same one whichever directory a command runs from.
     """
 
 
@@ -61,7 +62,7 @@ def db_upgrade(revision: str, as_json: bool) -> None:
     from aegis.persistence import migrate
 
     settings = load_settings()
-    with admin_session(settings):
+    with admin_session(settings, create=True):
         migrate.upgrade(settings, revision)
     database = redact_url(settings.database_url)
     if as_json:
@@ -228,6 +229,7 @@ def upload(files: tuple[Path, ...], wait: bool, timeout: int, password: str | No
     from aegis.cli.uploader import run_upload
 
     client = _client(url, api_key)
+    api_call(client.health)  # a gateway that is down is one line, not a table of failed uploads
     results = run_upload(client, list(files), wait=wait, timeout=timeout, password=password, quiet=as_json)
     if as_json:
         echo_json(results)

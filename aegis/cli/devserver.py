@@ -95,10 +95,12 @@ def _signal_group(proc: subprocess.Popen[bytes], sig: int) -> None:
 def run_dev(
     settings: Settings, *, host: str, port: int, flower_port: int, concurrency: int, as_json: bool = False
 ) -> int:
+    from aegis.cli.common import database_errors
     from aegis.persistence import migrate
 
     settings.data_dir.mkdir(parents=True, exist_ok=True)
-    migrate.upgrade(settings)
+    with database_errors(settings):
+        migrate.upgrade(settings)
     env = dict(os.environ)
     env["AEGIS_DATA_DIR"] = str(settings.data_dir)
     if host in ("127.0.0.1", "localhost", "::1"):
