@@ -186,17 +186,20 @@ def key_revoke(key_id: str, as_json: bool) -> None:
 @click.option("--flower-port", default=5555, show_default=True, help="Flower port (0 to skip Flower).")
 @click.option("--concurrency", default=1, show_default=True, help="Processes per stage worker.")
 @click.option("--json", "as_json", is_flag=True, help="Print the URLs as one JSON line on start.")
-def dev(port: int, host: str, flower_port: int, concurrency: int, as_json: bool) -> None:
+@click.option("--verbose", "-v", is_flag=True,
+              help="Show every process's output here (default: log files in the data directory).")
+def dev(port: int, host: str, flower_port: int, concurrency: int, as_json: bool, verbose: bool) -> None:
     """Run everything in the foreground: gateway, one worker per stage, beat, Flower.
 
     With no configuration it needs no server (SQLite, a filesystem broker, a local
     storage folder, the local AI provider). Set AEGIS_DATABASE_URL and
     AEGIS_BROKER_URL to use PostgreSQL and Redis. Ctrl-C stops every process.
+    Quiet by default: the processes log to files under the data directory's logs/.
     """
     from aegis.cli.devserver import run_dev
 
     sys.exit(run_dev(load_settings(), host=host, port=port, flower_port=flower_port, concurrency=concurrency,
-                     as_json=as_json))
+                     as_json=as_json, verbose=verbose))
 
 
 # --- client commands (talk to a running gateway) -----------------------------------------

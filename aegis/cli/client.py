@@ -46,8 +46,9 @@ class Client:
         try:
             response = self.session.request(method, self.url + path, timeout=self.timeout, **kwargs)
         except requests.RequestException as exc:
+            reason = _reason(exc)
             raise ApiError(
-                0, "unreachable", f"Cannot reach Aegis at {self.url} ({_reason(exc)}); is the gateway running (`aegis dev`)?"
+                0, "unreachable", f"Cannot reach Aegis at {self.url} ({reason}); is the gateway running (`aegis dev`)?"
             ) from exc
         if response.status_code >= 400:
             try:
