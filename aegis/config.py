@@ -3,7 +3,10 @@
 Every process (gateway, workers, beat, CLI) builds its settings from the
 environment the same way, so a value set once in a ConfigMap or a shell means the
 same thing everywhere. With nothing set, Aegis runs on embedded defaults: SQLite,
-a filesystem broker and a local storage folder under ``AEGIS_DATA_DIR``.
+a filesystem broker and a local storage folder under ``AEGIS_DATA_DIR``, which
+defaults to the platform's per-user data directory (``~/.local/share/aegis`` on
+Linux) rather than the working directory, so every ``aegis`` command run from any
+folder finds the same embedded instance.
 
 Settings fail fast. A typo in a provider name, a missing API key or a time limit
 longer than the broker's visibility timeout is a :class:`SettingsError` when the
@@ -62,6 +65,12 @@ OPENAI_MIN_PIECE_TOKENS = 500
 # Service limits: larger values would be silently clamped, so they are refused.
 OPENAI_MAX_EMBEDDING_BATCH = 2048
 PINECONE_MAX_UPSERT_BATCH = 1000
+# Measured on the shared corpus with the local (hashing) embedder: every query written
+# from a document scores >= 0.13 on it and a single word on a long chunk that holds it
+# about 0.06, while a word in no document scores 0.06-0.14 by fragment collisions alone
+# (the word check in aegis/services/search.py removes those);
+# tests/unit/test_search_corpus_retrieval.py keeps both sides true.
+DEFAULT_SEARCH_MIN_SCORE = 0.05
 # Narrower hashing vectors collide too often to rank anything.
 MIN_EMBEDDING_DIM = 16
 
@@ -203,6 +212,8 @@ class Settings:
     allow_private_webhooks: bool
     webhook_secret: str | None
     metrics_port: int | None = None
+    #: Search hits scoring below this are not results (see aegis/services/search.py).
+    search_min_score: float = DEFAULT_SEARCH_MIN_SCORE
     extra: dict[str, str] = field(default_factory=dict)
     #: AEGIS_OCR, AEGIS_OCR_* (aegis/ocr/settings.py validates them).
     ocr: OcrSettings = field(default_factory=OcrSettings)
@@ -293,6 +304,10 @@ def _validate(s: Settings) -> None:
         s.chunk_overlap < s.chunk_chars,
         f"AEGIS_CHUNK_OVERLAP ({s.chunk_overlap}) must be less than AEGIS_CHUNK_CHARS ({s.chunk_chars})",
     )
+    _require(
+        0.0 <= s.search_min_score <= 1.0,
+        f"AEGIS_SEARCH_MIN_SCORE must be between 0 and 1, got {s.search_min_score}",
+    )
     _at_least(s.tenant_token_budget, 0, "AEGIS_TENANT_TOKEN_BUDGET")  # 0: unlimited
     _positive(s.openai_timeout, "AEGIS_OPENAI_TIMEOUT")
     _at_least(s.openai_max_retries, 0, "AEGIS_OPENAI_MAX_RETRIES")
@@ -339,13 +354,25 @@ def _ocr(env: Mapping[str, str]) -> OcrSettings:
         raise SettingsError(str(exc).rstrip(".")) from exc
 
 
+def default_data_dir() -> Path:
+    """The per-user data directory (``platformdirs``), where the embedded instance lives.
+
+    Not the working directory: ``aegis tenant create`` run from another folder must
+    find the same database ``aegis dev`` created, not silently start a new one.
+    """
+    from platformdirs import user_data_dir
+
+    return Path(user_data_dir("aegis", appauthor=False))
+
+
 def load_settings(env: Mapping[str, str] | None = None) -> Settings:
     """Build and validate Settings from ``env`` (defaults to ``os.environ``).
 
     Raises :class:`SettingsError` naming the first variable that is wrong.
     """
     env = os.environ if env is None else env
-    data_dir = Path(env.get("AEGIS_DATA_DIR", "aegis-data")).resolve()
+    raw_data_dir = _raw(env, "AEGIS_DATA_DIR")
+    data_dir = (Path(raw_data_dir).expanduser() if raw_data_dir else default_data_dir()).resolve()
     database_url = env.get("AEGIS_DATABASE_URL") or f"sqlite:///{data_dir / 'aegis.db'}"
     if database_url.startswith("postgresql://"):
         # psycopg 3 is the driver we ship; spell it out for SQLAlchemy.
@@ -410,4 +437,5 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         webhook_secret=env.get("AEGIS_WEBHOOK_SECRET") or None,
         ocr=_ocr(env),
         metrics_port=_optional_int(env, "AEGIS_METRICS_PORT"),
+        search_min_score=_float(env, "AEGIS_SEARCH_MIN_SCORE", DEFAULT_SEARCH_MIN_SCORE),
     )

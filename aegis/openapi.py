@@ -156,6 +156,11 @@ def _schemas() -> dict[str, Any]:
                 "model": {"type": "string"},
                 "chunks": {"type": "integer", "minimum": 0},
                 "vector_store": {"type": "string", "example": "local"},
+                "empty_text": {
+                    "type": "boolean",
+                    "description": "The document had no text to analyse (see its no_text_layer warning): "
+                                   "the summary is empty and there is no classification.",
+                },
             },
             "additionalProperties": True,
         },

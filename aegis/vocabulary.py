@@ -90,6 +90,8 @@ class ErrorCode(StrEnum):
     OCR_PAGE_TOO_LARGE = "ocr_page_too_large"
     OCR_PAGE_MISSING = "ocr_page_missing"
     OCR_ENGINE_CRASH = "ocr_engine_crash"
+    # Pages with no text that OCR did not read (OCR off, or nothing it could apply to).
+    NO_TEXT_LAYER = "no_text_layer"
     # The AI layer: permanent failures.
     AI_ERROR = "ai_error"
     AI_CONFIG = "ai_config"
@@ -180,6 +182,8 @@ _DECLARED: tuple[tuple[ErrorCode, int | None, ErrorKind, str], ...] = (
     (_E.OCR_PAGE_TOO_LARGE, None, _K.WARNING, "A page needs more memory to render than we allow."),
     (_E.OCR_PAGE_MISSING, None, _K.WARNING, "A page planned for OCR is not in the file."),
     (_E.OCR_ENGINE_CRASH, None, _K.WARNING, "Tesseract crashed on a page."),
+    (_E.NO_TEXT_LAYER, None, _K.WARNING,
+     "Pages have no text layer and were not read by OCR, so their text is empty (a scan with OCR off?)."),
     (_E.AI_ERROR, None, _K.FAILED, "The AI provider failed in a way retrying will not fix."),
     (_E.AI_CONFIG, None, _K.FAILED, "The AI provider is not configured correctly on the server."),
     (_E.AI_AUTH, None, _K.FAILED, "The AI provider refused our credentials."),

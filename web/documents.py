@@ -7,6 +7,7 @@ from typing import Any
 
 from flask import Blueprint, Response, g, jsonify, request, send_file, url_for
 
+from aegis.formats import needs_password
 from aegis.formats.base import DocumentError
 from aegis.formats.names import safe_filename
 from aegis.observability.logs import add_context
@@ -68,6 +69,9 @@ def upload() -> tuple[Response, int, dict[str, str]] | tuple[Response, int]:
     results: list[tuple[Any, bool]] = []
     placed: list[str] = []  # blobs moved into the store by this request
     try:
+        # Every file is checked (size, password) before any row is written, so a
+        # refused file fails the whole upload without leaving its siblings behind.
+        ready: list[tuple[Any, Any, bool]] = []
         for part in files:
             incoming = incoming_of(part)
             incoming.close()
@@ -78,8 +82,12 @@ def upload() -> tuple[Response, int, dict[str, str]] | tuple[Response, int]:
                     f"{safe_filename(part.filename or '')!r} is larger than the limit of "
                     f"{settings().max_upload_bytes} bytes.",
                 )
-            if password:
-                incoming = _decrypted(store, incoming, password)
+            # The password is for encrypted PDFs; other files in the same upload pass as they are.
+            decrypted = bool(password) and needs_password(incoming.path)
+            if decrypted:
+                incoming = _decrypted(store, incoming, password or "")
+            ready.append((part, incoming, decrypted))
+        for part, incoming, decrypted in ready:
             intake = docs.create_document(
                 session, tenant_id, safe_filename(part.filename or ""), incoming.sha256, incoming.size, callback_url,
                 options=options,
@@ -89,7 +97,7 @@ def upload() -> tuple[Response, int, dict[str, str]] | tuple[Response, int]:
             else:
                 store.commit(incoming, tenant_id)
                 placed.append(incoming.sha256)
-                if password:
+                if decrypted:
                     # Stored decrypted; the metadata stage reports the original as encrypted.
                     intake.document.doc_metadata = {"decrypted_with_password": True}
             results.append((intake.document, intake.duplicate))
@@ -155,6 +163,8 @@ def _decrypted(store: BlobStore, incoming: Any, password: str) -> Any:
     from aegis.formats import decrypt_pdf
 
     plain = store.incoming()
+    # Removed at teardown unless committed, like the parts themselves (a later file may fail).
+    g.setdefault("incoming_blobs", []).append(plain)
     plain.close()
     try:
         decrypt_pdf(incoming.path, plain.path, password)

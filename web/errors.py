@@ -75,8 +75,11 @@ def register(app: Flask) -> None:
         status = exc.code or 500
         detail = exc.description or ""
         if status == 413:
-            limit = app.config.get("MAX_CONTENT_LENGTH")
-            detail = f"The upload is larger than the limit of {limit} bytes."
+            # Issue 10, item 6: quote the file limit people configure and read in the docs
+            # (AEGIS_MAX_UPLOAD_BYTES), not the request limit, which adds multipart headroom.
+            from web.context import settings
+
+            detail = f"The upload is larger than the limit of {settings().max_upload_bytes} bytes."
         return problem(code_for_http_status(status), detail, status=status)
 
     @app.errorhandler(Exception)

@@ -175,6 +175,9 @@ def classify(text: str, labels: Sequence[str], max_chars: int = 200_000) -> dict
     sample = text[:max_chars]
     folded_text = fold(sample)
     tokens = Counter(tokenize(sample))
+    if not tokens:
+        # No words, no evidence: "other" with full confidence would be invented.
+        return None
     size = max(1.0, math.log10(sum(tokens.values()) + 10))
     evidence: dict[str, float] = {}
     for label in labels:

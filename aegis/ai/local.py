@@ -24,6 +24,10 @@ class LocalProvider:
         self._embedder: Embedder = make_local_embedder(embeddings, dimension)
         self.dimension = self._embedder.dimension
         self.model = f"extractive+{self._embedder.model}"
+        # Hashing vectors are lexical: their similarity means shared words, and a
+        # chunk that shares none scores only hash and word-fragment noise. Search
+        # uses this to hold such hits below its relevance floor.
+        self.lexical = self._embedder.model.startswith("hashing")
 
     def analyze(self, text: str, labels: Sequence[str], *, token_limit: int | None = None) -> Analysis:
         text = clean_text(text)

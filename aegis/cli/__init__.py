@@ -41,7 +41,8 @@ def main() -> None:
     """Aegis: validate, parse and enrich uploaded documents.
 
     Settings come from AEGIS_* environment variables; with none set, Aegis uses
-    SQLite and a local folder under ./aegis-data.
+    SQLite and a local folder in your user data directory (AEGIS_DATA_DIR
+    overrides it), the same one whichever directory a command runs from.
     """
 
 
@@ -61,7 +62,7 @@ def db_upgrade(revision: str, as_json: bool) -> None:
     from aegis.persistence import migrate
 
     settings = load_settings()
-    with admin_session(settings):
+    with admin_session(settings, create=True):
         migrate.upgrade(settings, revision)
     database = redact_url(settings.database_url)
     if as_json:
@@ -185,17 +186,20 @@ def key_revoke(key_id: str, as_json: bool) -> None:
 @click.option("--flower-port", default=5555, show_default=True, help="Flower port (0 to skip Flower).")
 @click.option("--concurrency", default=1, show_default=True, help="Processes per stage worker.")
 @click.option("--json", "as_json", is_flag=True, help="Print the URLs as one JSON line on start.")
-def dev(port: int, host: str, flower_port: int, concurrency: int, as_json: bool) -> None:
+@click.option("--verbose", "-v", is_flag=True,
+              help="Show every process's output here (default: log files in the data directory).")
+def dev(port: int, host: str, flower_port: int, concurrency: int, as_json: bool, verbose: bool) -> None:
     """Run everything in the foreground: gateway, one worker per stage, beat, Flower.
 
     With no configuration it needs no server (SQLite, a filesystem broker, a local
     storage folder, the local AI provider). Set AEGIS_DATABASE_URL and
     AEGIS_BROKER_URL to use PostgreSQL and Redis. Ctrl-C stops every process.
+    Quiet by default: the processes log to files under the data directory's logs/.
     """
     from aegis.cli.devserver import run_dev
 
     sys.exit(run_dev(load_settings(), host=host, port=port, flower_port=flower_port, concurrency=concurrency,
-                     as_json=as_json))
+                     as_json=as_json, verbose=verbose))
 
 
 # --- client commands (talk to a running gateway) -----------------------------------------
@@ -228,6 +232,7 @@ def upload(files: tuple[Path, ...], wait: bool, timeout: int, password: str | No
     from aegis.cli.uploader import run_upload
 
     client = _client(url, api_key)
+    api_call(client.health)  # a gateway that is down is one line, not a table of failed uploads
     results = run_upload(client, list(files), wait=wait, timeout=timeout, password=password, quiet=as_json)
     if as_json:
         echo_json(results)

@@ -46,7 +46,10 @@ class Client:
         try:
             response = self.session.request(method, self.url + path, timeout=self.timeout, **kwargs)
         except requests.RequestException as exc:
-            raise ApiError(0, "unreachable", f"Cannot reach Aegis at {self.url}: {exc}") from exc
+            reason = _reason(exc)
+            raise ApiError(
+                0, "unreachable", f"Cannot reach Aegis at {self.url} ({reason}); is the gateway running (`aegis dev`)?"
+            ) from exc
         if response.status_code >= 400:
             try:
                 body = response.json()
@@ -65,6 +68,10 @@ class Client:
         body = MultipartStream(path, boundary, fields, progress)
         headers = {"Content-Type": f"multipart/form-data; boundary={boundary}"}
         return self._request("POST", "/v1/documents", data=body, headers=headers)
+
+    def health(self) -> Any:
+        """Whether the gateway answers at all (``/health`` needs no key)."""
+        return self._request("GET", "/health")
 
     def document(self, document_id: str) -> dict[str, Any]:
         return self._request("GET", f"/v1/documents/{document_id}")
@@ -85,6 +92,20 @@ class Client:
 
     def delete(self, document_id: str) -> None:
         self._request("DELETE", f"/v1/documents/{document_id}")
+
+
+def _reason(exc: requests.RequestException) -> str:
+    """A few words for a connection failure; requests' own message is a nested repr."""
+    if isinstance(exc, requests.Timeout):
+        return "no answer in time"
+    if isinstance(exc, requests.ConnectionError):
+        text = str(exc)
+        for words in ("Connection refused", "Name or service not known", "No route to host",
+                      "Temporary failure in name resolution", "Network is unreachable"):
+            if words in text:
+                return words.lower()
+        return "cannot connect"
+    return type(exc).__name__
 
 
 class MultipartStream:

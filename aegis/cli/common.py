@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
@@ -42,18 +43,46 @@ def emit(as_json: bool, data: Any, text: str | Iterable[str] | Callable[[], None
 
 
 @contextmanager
-def admin_session(settings: Settings | None = None) -> Iterator[Session]:
-    """A committed-on-success database session whose failures are one line each."""
+def admin_session(settings: Settings | None = None, *, create: bool = False) -> Iterator[Session]:
+    """A committed-on-success database session whose failures are one line each.
+
+    ``create`` is for the commands that make the database (``aegis db upgrade``,
+    ``aegis dev``); every other command refuses to start a new embedded one, so one
+    run from the wrong place or with another ``AEGIS_DATA_DIR`` says where it looked
+    instead of creating an empty instance there.
+    """
+    from aegis.persistence.db import session_scope
+
+    settings = settings or load_settings()
+    if not create:
+        require_database(settings)
+    with database_errors(settings):
+        with session_scope(settings) as session:
+            yield session
+
+
+def require_database(settings: Settings) -> None:
+    """Refuse, in one line, when the embedded (SQLite) database has not been created yet."""
+    from sqlalchemy.engine import make_url
+
+    url = make_url(settings.database_url)
+    if url.get_backend_name() == "sqlite" and url.database and not Path(url.database).exists():
+        raise click.ClickException(
+            f"no Aegis database at {url.database} (AEGIS_DATA_DIR={settings.data_dir}); "
+            "start `aegis dev` once, or run `aegis db upgrade`, or set AEGIS_DATA_DIR to the instance's folder"
+        )
+
+
+@contextmanager
+def database_errors(settings: Settings) -> Iterator[None]:
+    """Turn the errors of using the database into one line (and exit status 1)."""
     from sqlalchemy.exc import SQLAlchemyError
 
-    from aegis.persistence.db import session_scope
     from aegis.services.tenants import TenantError
     from aegis.services.webhooks import WebhookError
 
-    settings = settings or load_settings()
     try:
-        with session_scope(settings) as session:
-            yield session
+        yield
     except (TenantError, WebhookError) as exc:
         raise click.ClickException(str(exc)) from exc
     except SQLAlchemyError as exc:

@@ -3,6 +3,12 @@
 Each child gets its own session (process group) so a Ctrl-C reaches only us; we
 then send SIGTERM to every child (Celery's warm shutdown: running tasks finish,
 unfinished ones go back to the queue), wait, and SIGKILL what is left.
+
+Quiet by default: the children's output (Celery's banners, gunicorn's access
+lines, library warnings: some 190 lines before the first upload) goes to one log
+file per process under ``<data dir>/logs``, and the terminal shows only what a
+person needs: where the gateway, Flower and the data are, and which log to read
+when a process stops. ``--verbose`` lets every child write to the terminal.
 """
 
 from __future__ import annotations
@@ -15,6 +21,8 @@ import sys
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
+from pathlib import Path
+from typing import IO
 
 import click
 
@@ -64,11 +72,32 @@ def process_specs(settings: Settings, host: str, port: int, flower_port: int, co
     return specs
 
 
-def start(specs: Sequence[ProcessSpec], env: dict[str, str]) -> dict[str, subprocess.Popen[bytes]]:
-    return {
-        spec.name: subprocess.Popen(spec.argv, env=env, start_new_session=True)
-        for spec in specs
-    }
+def log_dir(settings: Settings) -> Path:
+    return settings.data_dir / "logs"
+
+
+def start(
+    specs: Sequence[ProcessSpec], env: dict[str, str], logs: Path | None = None
+) -> dict[str, subprocess.Popen[bytes]]:
+    """Start every child; with ``logs``, each one's stdout and stderr go to ``<logs>/<name>.log``.
+
+    Each run starts its logs afresh, so they hold this run only and stay bounded.
+    """
+    children: dict[str, subprocess.Popen[bytes]] = {}
+    for spec in specs:
+        out: IO[bytes] | None = None
+        if logs is not None:
+            logs.mkdir(parents=True, exist_ok=True)
+            out = open(logs / f"{spec.name}.log", "wb")  # noqa: SIM115 - the child holds it; closed below
+        try:
+            children[spec.name] = subprocess.Popen(
+                spec.argv, env=env, start_new_session=True,
+                stdout=out, stderr=subprocess.STDOUT if out is not None else None,
+            )
+        finally:
+            if out is not None:
+                out.close()  # the child has its own descriptor now
+    return children
 
 
 def stop(children: dict[str, subprocess.Popen[bytes]], grace: float = GRACE_SECONDS) -> None:
@@ -93,18 +122,22 @@ def _signal_group(proc: subprocess.Popen[bytes], sig: int) -> None:
 
 
 def run_dev(
-    settings: Settings, *, host: str, port: int, flower_port: int, concurrency: int, as_json: bool = False
+    settings: Settings, *, host: str, port: int, flower_port: int, concurrency: int, as_json: bool = False,
+    verbose: bool = False,
 ) -> int:
+    from aegis.cli.common import database_errors
     from aegis.persistence import migrate
 
     settings.data_dir.mkdir(parents=True, exist_ok=True)
-    migrate.upgrade(settings)
+    with database_errors(settings):
+        migrate.upgrade(settings)
     env = dict(os.environ)
     env["AEGIS_DATA_DIR"] = str(settings.data_dir)
     if host in ("127.0.0.1", "localhost", "::1"):
         # Flower's JSON API is closed by default; on loopback, for a laptop, open it.
         env.setdefault("FLOWER_UNAUTHENTICATED_API", "true")
-    children = start(process_specs(settings, host, port, flower_port, concurrency), env)
+    logs = None if verbose else log_dir(settings)
+    children = start(process_specs(settings, host, port, flower_port, concurrency), env, logs)
 
     stopping = False
 
@@ -121,17 +154,20 @@ def run_dev(
             "flower": f"http://{host}:{flower_port}/" if flower_port else None,
             "broker": broker,
             "data_dir": str(settings.data_dir),
+            "logs": str(logs) if logs else None,
         }))
-    click.echo(f"Aegis is starting: gateway http://{host}:{port}/  broker: {broker}", err=True)
-    if flower_port:
-        click.echo(f"Flower: http://{host}:{flower_port}/", err=True)
+    flower = f"  Flower: http://{host}:{flower_port}/" if flower_port else ""
+    click.echo(f"Aegis is starting: gateway http://{host}:{port}/{flower}  broker: {broker}", err=True)
+    where = f"  logs: {logs} (--verbose shows them here)" if logs else ""
+    click.echo(f"Data: {settings.data_dir}{where}", err=True)
     click.echo("Create a tenant and key: aegis tenant create NAME --json   (Ctrl-C stops everything)", err=True)
     exit_code = 0
     try:
         while not stopping:
             for name, proc in children.items():
                 if proc.poll() is not None:
-                    click.echo(f"{name} exited with code {proc.returncode}; stopping", err=True)
+                    see = f" (see {logs / f'{name}.log'})" if logs else ""
+                    click.echo(f"{name} exited with code {proc.returncode}{see}; stopping", err=True)
                     stopping = True
                     exit_code = 1
                     break

@@ -3,6 +3,11 @@ and a summary table at the end.
 
 Each bar runs from 0 to 100: the upload fills the first fifth, each finished
 stage another fifth, so a glance shows where every document is.
+
+Bars and a boxed table are for a terminal. Piped or redirected (a script, CI, a
+log file), rich would cut the table to a guessed width: statuses came out as
+"rejected (du" and the error column was dropped. There the bars are left out and
+the summary is plain tab-separated lines, every value complete.
 """
 
 from __future__ import annotations
@@ -36,6 +41,8 @@ def run_upload(
     from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
     console = Console(stderr=True, quiet=quiet)
+    if not console.is_terminal:
+        console.quiet = True  # live bars need a terminal; the summary says it all
     results: list[dict[str, Any]] = []
     columns = (TextColumn("{task.fields[name]}", style="bold"), BarColumn(),
                TextColumn("{task.fields[state]}"), TimeElapsedColumn())
@@ -70,7 +77,11 @@ def run_upload(
     for r in results:
         r.pop("document", None)
     if not quiet:
-        _summary(Console(), results, wait)
+        out = Console()
+        if out.is_terminal:
+            _summary(out, results, wait)
+        else:
+            _plain_summary(results)
     return results
 
 
@@ -97,6 +108,29 @@ def _follow(client: Client, results: list[dict[str, Any]], bars: dict[Path, Any]
         results[i]["status"] = results[i]["status"] + " (still running at timeout)"
 
 
+def _row(r: dict[str, Any]) -> tuple[str, str, str, str]:
+    error = f"{r['error']['code']}: {r['error']['message']}" if r["error"] else ""
+    status = r["status"] + (" (duplicate)" if r["duplicate"] else "")
+    return Path(r["file"]).name, r["id"] or "-", status, error
+
+
+def _counts(results: list[dict[str, Any]]) -> str:
+    counts: dict[str, int] = {}
+    for r in results:
+        counts[r["status"]] = counts.get(r["status"], 0) + 1
+    return ", ".join(f"{n} {s}" for s, n in sorted(counts.items()))
+
+
+def _plain_summary(results: list[dict[str, Any]]) -> None:
+    """One complete line per file, tab-separated, for scripts and logs (no width to fit)."""
+    import click
+
+    click.echo("\t".join(("file", "document id", "status", "error")))
+    for r in results:
+        click.echo("\t".join(" ".join(value.split()) for value in _row(r)))
+    click.echo(_counts(results))
+
+
 def _summary(console: Any, results: list[dict[str, Any]], waited: bool) -> None:
     from rich.table import Table
 
@@ -105,11 +139,7 @@ def _summary(console: Any, results: list[dict[str, Any]], waited: bool) -> None:
     table.add_column("document id", no_wrap=True, min_width=36)
     table.add_column("status", no_wrap=True)
     table.add_column("error", overflow="fold")
-    counts: dict[str, int] = {}
     for r in results:
-        counts[r["status"]] = counts.get(r["status"], 0) + 1
-        error = f"{r['error']['code']}: {r['error']['message']}" if r["error"] else ""
-        status = r["status"] + (" (duplicate)" if r["duplicate"] else "")
-        table.add_row(Path(r["file"]).name, r["id"] or "-", status, error)
+        table.add_row(*_row(r))
     console.print(table)
-    console.print(", ".join(f"{n} {s}" for s, n in sorted(counts.items())))
+    console.print(_counts(results))

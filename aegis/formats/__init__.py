@@ -135,6 +135,22 @@ def extract_pages(path: Path, detection: Detection, limits: Limits) -> list[Page
     return cap_pages_text(pages, limits.max_text_chars)
 
 
+def needs_password(path: Path) -> bool:
+    """Whether ``path`` is a PDF that cannot be opened without a password.
+
+    An upload's ``password`` is meant for such files only: the other files sent with
+    it (a ``.txt``, an unencrypted PDF) are taken as they are, not "decrypted" into
+    an error. A file we cannot tell is left to the validate stage to judge.
+    """
+    from aegis.formats import pdf
+
+    path = Path(path)
+    try:
+        return sniff(path).kind == "pdf" and pdf.needs_password(path)
+    except (DocumentError, OSError):  # unreadable here means "not for the password"; validate says why
+        return False
+
+
 def decrypt_pdf(src: Path, dst: Path, password: str) -> None:
     """Write an unencrypted copy of an encrypted PDF, so the password need not be kept.
 

@@ -370,6 +370,15 @@ def extract_pages(path: Path, limits: Limits, *, detection: Detection | None = N
     return cap_pages_text(pages, limits.max_text_chars)
 
 
+def needs_password(path: Path) -> bool:
+    """Whether PDFium asks for a password to open ``path`` (a user password is set)."""
+    try:
+        _open_pdfium(path).close()
+    except DocumentError as exc:
+        return exc.code == ErrorCode.ENCRYPTED
+    return False
+
+
 def decrypt(src: Path, dst: Path, password: str) -> None:
     """Write an unencrypted copy of ``src`` to ``dst``; the password is not kept."""
     import pypdfium2.raw as pdfium_c

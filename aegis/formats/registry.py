@@ -100,3 +100,16 @@ REGISTRY = FormatRegistry(
         image.FAMILY,
     ]
 )
+
+
+def formats_table(registry: FormatRegistry = REGISTRY) -> str:
+    """The README's list of supported formats, one row per family (a unit test keeps them equal).
+
+    Derived, not written by hand, so a format added to the registry cannot go
+    unmentioned in the docs. Print it with
+    ``python -c "from aegis.formats.registry import formats_table; print(formats_table())"``.
+    """
+    lines = ["| family | extensions |", "| --- | --- |"]
+    for family in registry:
+        lines.append(f"| {family.name} | {', '.join(f'`.{ext}`' for ext in family.extensions)} |")
+    return "\n".join(lines)

@@ -287,3 +287,62 @@ def test_upload_follow_read_search_reprocess_and_delete_a_pdf(page: Any, stack: 
 def _final(stage: str) -> str:
     """How each stage ends for a born-digital PDF: OCR has nothing to read."""
     return "skipped" if stage == "ocr" else "succeeded"
+
+
+def test_a_rejected_file_is_called_rejected_again_and_cannot_be_reprocessed(page: Any, stack: Stack) -> None:
+    """Issue 10, item 8: re-uploading a rejected file said only "already uploaded"; Reprocess was offered."""
+    page.goto(stack.url + "/")
+    sign_in(page, stack.create_tenant("web-ui-rejected"))
+    expect(page.locator("#app")).to_be_visible()
+    drop_fake_pdf = """() => {
+        const transfer = new DataTransfer();
+        transfer.items.add(new File(["This is plain text that only claims to be a PDF."], "claims.pdf",
+                                    {type: "application/pdf"}));
+        return transfer;
+    }"""
+    page.dispatch_event("#dropzone", "drop", {"dataTransfer": page.evaluate_handle(drop_fake_pdf)})
+    row = page.locator("#documents-body tr", has_text="claims.pdf")
+    expect(row.locator(".doc-status .pill")).to_have_text("rejected", timeout=STAGE_TIMEOUT_MS)
+    expect(row.get_by_role("button", name="Reprocess claims.pdf")).to_be_hidden()
+    expect(row.get_by_role("button", name="Delete claims.pdf")).to_be_visible()
+
+    page.dispatch_event("#dropzone", "drop", {"dataTransfer": page.evaluate_handle(drop_fake_pdf)})
+    expect(page.locator("#uploads li").first).to_contain_text("already uploaded and rejected")
+
+    row.get_by_role("link", name="Open claims.pdf").click()
+    expect(page.locator("#detail-title")).to_have_text("claims.pdf")
+    expect(page.locator("#detail-reprocess")).to_be_hidden()
+    assert not page.script_errors
+
+
+def test_long_mime_types_stay_on_one_line_and_words_do_not_break_on_a_phone(
+    browser: Any, stack: Stack
+) -> None:
+    """Issue 10, item 8: a DOCX's 71-character MIME type wrapped its cell to eight lines."""
+    docx = CORPUS / "office" / "handbook-1p-no-rendered-page-breaks.docx"
+    key = stack.create_tenant("web-ui-phone")
+    api = ApiClient(stack.url, key)
+    doc = api.upload(docx).json()
+    api.wait(doc["id"], timeout=STAGE_TIMEOUT_MS / 1000)
+    full = api.document(doc["id"])["mime"]
+    assert full and len(full) > 40, full
+
+    context = browser.new_context(viewport={"width": 390, "height": 844}, is_mobile=True, has_touch=True)
+    try:
+        page = context.new_page()
+        page.goto(stack.url + "/")
+        sign_in(page, key)
+        row = page.locator("#documents-body tr", has_text=docx.name)
+        mime = row.locator(".mime")
+        expect(mime).to_have_attribute("title", full)
+        expect(mime).to_have_text("Word (DOCX)")
+        line_height = float(mime.evaluate("e => parseFloat(getComputedStyle(e).lineHeight) || 20"))
+        assert mime.bounding_box()["height"] <= line_height * 1.5, "one line, not eight"
+        # Ordinary words never break mid-word: no rule says overflow-wrap: anywhere.
+        anywhere = page.evaluate(
+            "[...document.querySelectorAll('*')].filter(e => getComputedStyle(e).overflowWrap === 'anywhere').length"
+        )
+        assert anywhere == 0
+        assert page.evaluate("getComputedStyle(document.querySelector('main')).hyphens") == "auto"
+    finally:
+        context.close()

@@ -13,6 +13,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from aegis.ai.local import LocalProvider
 from aegis.ai.types import VectorItem
 from aegis.ai.vectorstores.local import LocalVectorStore
+from aegis.config import load_settings
 from aegis.persistence.models import Base, Document, Tenant
 from aegis.services.search import search
 
@@ -64,11 +65,16 @@ def test_vectors_round_trip_rank_and_stay_within_their_tenant_on_postgresql(fact
     store.upsert("t1", "d1", [VectorItem(0, provider.embed(["Unplug the kettle before descaling it."])[0], 1, 1, "")])
 
     with factory() as session:
-        results = search(session, None, provider, store, "t1", "how to descale the kettle", k=10)
+        # No relevance floor: the store's every hit, unrelated ones included, to check ranking and tenancy.
+        no_floor = load_settings({"AEGIS_DATA_DIR": "/nonexistent/aegis", "AEGIS_SEARCH_MIN_SCORE": "0"})
+        results = search(session, no_floor, provider, store, "t1", "how to descale the kettle", k=10)
+        relevant = search(session, None, provider, store, "t1", "how to descale the kettle", k=10)
     assert results[0]["document_id"] == "d1" and results[0]["filename"] == "manual.pdf"
     assert results[0]["text"] == "Unplug the kettle before descaling it."
     assert {r["document_id"] for r in results} == {"d1", "d2"}
     assert len(results) == 3  # d1's second chunk lost its vector when d1 was re-upserted with one chunk
+    # With the default floor the whale story, which shares no word with the query, is not a result.
+    assert [r["document_id"] for r in relevant] == ["d1"]
 
     store.delete_document("t1", "d1")
     assert {m.document_id for m in store.query("t1", provider.embed_query("kettle"), k=10)} == {"d2"}

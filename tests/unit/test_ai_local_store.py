@@ -19,6 +19,9 @@ from aegis.config import load_settings
 from aegis.persistence.models import Base, Chunk, Document, Tenant
 from aegis.services.search import search
 
+# These tests are about ranking, joins, tenancy and k, not relevance: with no floor the
+# store's every hit comes back (test_search_corpus_retrieval.py covers the floor).
+NO_FLOOR = load_settings({"AEGIS_DATA_DIR": "/nonexistent/aegis", "AEGIS_SEARCH_MIN_SCORE": "0"})
 DIM = 4
 
 
@@ -182,7 +185,7 @@ def indexed(factory: sessionmaker[Session]) -> tuple[sessionmaker[Session], Loca
 def test_search_returns_ranked_chunks_with_filename_pages_and_text(indexed) -> None:
     factory, provider, store = indexed
     with factory() as session:
-        results = search(session, load_settings({}), provider, store, "t1", "invoices due within thirty days", k=3)
+        results = search(session, NO_FLOOR, provider, store, "t1", "invoices due within thirty days", k=3)
     assert results[0] == {
         "document_id": "a",
         "filename": "a.pdf",
@@ -198,7 +201,7 @@ def test_search_returns_ranked_chunks_with_filename_pages_and_text(indexed) -> N
 def test_search_never_returns_another_tenants_chunks(indexed) -> None:
     factory, provider, store = indexed
     with factory() as session:
-        results = search(session, None, provider, store, "t1", "secret merger plans of the other tenant", k=10)
+        results = search(session, NO_FLOOR, provider, store, "t1", "secret merger plans of the other tenant", k=10)
     assert results and all(r["document_id"] in {"a", "b"} for r in results)
 
 
@@ -213,7 +216,7 @@ def test_search_drops_hits_a_store_returns_for_foreign_or_vanished_chunks(indexe
             return [Match("x", 0, 0.99), Match("deleted", 0, 0.98), Match("a", 1, 0.5)]
 
     with factory() as session:
-        results = search(session, None, provider, LeakyStore(), "t1", "anything", k=10)  # type: ignore[arg-type]
+        results = search(session, NO_FLOOR, provider, LeakyStore(), "t1", "anything", k=10)  # type: ignore[arg-type]
     assert [(r["document_id"], r["text"]) for r in results] == [("a", "The warranty covers parts and labour.")]
 
 
@@ -234,6 +237,6 @@ def test_an_empty_query_returns_nothing(indexed, query) -> None:  # noqa: ANN001
 def test_k_is_capped_and_respected(indexed) -> None:
     factory, provider, store = indexed
     with factory() as session:
-        assert len(search(session, None, provider, store, "t1", "invoices", k=1)) == 1
-        assert search(session, None, provider, store, "t1", "invoices", k=0) == []
-        assert len(search(session, None, provider, store, "t1", "invoices", k=10_000)) == 4
+        assert len(search(session, NO_FLOOR, provider, store, "t1", "invoices", k=1)) == 1
+        assert search(session, NO_FLOOR, provider, store, "t1", "invoices", k=0) == []
+        assert len(search(session, NO_FLOOR, provider, store, "t1", "invoices", k=10_000)) == 4

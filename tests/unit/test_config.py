@@ -16,12 +16,16 @@ ROOT = Path(__file__).resolve().parents[2]
 
 
 def test_an_empty_environment_loads_the_embedded_defaults(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The embedded instance lives in the per-user data directory, not the working one (issue 10, item 2)."""
     monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "xdg"))  # platformdirs' Linux user data root
     s = load_settings({})
-    assert s.data_dir == tmp_path / "aegis-data"
-    assert s.database_url == f"sqlite:///{tmp_path / 'aegis-data' / 'aegis.db'}"
+    home = tmp_path / "xdg" / "aegis"
+    assert s.data_dir == home
+    assert s.database_url == f"sqlite:///{home / 'aegis.db'}"
     assert s.broker_url == "filesystem://" and s.embedded_broker and s.events_url is None
-    assert s.storage_dir == tmp_path / "aegis-data" / "storage"
+    assert s.storage_dir == home / "storage"
+    assert not (tmp_path / "aegis-data").exists()
     assert s.time_limits == DEFAULT_TIME_LIMITS and s.visibility_timeout == 3600
     assert (s.max_upload_bytes, s.max_pages, s.max_text_chars) == (100 * 1024 * 1024, 5000, 20_000_000)
     assert (s.parser_memory_mb, s.worker_max_memory_kb, s.max_attempts, s.reconcile_interval) == (
@@ -179,3 +183,16 @@ def test_processes_refuse_to_start_with_one_line_naming_the_variable(command: st
     assert line in proc.stderr.splitlines(), proc.stderr
     assert "Traceback" not in proc.stderr, proc.stderr
     assert not list(tmp_path.iterdir())  # refused before creating anything
+
+
+@pytest.mark.parametrize("raw", ["-0.1", "1.5", "nan", "high"])
+def test_the_search_floor_must_be_a_number_from_0_to_1(raw: str) -> None:
+    with pytest.raises(SettingsError, match="AEGIS_SEARCH_MIN_SCORE"):
+        load_settings({"AEGIS_DATA_DIR": "/tmp/x", "AEGIS_SEARCH_MIN_SCORE": raw})
+
+
+def test_the_search_floor_defaults_to_the_measured_value() -> None:
+    from aegis.config import DEFAULT_SEARCH_MIN_SCORE
+
+    assert load_settings({"AEGIS_DATA_DIR": "/tmp/x"}).search_min_score == DEFAULT_SEARCH_MIN_SCORE > 0
+    assert load_settings({"AEGIS_DATA_DIR": "/tmp/x", "AEGIS_SEARCH_MIN_SCORE": "0.3"}).search_min_score == 0.3

@@ -95,3 +95,28 @@ def test_a_registry_refuses_ambiguous_declarations() -> None:
         FormatRegistry([pdf, _Fake()])
     with pytest.raises(ValueError, match="registered twice"):
         FormatRegistry([pdf, pdf])
+
+
+def test_the_readme_lists_exactly_the_registered_formats() -> None:
+    """Issue 10, item 5: the README names every family and extension the registry accepts."""
+    import re
+    from pathlib import Path
+
+    from aegis.formats.registry import REGISTRY, formats_table
+
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text(encoding="utf-8")
+    found = re.search(r"<!-- formats:start -->\n(.*?)\n<!-- formats:end -->", readme, re.S)
+    assert found, "README.md has no formats table"
+    assert found.group(1) == formats_table()
+    listed = set(re.findall(r"`\.([a-z0-9]+)`", found.group(1)))
+    assert listed == set(REGISTRY.extensions)
+
+
+def test_the_readme_first_screen_exports_the_variable_the_cli_reads() -> None:
+    """Issue 10, item 5: it set ``KEY=`` while the client commands read AEGIS_API_KEY."""
+    from pathlib import Path
+
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text(encoding="utf-8")
+    first_screen = readme[:readme.index("## ")]
+    assert "export AEGIS_API_KEY=" in first_screen
+    assert "\nKEY=" not in first_screen and "$KEY" not in first_screen

@@ -171,3 +171,40 @@ def test_another_tenant_searching_the_same_words_finds_nothing(indexed) -> None:
     factory, provider, store, _ids = indexed
     with factory() as session:
         assert search(session, None, provider, store, "t2", "a damp drizzly November in my soul") == []
+
+
+# Words in none of the indexed documents (checked below), some sharing fragments
+# with words that are ("xylophone" / "phone", "zebra" / "algebra").
+ABSENT_WORDS = ("xylophone", "zebra", "qwertyuiop", "marzipan", "photosynthesis")
+
+
+@pytest.mark.parametrize("word", ABSENT_WORDS)
+def test_a_word_in_no_document_finds_nothing(indexed, word: str) -> None:
+    """Issue 10, item 7: without a relevance floor this returned k chunks of noise."""
+    factory, provider, store, _ids = indexed
+    texts = " ".join(" ".join(t for _, _, t in _chunks(extract(CORPUS / name))) for name, (extract, _) in CASES.items())
+    assert word not in texts.lower()
+    with factory() as session:
+        assert search(session, None, provider, store, "t1", word, k=10) == []
+
+
+def test_a_single_word_that_is_in_a_document_still_finds_it(indexed) -> None:
+    factory, provider, store, ids = indexed
+    with factory() as session:
+        results = search(session, None, provider, store, "t1", "hamburgers", k=10)
+    assert results and results[0]["document_id"] == ids["text/fake-text.txt"]
+
+
+def test_the_floor_is_a_setting_and_zero_turns_it_off(indexed) -> None:
+    from aegis.config import load_settings
+
+    factory, provider, store, ids = indexed
+    query = "a damp drizzly November in my soul"
+    with factory() as session:
+        off = load_settings({"AEGIS_DATA_DIR": "/nonexistent", "AEGIS_SEARCH_MIN_SCORE": "0"})
+        assert len(search(session, off, provider, store, "t1", "xylophone", k=10)) == 10
+        strict = load_settings({"AEGIS_DATA_DIR": "/nonexistent", "AEGIS_SEARCH_MIN_SCORE": "0.99"})
+        assert search(session, strict, provider, store, "t1", query, k=10) == []
+        default = search(session, None, provider, store, "t1", query, k=10)
+    assert default[0]["document_id"] == ids["office/category-level.docx"]
+    assert all(hit["score"] >= 0.05 for hit in default)

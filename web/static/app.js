@@ -119,6 +119,42 @@
     return el("span", { class: `pill ${status || "pending"}`, text: label || status || "pending" });
   }
 
+  // Office MIME types run to 70 characters and wrapped a table cell onto eight lines:
+  // show a short name, keep the full type in the tooltip.
+  const SHORT_MIME = {
+    "application/vnd.openxmlformats-officedocument.wordprocessingml.document": "Word (DOCX)",
+    "application/vnd.openxmlformats-officedocument.presentationml.presentation": "PowerPoint (PPTX)",
+    "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet": "Excel (XLSX)",
+    "application/vnd.ms-excel.sheet.macroenabled.12": "Excel (XLSM)",
+    "application/vnd.oasis.opendocument.text": "OpenDocument text",
+    "application/vnd.oasis.opendocument.spreadsheet": "OpenDocument sheet",
+    "application/vnd.oasis.opendocument.presentation": "OpenDocument slides",
+    "application/vnd.ms-outlook": "Outlook message",
+    "application/epub+zip": "EPUB",
+  };
+
+  function shortMime(mime) {
+    if (!mime) return "";
+    if (SHORT_MIME[mime]) return SHORT_MIME[mime];
+    const sub = mime.split(";")[0].split("/").pop().replace(/^(vnd\.|x-)/, "");
+    return sub.length > 18 ? `${sub.slice(0, 17)}…` : sub;
+  }
+
+  function mimeLabel(mime) {
+    return mime ? el("span", { class: "mime", title: mime, text: shortMime(mime) }) : null;
+  }
+
+  /** What to say when the upload turned out to be a file already here, by how that one ended. */
+  function duplicateMessage(doc) {
+    if (doc.status === "rejected") {
+      return `already uploaded and rejected: ${plainError(doc.error) || "the file is not acceptable"}`;
+    }
+    if (doc.status === "failed") {
+      return `already uploaded; it failed: ${plainError(doc.error) || "processing did not finish"}`;
+    }
+    return "already uploaded — showing the existing document";
+  }
+
   /* ---------- API ---------- */
 
   class ApiError extends Error {
@@ -243,8 +279,8 @@
   function renderRow(row, doc) {
     row.open.textContent = doc.filename || doc.id;
     row.open.setAttribute("aria-label", `Open ${doc.filename || doc.id}`);
-    const bits = [formatBytes(doc.size), doc.mime, formatWhen(doc.created_at)].filter(Boolean);
-    row.sub.textContent = bits.join(" · ");
+    const mime = mimeLabel(doc.mime);
+    row.sub.replaceChildren(formatBytes(doc.size), mime ? " · " : null, mime, ` · ${formatWhen(doc.created_at)}`);
     row.status.replaceChildren(pill(doc.status));
     if (doc.error) {
       row.status.append(el("span", { class: "sub", text: plainError(doc.error) }));
@@ -258,6 +294,8 @@
       }
       cell.title = run && run.error ? `${stage}: ${plainError(run.error)}` : "";
     }
+    // A rejected file is unacceptable as it is: running it again gives the same answer.
+    row.reprocess.hidden = doc.status === "rejected";
     row.reprocess.setAttribute("aria-label", `Reprocess ${doc.filename}`);
     row.remove.setAttribute("aria-label", `Delete ${doc.filename}`);
   }
@@ -438,8 +476,8 @@
         upsertRow(doc, true);
         flash(doc.id);
         if (doc.duplicate) {
-          status.textContent = "already uploaded — showing the existing document";
-          announce(`${file.name} was already uploaded.`);
+          status.textContent = duplicateMessage(doc);
+          announce(`${file.name}: ${duplicateMessage(doc)}.`);
         } else {
           status.textContent = "uploaded, processing";
           announce(`${file.name} uploaded; processing started.`);
@@ -578,8 +616,10 @@
 
   function renderDetail(doc, previous) {
     $("detail-title").textContent = doc.filename || doc.id;
-    const line = [`Status: ${doc.status}`, formatBytes(doc.size), doc.mime, `uploaded ${formatWhen(doc.created_at)}`];
-    $("detail-summary-line").textContent = line.filter(Boolean).join(" · ");
+    const mime = mimeLabel(doc.mime);
+    $("detail-summary-line").replaceChildren(`Status: ${doc.status} · ${formatBytes(doc.size)}`,
+      mime ? " · " : null, mime, ` · uploaded ${formatWhen(doc.created_at)}`);
+    $("detail-reprocess").hidden = doc.status === "rejected";
 
     const box = $("detail-error");
     if (doc.error) {

@@ -3,11 +3,18 @@
 Vectors are written during ``run`` (outside the database transaction) because a
 remote store such as Pinecone is not part of our transaction anyway; upserts
 replace a document's vectors, so a re-run never duplicates them.
+
+A document without text (a scan read with OCR off) is not sent to a provider: a
+summary, keywords and a label of nothing would be invented, and the local
+classifier used to answer "other" with full confidence. Its analysis says
+plainly that there was nothing to read, and the pages without text are listed
+in the document's ``warnings`` as ``no_text_layer``, the last point where the
+text of every page, OCR's included, is known.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -23,6 +30,10 @@ from aegis.persistence.db import session_factory
 from aegis.persistence.models import Chunk, Document, PageText, Tenant
 from aegis.pipeline.errors import TransientError
 from aegis.pipeline.stage import DocumentView, Stage
+from aegis.vocabulary import ErrorCode
+
+#: Families whose pages can lack a text layer (scans): the ones OCR reads.
+SCANNABLE_FAMILIES = ("pdf", "image")
 
 # The analysis reads at most this much text; summaries of longer documents are
 # map-reduced by providers that need it, within this bound.
@@ -35,6 +46,11 @@ class AIInputs:
     text: str
     chunks: list[tuple[int, int, int, str]]  # index, page_start, page_end, text
     tenant: TenantBudget
+    #: Pages with no text that OCR did not read (nor try and fail on: those have ocr_error warnings).
+    pages_without_text: list[int] = field(default_factory=list)
+    page_count: int = 0
+    #: The document's own OCR option from its upload (``off``, ``auto``, ``always``), if any.
+    ocr_mode: str | None = None
 
 
 @dataclass(frozen=True)
@@ -50,6 +66,7 @@ class AIResult:
     analysis: dict[str, Any]
     chunk_count: int
     usage: dict[str, int]
+    warnings: list[dict[str, Any]] = field(default_factory=list)
 
 
 class AIStage(Stage["AIInputs", "AIResult"]):
@@ -61,6 +78,9 @@ class AIStage(Stage["AIInputs", "AIResult"]):
 
     def save(self, session: Session, document: Document, result: AIResult) -> None:
         document.ai = result.analysis
+        # Keep other stages' warnings (OCR's); replace this stage's own, so a re-run has one copy.
+        kept = [w for w in document.warnings or [] if w.get("code") != ErrorCode.NO_TEXT_LAYER]
+        document.warnings = [*kept, *result.warnings] or None
         record_usage(session, document.tenant_id, result.usage)
 
 
@@ -81,15 +101,64 @@ def load_inputs(session: Session, document: Document) -> AIInputs:
         .order_by(Chunk.index)
     ).all()
     tenant = session.get(Tenant, document.tenant_id)
+    scannable = document.family in SCANNABLE_FAMILIES
     return AIInputs(
         text="\n\n".join(text_parts)[:MAX_ANALYSIS_CHARS],
         chunks=[(row[0], row[1], row[2], row[3]) for row in chunks],
         tenant=TenantBudget(tenant.token_budget if tenant else 0, tenant.tokens_used if tenant else 0),
+        pages_without_text=[
+            p.number for p in pages if scannable and not p.text.strip() and not p.ocr and not p.ocr_error
+        ],
+        page_count=len(pages),
+        ocr_mode=(document.options or {}).get("ocr"),
     )
 
 
+def no_text_warnings(settings: Settings, inputs: AIInputs) -> list[dict[str, Any]]:
+    """``no_text_layer`` when pages have no text and OCR did not read them.
+
+    With OCR off, any such page is worth saying (it is probably a scan). With OCR
+    on, OCR skipped those pages as blank, so only a document with no text at all
+    is worth a warning: there was nothing to summarise or search.
+    """
+    pages = inputs.pages_without_text
+    if not pages:
+        return []
+    ocr_off = (inputs.ocr_mode or settings.ocr.mode) == "off"
+    if not ocr_off and len(pages) < inputs.page_count:
+        return []
+    shown = ", ".join(str(n) for n in pages[:20]) + (", …" if len(pages) > 20 else "")
+    why = "OCR is off" if ocr_off else "OCR found nothing to read"
+    return [{
+        "code": ErrorCode.NO_TEXT_LAYER,
+        "pages": pages[:1000],
+        "message": f"{len(pages)} of {inputs.page_count} pages have no text layer and {why} "
+                   f"(pages {shown}); their text is empty.",
+    }]
+
+
+def empty_analysis(provider_name: str, model: str) -> dict[str, Any]:
+    """What the AI stage records for a document without text: nothing, said plainly."""
+    return {
+        "summary": "",
+        "keywords": [],
+        "language": None,
+        "classification": None,
+        "usage": zero_usage(),
+        "provider": provider_name,
+        "model": model,
+        "empty_text": True,
+        "chunks": 0,
+    }
+
+
 def analyse(settings: Settings, doc: DocumentView, inputs: AIInputs) -> AIResult:
+    warnings = no_text_warnings(settings, inputs)
     provider = get_provider(settings)
+    if not inputs.text.strip():
+        result = empty_analysis(provider.name, str(getattr(provider, "model", "")))
+        result["vector_store"] = settings.vector_store
+        return AIResult(analysis=result, chunk_count=0, usage=zero_usage(), warnings=warnings)
     store = get_vector_store(settings, session_factory(settings))
     usage = zero_usage()
     try:
@@ -114,5 +183,5 @@ def analyse(settings: Settings, doc: DocumentView, inputs: AIInputs) -> AIResult
     result["usage"] = usage
     result["chunks"] = len(items)
     result["vector_store"] = settings.vector_store
-    return AIResult(analysis=result, chunk_count=len(items), usage=usage)
+    return AIResult(analysis=result, chunk_count=len(items), usage=usage, warnings=warnings)
 

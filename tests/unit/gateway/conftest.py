@@ -69,7 +69,7 @@ def embedded_celery(settings: Settings) -> Celery:
 
     Built here rather than imported from ``tasks.app``: that app reads its broker
     from the process environment when first imported, and a test must not write
-    into the working directory's ``aegis-data``.
+    into the user's real data directory.
     """
     folder = settings.broker_folder()
     for sub in ("queue", "control"):

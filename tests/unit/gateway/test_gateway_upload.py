@@ -169,7 +169,8 @@ def test_a_request_larger_than_the_upload_limit_is_413_and_leaves_nothing(
 ) -> None:
     client = tenant_client(small_app, "small")
     body = problem(_post(client, b"x" * 200_000), 413, "file_too_large")
-    assert "limit" in body["detail"]
+    # Issue 10, item 6: the documented limit (AEGIS_MAX_UPLOAD_BYTES), not the request limit.
+    assert body["detail"] == "The upload is larger than the limit of 1000 bytes."
     assert _store_files(small_app) == []
     assert client.get("/v1/documents").get_json()["documents"] == []
 
@@ -179,9 +180,21 @@ def test_a_file_just_over_the_upload_limit_is_413_although_the_request_fits(
 ) -> None:
     """The request limit has room for multipart headers; the file itself must still fit the setting."""
     client = tenant_client(small_app, "small")
-    problem(_post(client, b"x" * 1001), 413, "file_too_large")
+    body = problem(_post(client, b"x" * 1001), 413, "file_too_large")
+    assert "limit of 1000 bytes" in body["detail"]
     assert _store_files(small_app) == []
     assert _post(client, b"x" * 1000).status_code == 202
+
+
+@pytest.mark.parametrize("size", [1001, 1000 + 64 * 1024, 1000 + 64 * 1024 + 1, 5_000_000])
+def test_every_upload_over_the_limit_quotes_the_same_exact_limit(
+    small_app: Flask, tenant_client: ClientFor, problem: Problem, size: int
+) -> None:
+    """One limit on the file's bytes, whichever check (request or file) catches it."""
+    client = tenant_client(small_app, "small")
+    body = problem(_post(client, b"x" * size), 413, "file_too_large")
+    assert "limit of 1000 bytes" in body["detail"]
+    assert str(1000 + 64 * 1024) not in body["detail"]
 
 
 def test_a_password_opens_an_encrypted_pdf_which_is_stored_decrypted(
@@ -225,11 +238,38 @@ def test_a_wrong_password_fails_a_whole_multi_file_upload(
     assert stored_files() == before
 
 
-def test_a_password_with_a_file_that_is_not_a_pdf_is_422(upload: Upload, settings: Settings) -> None:
+def test_a_password_with_a_file_that_is_not_a_pdf_leaves_the_file_as_it_is(
+    upload: Upload, settings: Settings, services: Services, tenant: IssuedKey
+) -> None:
+    """Issue 10, item 3: the password is for encrypted PDFs; a .txt got 422 "The PDF is damaged"."""
     response = upload(b"just text", "note.txt", password="anything")
-    assert response.status_code == 422
-    assert response.mimetype == "application/problem+json"
-    assert _document_count(settings) == 0
+    assert response.status_code == 202, response.get_data(as_text=True)
+    body = response.get_json()
+    assert body["sha256"] == hashlib.sha256(b"just text").hexdigest()
+    assert body["metadata"] is None or "decrypted_with_password" not in body["metadata"]
+    assert services.blob_store.path_for(tenant.tenant_id, body["sha256"]).read_bytes() == b"just text"
+    assert _document_count(settings) == 1
+
+
+def test_a_password_applies_to_the_encrypted_pdf_only_in_a_mixed_upload(
+    upload: Upload, encrypted_pdf: tuple[bytes, str], services: Services, tenant: IssuedKey
+) -> None:
+    from pypdf import PdfWriter
+
+    plain_pdf = io.BytesIO()
+    writer = PdfWriter()
+    writer.add_blank_page(width=100, height=100)
+    writer.write(plain_pdf)
+    data, password = encrypted_pdf
+    response = upload(
+        files=[(b"a note", "note.txt"), (plain_pdf.getvalue(), "open.pdf"), (data, "locked.pdf")], password=password
+    )
+    assert response.status_code == 202, response.get_data(as_text=True)
+    note, open_pdf, locked = response.get_json()["documents"]
+    assert note["sha256"] == hashlib.sha256(b"a note").hexdigest()
+    assert open_pdf["sha256"] == hashlib.sha256(plain_pdf.getvalue()).hexdigest(), "stored unchanged"
+    assert locked["metadata"] == {"decrypted_with_password": True}
+    assert not PdfReader(services.blob_store.path_for(tenant.tenant_id, locked["sha256"])).is_encrypted
 
 
 def test_a_callback_url_needs_webhooks_to_be_configured(upload: Upload, problem: Problem) -> None:
