@@ -64,7 +64,7 @@ def small_stack() -> Iterator[tuple[Stack, RedisServer]]:
         stack = Stack(
             database_url, server.url,
             AEGIS_TIME_LIMIT_VALIDATE="8", AEGIS_TIME_LIMIT_METADATA="8",
-            AEGIS_TIME_LIMIT_CONTENT="30", AEGIS_TIME_LIMIT_AI="30",
+            AEGIS_TIME_LIMIT_CONTENT="30", AEGIS_TIME_LIMIT_OCR="30", AEGIS_TIME_LIMIT_AI="30",
             AEGIS_VISIBILITY_TIMEOUT="120", AEGIS_RECONCILE_INTERVAL="1",
         )
         try:
