@@ -1,8 +1,9 @@
-"""``aegis upload``: one progress bar per file (bytes sent, then the four stages),
+"""``aegis upload``: one progress bar per file (bytes sent, then the stages),
 and a summary table at the end.
 
 Each bar runs from 0 to 100: the upload fills the first fifth, each finished
-stage another fifth, so a glance shows where every document is.
+stage an equal share of the rest, so a glance shows where every document is. A
+stage that reports pages (OCR) fills its share page by page and says "ocr 12/40".
 
 Bars and a boxed table are for a terminal. Piped or redirected (a script, CI, a
 log file), rich would cut the table to a guessed width: statuses came out as
@@ -31,7 +32,13 @@ def _stage_progress(doc: dict[str, Any]) -> tuple[float, str]:
     if doc["status"] in TERMINAL:
         label = doc["status"] if not doc["error"] else f"{doc['status']}: {doc['error']['code']}"
         return 100.0, label
-    return UPLOAD_SHARE + done * STAGE_SHARE, doc.get("stage") or doc["status"]
+    stage = doc.get("stage") or doc["status"]
+    run = doc["stages"].get(stage) or {}
+    total = run.get("pages_total")
+    if total and run.get("status") not in _STAGE_DONE:
+        pages = run.get("pages_done") or 0
+        return UPLOAD_SHARE + (done + pages / total) * STAGE_SHARE, f"{stage} {pages}/{total}"
+    return UPLOAD_SHARE + done * STAGE_SHARE, stage
 
 
 def run_upload(

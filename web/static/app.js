@@ -289,7 +289,10 @@
       const run = (doc.stages || {})[stage];
       const cell = row.stageCells[stage];
       cell.replaceChildren(pill(run ? run.status : "pending"));
-      if (run && run.duration_ms !== null && run.duration_ms !== undefined) {
+      if (run && run.pages_total && run.status === "running") {
+        // OCR fans out by page: say how far it is (progress events refresh the row).
+        cell.append(el("span", { class: "sub pages", text: `${run.pages_done || 0}/${run.pages_total} pages` }));
+      } else if (run && run.duration_ms !== null && run.duration_ms !== undefined) {
         cell.append(el("span", { class: "sub", text: formatDuration(run.duration_ms) }));
       }
       cell.title = run && run.error ? `${stage}: ${plainError(run.error)}` : "";
@@ -640,7 +643,9 @@
       const run = (doc.stages || {})[stage] || {};
       tr.querySelector(".s-status").replaceChildren(pill(run.status || "pending"));
       tr.querySelector(".s-attempts").textContent = run.attempts ?? "";
-      tr.querySelector(".s-took").textContent = formatDuration(run.duration_ms);
+      tr.querySelector(".s-took").textContent = run.pages_total && run.status === "running"
+        ? `${run.pages_done || 0}/${run.pages_total} pages`
+        : formatDuration(run.duration_ms);
       tr.querySelector(".s-error").textContent = run.error ? plainError(run.error) : "";
     }
 
