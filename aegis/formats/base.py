@@ -7,10 +7,12 @@ fuzzed) in isolation, and the stages stay thin.
 
 from __future__ import annotations
 
+import sys
 from abc import ABC, abstractmethod
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import Any, cast
 
 from aegis.vocabulary import ErrorCode, ErrorKind, info
 
@@ -75,16 +77,16 @@ class FileType:
 class FormatFamily(ABC):
     """One family of formats: which files it claims and how it reads them.
 
-    Each family module defines one subclass and one instance, ``FAMILY``, and
-    :mod:`aegis.formats.registry` lists them. Detection derives its extension
+    Each family module defines one instance, ``FAMILY`` (usually a
+    :class:`ModuleFamily`), and :mod:`aegis.formats.registry` lists them. Detection derives its extension
     and MIME tables from ``types``, so a new format is a module and a registry
     line, not edits scattered over detection and dispatch.
     """
 
-    name: ClassVar[str]  # what Detection.family records
-    types: ClassVar[tuple[FileType, ...]]
+    name: str  # what Detection.family records
+    types: tuple[FileType, ...]
     # Textual families all sniff as "text"; only the extension tells them apart.
-    textual: ClassVar[bool] = False
+    textual: bool = False
 
     @property
     def extensions(self) -> tuple[str, ...]:
@@ -105,3 +107,29 @@ class FormatFamily(ABC):
     @abstractmethod
     def extract_pages(self, path: Path, limits: Limits, detection: Detection) -> list[Page]:
         """Text per page, in reading order."""
+
+
+class ModuleFamily(FormatFamily):
+    """A family read by its module's ``check``, ``extract_metadata`` and ``extract_pages``.
+
+    The functions are looked up when called, not when the family is built, so a
+    test can patch a module function and dispatch sees it.
+    """
+
+    def __init__(self, name: str, types: tuple[FileType, ...], module: str, *, textual: bool = False) -> None:
+        self.name = name
+        self.types = types
+        self.textual = textual
+        self._module = module
+
+    def _reader(self, attribute: str) -> Callable[..., Any]:
+        return cast(Callable[..., Any], getattr(sys.modules[self._module], attribute))
+
+    def check(self, path: Path, limits: Limits, detection: Detection) -> dict[str, Any]:
+        return cast(dict[str, Any], self._reader("check")(path, limits, detection=detection))
+
+    def extract_metadata(self, path: Path, limits: Limits, detection: Detection) -> dict[str, Any]:
+        return cast(dict[str, Any], self._reader("extract_metadata")(path, limits, detection=detection))
+
+    def extract_pages(self, path: Path, limits: Limits, detection: Detection) -> list[Page]:
+        return cast(list[Page], self._reader("extract_pages")(path, limits, detection=detection))

@@ -13,7 +13,7 @@ import io
 from pathlib import Path
 from typing import Any
 
-from aegis.formats.base import Detection, DocumentError, FileType, FormatFamily, Limits, Page
+from aegis.formats.base import Detection, DocumentError, FileType, Limits, ModuleFamily, Page
 from aegis.formats.encoding import read_text
 from aegis.formats.sanitize import cap_pages_text, clean_inline, clean_text
 from aegis.vocabulary import ErrorCode
@@ -109,25 +109,13 @@ def extract_metadata(path: Path, limits: Limits, *, detection: Detection | None 
     }
 
 
-class CsvFamily(FormatFamily):
-    """Comma- and tab-separated tables."""
-
-    name = "csv"
-    types = (
+#: Comma- and tab-separated tables.
+FAMILY = ModuleFamily(
+    "csv",
+    (
         FileType("csv", "text/csv"),
         FileType("tsv", "text/tab-separated-values"),
-    )
-    textual = True
-
-    # The module functions are looked up at call time, so tests can patch them.
-    def check(self, path: Path, limits: Limits, detection: Detection) -> dict[str, Any]:
-        return check(path, limits, detection=detection)
-
-    def extract_metadata(self, path: Path, limits: Limits, detection: Detection) -> dict[str, Any]:
-        return extract_metadata(path, limits, detection=detection)
-
-    def extract_pages(self, path: Path, limits: Limits, detection: Detection) -> list[Page]:
-        return extract_pages(path, limits, detection=detection)
-
-
-FAMILY = CsvFamily()
+    ),
+    __name__,
+    textual=True,
+)

@@ -13,7 +13,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from aegis.formats.base import Detection, DocumentError, FileType, FormatFamily, Limits, Page
+from aegis.formats.base import Detection, DocumentError, FileType, Limits, ModuleFamily, Page
 from aegis.formats.ooxml import app_properties, core_properties, open_package
 from aegis.formats.sanitize import cap_pages_text, clean_text, drop_empty
 from aegis.vocabulary import ErrorCode
@@ -188,28 +188,12 @@ def extract_metadata(path: Path, limits: Limits, *, detection: Detection | None 
     return drop_empty(core) | drop_empty({"creator": app.get("creator")}) | {"pages": pages, "docx": detail}
 
 
-class DocxFamily(FormatFamily):
-    """Word documents.
-
-    ``.doc`` is claimed too: a modern document saved under the old name opens, and a
-    real Word 97 file is told to save as ``.docx`` (see ``detect.resolve_family``).
-    """
-
-    name = "docx"
-    types = (
+#: Word documents.
+FAMILY = ModuleFamily(
+    "docx",
+    (
         FileType("docx", "application/vnd.openxmlformats-officedocument.wordprocessingml.document"),
         FileType("doc", "application/msword"),
-    )
-
-    # The module functions are looked up at call time, so tests can patch them.
-    def check(self, path: Path, limits: Limits, detection: Detection) -> dict[str, Any]:
-        return check(path, limits, detection=detection)
-
-    def extract_metadata(self, path: Path, limits: Limits, detection: Detection) -> dict[str, Any]:
-        return extract_metadata(path, limits, detection=detection)
-
-    def extract_pages(self, path: Path, limits: Limits, detection: Detection) -> list[Page]:
-        return extract_pages(path, limits, detection=detection)
-
-
-FAMILY = DocxFamily()
+    ),
+    __name__,
+)

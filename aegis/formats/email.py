@@ -15,7 +15,7 @@ from email.parser import BytesParser
 from pathlib import Path
 from typing import Any
 
-from aegis.formats.base import Detection, DocumentError, FileType, FormatFamily, Limits, Page
+from aegis.formats.base import Detection, DocumentError, FileType, Limits, ModuleFamily, Page
 from aegis.formats.dates import mail_date
 from aegis.formats.encoding import bom_encoding, decode_bytes
 from aegis.formats.sanitize import cap_pages_text, clean_inline, clean_text, drop_empty
@@ -180,22 +180,10 @@ def extract_metadata(path: Path, limits: Limits, *, detection: Detection | None 
     ) | {"pages": 1, "encrypted": encrypted}
 
 
-class EmailFamily(FormatFamily):
-    """Internet mail messages (EML)."""
-
-    name = "email"
-    types = (FileType("eml", "message/rfc822"),)
-    textual = True
-
-    # The module functions are looked up at call time, so tests can patch them.
-    def check(self, path: Path, limits: Limits, detection: Detection) -> dict[str, Any]:
-        return check(path, limits, detection=detection)
-
-    def extract_metadata(self, path: Path, limits: Limits, detection: Detection) -> dict[str, Any]:
-        return extract_metadata(path, limits, detection=detection)
-
-    def extract_pages(self, path: Path, limits: Limits, detection: Detection) -> list[Page]:
-        return extract_pages(path, limits, detection=detection)
-
-
-FAMILY = EmailFamily()
+#: Internet mail messages (EML).
+FAMILY = ModuleFamily(
+    "email",
+    (FileType("eml", "message/rfc822"),),
+    __name__,
+    textual=True,
+)

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import unquote
 
-from aegis.formats.base import Detection, DocumentError, FileType, FormatFamily, Limits, Page
+from aegis.formats.base import Detection, DocumentError, FileType, Limits, ModuleFamily, Page
 from aegis.formats.dates import iso_date
 from aegis.formats.html import decode_html, html_to_text
 from aegis.formats.odf import parse_xml
@@ -144,21 +144,9 @@ def extract_metadata(path: Path, limits: Limits, *, detection: Detection | None 
     ) | {"pages": len(pages)}
 
 
-class EpubFamily(FormatFamily):
-    """EPUB books."""
-
-    name = "epub"
-    types = (FileType("epub", "application/epub+zip"),)
-
-    # The module functions are looked up at call time, so tests can patch them.
-    def check(self, path: Path, limits: Limits, detection: Detection) -> dict[str, Any]:
-        return check(path, limits, detection=detection)
-
-    def extract_metadata(self, path: Path, limits: Limits, detection: Detection) -> dict[str, Any]:
-        return extract_metadata(path, limits, detection=detection)
-
-    def extract_pages(self, path: Path, limits: Limits, detection: Detection) -> list[Page]:
-        return extract_pages(path, limits, detection=detection)
-
-
-FAMILY = EpubFamily()
+#: EPUB books.
+FAMILY = ModuleFamily(
+    "epub",
+    (FileType("epub", "application/epub+zip"),),
+    __name__,
+)

@@ -12,7 +12,7 @@ import re
 from pathlib import Path
 from typing import Any
 
-from aegis.formats.base import Detection, DocumentError, FileType, FormatFamily, Limits, Page
+from aegis.formats.base import Detection, DocumentError, FileType, Limits, ModuleFamily, Page
 from aegis.formats.encoding import bom_encoding, decode_bytes, looks_binary
 from aegis.formats.sanitize import cap_pages_text, clean_inline, clean_text, drop_empty
 from aegis.vocabulary import ErrorCode
@@ -201,26 +201,14 @@ def extract_metadata(path: Path, limits: Limits, *, detection: Detection | None 
     ) | {"pages": 1}
 
 
-class HtmlFamily(FormatFamily):
-    """HTML and XHTML pages."""
-
-    name = "html"
-    types = (
+#: HTML and XHTML pages.
+FAMILY = ModuleFamily(
+    "html",
+    (
         FileType("html", "text/html"),
         FileType("htm", "text/html"),
         FileType("xhtml", "application/xhtml+xml"),
-    )
-    textual = True
-
-    # The module functions are looked up at call time, so tests can patch them.
-    def check(self, path: Path, limits: Limits, detection: Detection) -> dict[str, Any]:
-        return check(path, limits, detection=detection)
-
-    def extract_metadata(self, path: Path, limits: Limits, detection: Detection) -> dict[str, Any]:
-        return extract_metadata(path, limits, detection=detection)
-
-    def extract_pages(self, path: Path, limits: Limits, detection: Detection) -> list[Page]:
-        return extract_pages(path, limits, detection=detection)
-
-
-FAMILY = HtmlFamily()
+    ),
+    __name__,
+    textual=True,
+)

@@ -22,7 +22,7 @@ from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from aegis.formats.base import Detection, DocumentError, FileType, FormatFamily, Limits, Page
+from aegis.formats.base import Detection, DocumentError, FileType, Limits, ModuleFamily, Page
 from aegis.formats.sanitize import clean_inline, drop_empty
 from aegis.vocabulary import ErrorCode
 
@@ -286,11 +286,10 @@ def _text_chunks(info: Mapping[Any, Any]) -> dict[str, str]:
     return out
 
 
-class ImageFamily(FormatFamily):
-    """Scans and photos: no text layer of their own, every page is read by OCR."""
-
-    name = "image"
-    types = (
+#: Scans and photos: no text layer of their own, every page is read by OCR.
+FAMILY = ModuleFamily(
+    "image",
+    (
         FileType("png", "image/png"),
         FileType("jpg", "image/jpeg"),
         FileType("jpeg", "image/jpeg"),
@@ -302,17 +301,6 @@ class ImageFamily(FormatFamily):
         FileType("bmp", "image/bmp"),
         FileType("dib", "image/bmp"),
         FileType("gif", "image/gif"),
-    )
-
-    # The module functions are looked up at call time, so tests can patch them.
-    def check(self, path: Path, limits: Limits, detection: Detection) -> dict[str, Any]:
-        return check(path, limits, detection=detection)
-
-    def extract_metadata(self, path: Path, limits: Limits, detection: Detection) -> dict[str, Any]:
-        return extract_metadata(path, limits, detection=detection)
-
-    def extract_pages(self, path: Path, limits: Limits, detection: Detection) -> list[Page]:
-        return extract_pages(path, limits, detection=detection)
-
-
-FAMILY = ImageFamily()
+    ),
+    __name__,
+)

@@ -11,7 +11,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from aegis.formats.base import Detection, DocumentError, FileType, FormatFamily, Limits, Page
+from aegis.formats.base import Detection, DocumentError, FileType, Limits, ModuleFamily, Page
 from aegis.formats.encoding import read_text
 from aegis.formats.sanitize import cap_pages_text, clean_inline, clean_text
 from aegis.vocabulary import ErrorCode
@@ -94,26 +94,14 @@ def extract_metadata(path: Path, limits: Limits, *, detection: Detection | None 
     return {"pages": 1, "json": detail}
 
 
-class JsonFamily(FormatFamily):
-    """JSON documents and newline-delimited JSON streams."""
-
-    name = "json"
-    types = (
+#: JSON documents and newline-delimited JSON streams.
+FAMILY = ModuleFamily(
+    "json",
+    (
         FileType("json", "application/json"),
         FileType("ndjson", "application/x-ndjson"),
         FileType("jsonl", "application/x-ndjson"),
-    )
-    textual = True
-
-    # The module functions are looked up at call time, so tests can patch them.
-    def check(self, path: Path, limits: Limits, detection: Detection) -> dict[str, Any]:
-        return check(path, limits, detection=detection)
-
-    def extract_metadata(self, path: Path, limits: Limits, detection: Detection) -> dict[str, Any]:
-        return extract_metadata(path, limits, detection=detection)
-
-    def extract_pages(self, path: Path, limits: Limits, detection: Detection) -> list[Page]:
-        return extract_pages(path, limits, detection=detection)
-
-
-FAMILY = JsonFamily()
+    ),
+    __name__,
+    textual=True,
+)

@@ -13,7 +13,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from aegis.formats.base import Detection, DocumentError, FileType, FormatFamily, Limits, Page
+from aegis.formats.base import Detection, DocumentError, FileType, Limits, ModuleFamily, Page
 from aegis.formats.dates import iso_date
 from aegis.formats.sanitize import cap_pages_text, clean_inline, clean_text, drop_empty
 from aegis.vocabulary import ErrorCode
@@ -136,21 +136,9 @@ def extract_metadata(path: Path, limits: Limits, *, detection: Detection | None 
     ) | {"pages": 1, "encrypted": encrypted}
 
 
-class MsgFamily(FormatFamily):
-    """Outlook messages (MSG)."""
-
-    name = "msg"
-    types = (FileType("msg", "application/vnd.ms-outlook"),)
-
-    # The module functions are looked up at call time, so tests can patch them.
-    def check(self, path: Path, limits: Limits, detection: Detection) -> dict[str, Any]:
-        return check(path, limits, detection=detection)
-
-    def extract_metadata(self, path: Path, limits: Limits, detection: Detection) -> dict[str, Any]:
-        return extract_metadata(path, limits, detection=detection)
-
-    def extract_pages(self, path: Path, limits: Limits, detection: Detection) -> list[Page]:
-        return extract_pages(path, limits, detection=detection)
-
-
-FAMILY = MsgFamily()
+#: Outlook messages (MSG).
+FAMILY = ModuleFamily(
+    "msg",
+    (FileType("msg", "application/vnd.ms-outlook"),),
+    __name__,
+)

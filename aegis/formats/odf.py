@@ -13,7 +13,7 @@ import zipfile
 from pathlib import Path
 from typing import Any
 
-from aegis.formats.base import Detection, DocumentError, FileType, FormatFamily, Limits, Page
+from aegis.formats.base import Detection, DocumentError, FileType, Limits, ModuleFamily, Page
 from aegis.formats.dates import iso_date
 from aegis.formats.sanitize import cap_pages_text, clean_inline, clean_text, drop_empty
 from aegis.formats.zipsafe import check_xml_prologs, check_zip, open_zip
@@ -211,25 +211,13 @@ def extract_metadata(path: Path, limits: Limits, *, detection: Detection | None 
     ) | {"pages": len(pages)}
 
 
-class OdfFamily(FormatFamily):
-    """OpenDocument text, spreadsheets and presentations."""
-
-    name = "odf"
-    types = (
+#: OpenDocument text, spreadsheets and presentations.
+FAMILY = ModuleFamily(
+    "odf",
+    (
         FileType("odt", "application/vnd.oasis.opendocument.text"),
         FileType("ods", "application/vnd.oasis.opendocument.spreadsheet"),
         FileType("odp", "application/vnd.oasis.opendocument.presentation"),
-    )
-
-    # The module functions are looked up at call time, so tests can patch them.
-    def check(self, path: Path, limits: Limits, detection: Detection) -> dict[str, Any]:
-        return check(path, limits, detection=detection)
-
-    def extract_metadata(self, path: Path, limits: Limits, detection: Detection) -> dict[str, Any]:
-        return extract_metadata(path, limits, detection=detection)
-
-    def extract_pages(self, path: Path, limits: Limits, detection: Detection) -> list[Page]:
-        return extract_pages(path, limits, detection=detection)
-
-
-FAMILY = OdfFamily()
+    ),
+    __name__,
+)

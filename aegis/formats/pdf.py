@@ -22,7 +22,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from aegis.formats.base import Detection, DocumentError, FileType, FormatFamily, Limits, Page
+from aegis.formats.base import Detection, DocumentError, FileType, Limits, ModuleFamily, Page
 from aegis.formats.dates import iso_date, pdf_date
 from aegis.formats.sanitize import cap_pages_text, clean_inline, clean_text, drop_empty, json_safe
 from aegis.vocabulary import ErrorCode
@@ -689,21 +689,9 @@ def _metadata(path: Path, limits: Limits) -> dict[str, Any]:
     return drop_empty(meta) | {"pages": pages, "encrypted": meta["encrypted"]}
 
 
-class PdfFamily(FormatFamily):
-    """PDF documents."""
-
-    name = "pdf"
-    types = (FileType("pdf", "application/pdf"),)
-
-    # The module functions are looked up at call time, so tests can patch them.
-    def check(self, path: Path, limits: Limits, detection: Detection) -> dict[str, Any]:
-        return check(path, limits, detection=detection)
-
-    def extract_metadata(self, path: Path, limits: Limits, detection: Detection) -> dict[str, Any]:
-        return extract_metadata(path, limits, detection=detection)
-
-    def extract_pages(self, path: Path, limits: Limits, detection: Detection) -> list[Page]:
-        return extract_pages(path, limits, detection=detection)
-
-
-FAMILY = PdfFamily()
+#: PDF documents.
+FAMILY = ModuleFamily(
+    "pdf",
+    (FileType("pdf", "application/pdf"),),
+    __name__,
+)

@@ -10,7 +10,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from aegis.formats.base import Detection, DocumentError, FileType, FormatFamily, Limits, Page
+from aegis.formats.base import Detection, DocumentError, FileType, Limits, ModuleFamily, Page
 from aegis.formats.ooxml import app_properties, core_properties, open_package
 from aegis.formats.sanitize import cap_pages_text, clean_text, drop_empty
 from aegis.vocabulary import ErrorCode
@@ -111,27 +111,12 @@ def extract_metadata(path: Path, limits: Limits, *, detection: Detection | None 
     return drop_empty(core) | drop_empty({"creator": app.get("creator")}) | {"pages": count, "pptx": detail}
 
 
-class PptxFamily(FormatFamily):
-    """PowerPoint presentations.
-
-    ``.ppt`` is claimed for the same reason as ``.doc`` in the DOCX family.
-    """
-
-    name = "pptx"
-    types = (
+#: PowerPoint presentations.
+FAMILY = ModuleFamily(
+    "pptx",
+    (
         FileType("pptx", "application/vnd.openxmlformats-officedocument.presentationml.presentation"),
         FileType("ppt", "application/vnd.ms-powerpoint"),
-    )
-
-    # The module functions are looked up at call time, so tests can patch them.
-    def check(self, path: Path, limits: Limits, detection: Detection) -> dict[str, Any]:
-        return check(path, limits, detection=detection)
-
-    def extract_metadata(self, path: Path, limits: Limits, detection: Detection) -> dict[str, Any]:
-        return extract_metadata(path, limits, detection=detection)
-
-    def extract_pages(self, path: Path, limits: Limits, detection: Detection) -> list[Page]:
-        return extract_pages(path, limits, detection=detection)
-
-
-FAMILY = PptxFamily()
+    ),
+    __name__,
+)

@@ -11,7 +11,7 @@ import re
 from pathlib import Path
 from typing import Any
 
-from aegis.formats.base import Detection, DocumentError, FileType, FormatFamily, Limits, Page
+from aegis.formats.base import Detection, DocumentError, FileType, Limits, ModuleFamily, Page
 from aegis.formats.sanitize import cap_pages_text, clean_inline, clean_text, drop_empty
 from aegis.vocabulary import ErrorCode
 
@@ -115,21 +115,9 @@ def extract_metadata(path: Path, limits: Limits, *, detection: Detection | None 
     ) | {"pages": 1}
 
 
-class RtfFamily(FormatFamily):
-    """Rich Text Format documents."""
-
-    name = "rtf"
-    types = (FileType("rtf", "text/rtf"),)
-
-    # The module functions are looked up at call time, so tests can patch them.
-    def check(self, path: Path, limits: Limits, detection: Detection) -> dict[str, Any]:
-        return check(path, limits, detection=detection)
-
-    def extract_metadata(self, path: Path, limits: Limits, detection: Detection) -> dict[str, Any]:
-        return extract_metadata(path, limits, detection=detection)
-
-    def extract_pages(self, path: Path, limits: Limits, detection: Detection) -> list[Page]:
-        return extract_pages(path, limits, detection=detection)
-
-
-FAMILY = RtfFamily()
+#: Rich Text Format documents.
+FAMILY = ModuleFamily(
+    "rtf",
+    (FileType("rtf", "text/rtf"),),
+    __name__,
+)

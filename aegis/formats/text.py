@@ -10,7 +10,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from aegis.formats.base import Detection, DocumentError, FileType, FormatFamily, Limits, Page
+from aegis.formats.base import Detection, DocumentError, FileType, Limits, ModuleFamily, Page
 from aegis.formats.encoding import read_text
 from aegis.formats.sanitize import cap_pages_text, clean_text
 from aegis.vocabulary import ErrorCode
@@ -77,11 +77,10 @@ def _title(text: str, markup: str | None) -> str | None:
     return None
 
 
-class TextFamily(FormatFamily):
-    """Plain text and lightweight markup (Markdown, reStructuredText, Org)."""
-
-    name = "text"
-    types = (
+#: Plain text and lightweight markup (Markdown, reStructuredText, Org).
+FAMILY = ModuleFamily(
+    "text",
+    (
         FileType("txt", "text/plain"),
         FileType("text", "text/plain"),
         FileType("log", "text/plain"),
@@ -89,18 +88,7 @@ class TextFamily(FormatFamily):
         FileType("markdown", "text/markdown"),
         FileType("rst", "text/x-rst"),
         FileType("org", "text/x-org"),
-    )
-    textual = True
-
-    # The module functions are looked up at call time, so tests can patch them.
-    def check(self, path: Path, limits: Limits, detection: Detection) -> dict[str, Any]:
-        return check(path, limits, detection=detection)
-
-    def extract_metadata(self, path: Path, limits: Limits, detection: Detection) -> dict[str, Any]:
-        return extract_metadata(path, limits, detection=detection)
-
-    def extract_pages(self, path: Path, limits: Limits, detection: Detection) -> list[Page]:
-        return extract_pages(path, limits, detection=detection)
-
-
-FAMILY = TextFamily()
+    ),
+    __name__,
+    textual=True,
+)

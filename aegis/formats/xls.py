@@ -9,7 +9,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from aegis.formats.base import Detection, DocumentError, FileType, FormatFamily, Limits, Page
+from aegis.formats.base import Detection, DocumentError, FileType, Limits, ModuleFamily, Page
 from aegis.formats.sanitize import cap_pages_text, clean_inline, clean_text, drop_empty
 from aegis.formats.xlsx import check_sheet_count, sheet_text
 from aegis.vocabulary import ErrorCode
@@ -75,21 +75,9 @@ def extract_metadata(path: Path, limits: Limits, *, detection: Detection | None 
     return drop_empty({"author": author}) | {"pages": len(sheets), "xls": {"sheets": sheets, "biff_version": biff}}
 
 
-class XlsFamily(FormatFamily):
-    """Excel 97-2003 workbooks."""
-
-    name = "xls"
-    types = (FileType("xls", "application/vnd.ms-excel"),)
-
-    # The module functions are looked up at call time, so tests can patch them.
-    def check(self, path: Path, limits: Limits, detection: Detection) -> dict[str, Any]:
-        return check(path, limits, detection=detection)
-
-    def extract_metadata(self, path: Path, limits: Limits, detection: Detection) -> dict[str, Any]:
-        return extract_metadata(path, limits, detection=detection)
-
-    def extract_pages(self, path: Path, limits: Limits, detection: Detection) -> list[Page]:
-        return extract_pages(path, limits, detection=detection)
-
-
-FAMILY = XlsFamily()
+#: Excel 97-2003 workbooks.
+FAMILY = ModuleFamily(
+    "xls",
+    (FileType("xls", "application/vnd.ms-excel"),),
+    __name__,
+)

@@ -13,7 +13,7 @@ import warnings
 from pathlib import Path
 from typing import Any
 
-from aegis.formats.base import Detection, DocumentError, FileType, FormatFamily, Limits, Page
+from aegis.formats.base import Detection, DocumentError, FileType, Limits, ModuleFamily, Page
 from aegis.formats.ooxml import app_properties, core_properties, open_package
 from aegis.formats.sanitize import cap_pages_text, clean_text, drop_empty
 from aegis.vocabulary import ErrorCode
@@ -126,24 +126,12 @@ def extract_metadata(path: Path, limits: Limits, *, detection: Detection | None 
     return drop_empty(core) | drop_empty({"creator": app.get("creator")}) | {"pages": len(sheets), "xlsx": detail}
 
 
-class XlsxFamily(FormatFamily):
-    """Excel 2007+ workbooks, macro-enabled ones included."""
-
-    name = "xlsx"
-    types = (
+#: Excel 2007+ workbooks, macro-enabled ones included.
+FAMILY = ModuleFamily(
+    "xlsx",
+    (
         FileType("xlsx", "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"),
         FileType("xlsm", "application/vnd.ms-excel.sheet.macroEnabled.12"),
-    )
-
-    # The module functions are looked up at call time, so tests can patch them.
-    def check(self, path: Path, limits: Limits, detection: Detection) -> dict[str, Any]:
-        return check(path, limits, detection=detection)
-
-    def extract_metadata(self, path: Path, limits: Limits, detection: Detection) -> dict[str, Any]:
-        return extract_metadata(path, limits, detection=detection)
-
-    def extract_pages(self, path: Path, limits: Limits, detection: Detection) -> list[Page]:
-        return extract_pages(path, limits, detection=detection)
-
-
-FAMILY = XlsxFamily()
+    ),
+    __name__,
+)

@@ -13,7 +13,7 @@ import re
 from pathlib import Path
 from typing import Any
 
-from aegis.formats.base import Detection, DocumentError, FileType, FormatFamily, Limits, Page
+from aegis.formats.base import Detection, DocumentError, FileType, Limits, ModuleFamily, Page
 from aegis.formats.encoding import decode_bytes, detect_encoding
 from aegis.formats.sanitize import cap_pages_text, clean_inline, clean_text
 from aegis.vocabulary import ErrorCode
@@ -139,22 +139,10 @@ def extract_metadata(path: Path, limits: Limits, *, detection: Detection | None 
     return meta
 
 
-class XmlFamily(FormatFamily):
-    """XML documents."""
-
-    name = "xml"
-    types = (FileType("xml", "application/xml"),)
-    textual = True
-
-    # The module functions are looked up at call time, so tests can patch them.
-    def check(self, path: Path, limits: Limits, detection: Detection) -> dict[str, Any]:
-        return check(path, limits, detection=detection)
-
-    def extract_metadata(self, path: Path, limits: Limits, detection: Detection) -> dict[str, Any]:
-        return extract_metadata(path, limits, detection=detection)
-
-    def extract_pages(self, path: Path, limits: Limits, detection: Detection) -> list[Page]:
-        return extract_pages(path, limits, detection=detection)
-
-
-FAMILY = XmlFamily()
+#: XML documents.
+FAMILY = ModuleFamily(
+    "xml",
+    (FileType("xml", "application/xml"),),
+    __name__,
+    textual=True,
+)
