@@ -86,14 +86,18 @@ class StageTask(Task):
             notify_end(args[0])
 
 
-def run_stage(task: Task, stage: str, document_id: str, token: str, registry: Registry = REGISTRY) -> str:
+def _begin_task(task: Task, stage: str, document_id: str, registry: Registry) -> tuple[Settings, str, float]:
+    """Log context, the parser memory cap, and who is working: what every stage task starts with."""
     s = settings()
     bind_context(document_id=document_id, stage=stage, task_id=task.request.id)
     if registry.get(stage).parses_untrusted:
         # Parsers of untrusted files run under an address-space cap in the pool child.
         cap_memory(s.parser_memory_mb)
-    worker = f"{task.request.hostname}:{os.getpid()}"
-    started = time.perf_counter()
+    return s, f"{task.request.hostname}:{os.getpid()}", time.perf_counter()
+
+
+def run_stage(task: Task, stage: str, document_id: str, token: str, registry: Registry = REGISTRY) -> str:
+    s, worker, started = _begin_task(task, stage, document_id, registry)
     try:
         outcome = runner.execute(
             s, stage, document_id, token, task_id=task.request.id, worker=worker, registry=registry
@@ -150,12 +154,7 @@ class BatchTask(Task):
 
 
 def run_batch(task: Task, stage: str, document_id: str, token: str, index: int, registry: Registry = REGISTRY) -> str:
-    s = settings()
-    bind_context(document_id=document_id, stage=stage, task_id=task.request.id)
-    if registry.get(stage).parses_untrusted:
-        cap_memory(s.parser_memory_mb)
-    worker = f"{task.request.hostname}:{os.getpid()}"
-    started = time.perf_counter()
+    s, worker, started = _begin_task(task, stage, document_id, registry)
     try:
         outcome, following = batches.execute_batch(
             s, stage, document_id, token, index, task_id=task.request.id, worker=worker, registry=registry

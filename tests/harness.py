@@ -279,3 +279,24 @@ class ApiClient:
             return doc if doc["status"] in TERMINAL else None
 
         return wait_for(done, timeout, interval=0.25, message=f"document {document_id} to end")
+
+
+@contextmanager
+def running_stack(broker_url: str, extra_workers: tuple[str, ...] = (), **env: str) -> Iterator[Stack]:
+    """A whole stack on its own database: gateway, a worker per stage (plus ``extra_workers``
+    queues, one more worker each), beat; its logs are printed if it fails to start or a test fails."""
+    with postgres_database() as database_url:
+        stack = Stack(database_url, broker_url, **env)
+        try:
+            stack.migrate()
+            stack.start_gateway()
+            stack.start_workers()
+            for n, queue in enumerate(extra_workers, start=2):
+                stack.start_worker(queue, name=f"worker-{queue}-{n}")
+            stack.start_beat()
+            yield stack
+        except BaseException:
+            print(stack.log_text())
+            raise
+        finally:
+            stack.close()

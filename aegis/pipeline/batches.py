@@ -74,21 +74,32 @@ def open_batches(settings: Settings, document_id: str, stage: str) -> list[int]:
         ))
 
 
-def _lock(session: Session, document_id: str, stage: str, index: int) -> tuple[Document | None, Batch | None]:
-    # Lock order everywhere: the document row, then the batch row.
+def _lock(
+    session: Session, document_id: str, stage: str, index: int, token: str
+) -> tuple[Document, Batch] | None:
+    """The document and the batch, locked, if the message is still current; else None.
+
+    Lock order everywhere: the document row, then the batch row.
+    """
     document = session.scalars(select(Document).where(Document.id == document_id).with_for_update()).one_or_none()
     batch = session.scalars(
         select(Batch).where(Batch.document_id == document_id, Batch.stage == stage, Batch.index == index)
         .with_for_update()
     ).one_or_none()
+    if document is None or batch is None or not _current(document, stage, token):
+        return None
     return document, batch
 
 
-def _current(document: Document | None, batch: Batch | None, stage: str, token: str) -> bool:
-    return (
-        document is not None and batch is not None and document.dispatch_token == token
-        and document.stage == stage and document.status in ACTIVE_STATUSES
-    )
+def _fan_out_stage(registry: Registry, stage: str) -> FanOutStage[Any, Any]:
+    impl = registry.impl(stage)
+    if not isinstance(impl, FanOutStage):
+        raise TypeError(f"stage {stage!r} does not fan out")
+    return impl
+
+
+def _current(document: Document, stage: str, token: str) -> bool:
+    return document.dispatch_token == token and document.stage == stage and document.status in ACTIVE_STATUSES
 
 
 def execute_batch(
@@ -96,14 +107,12 @@ def execute_batch(
     registry: Registry = REGISTRY,
 ) -> tuple[BatchOutcome, str | None]:
     """Claim, run and end batch ``index``; returns the outcome and, when joined, the next stage."""
-    impl = registry.impl(stage)
-    if not isinstance(impl, FanOutStage):
-        raise TypeError(f"stage {stage!r} does not fan out")
+    impl = _fan_out_stage(registry, stage)
     with session_scope(settings) as session:
-        document, batch = _lock(session, document_id, stage, index)
-        if not _current(document, batch, stage, token):
+        locked = _lock(session, document_id, stage, index, token)
+        if locked is None:
             return BatchOutcome.DROPPED, None
-        assert document is not None and batch is not None
+        document, batch = locked
         now = utcnow()
         if batch.status not in OPEN:
             return BatchOutcome.DROPPED, None
@@ -143,10 +152,10 @@ def execute_batch(
     log.info("batch %d (%d units) ran in %d ms", index, len(units), int((time.monotonic() - started) * 1000),
              extra={"document_id": document_id, "stage": stage})
     with session_scope(settings) as session:
-        document, batch = _lock(session, document_id, stage, index)
-        if not _current(document, batch, stage, token):
+        locked = _lock(session, document_id, stage, index, token)
+        if locked is None:
             return BatchOutcome.DROPPED, None
-        assert document is not None and batch is not None
+        document, batch = locked
         if batch.status != StageStatus.RUNNING or batch.task_id != task_id:
             return BatchOutcome.DROPPED, None  # a redelivery took over; its result counts
         return _finish(settings, session, impl, document, batch, stage, result, code, registry)
@@ -207,14 +216,12 @@ def record_batch_timeout(
     settings: Settings, stage: str, document_id: str, token: str, index: int, registry: Registry = REGISTRY
 ) -> tuple[BatchOutcome, str | None]:
     """End a batch that Celery killed at its hard limit, as if it had failed with a timeout."""
-    impl = registry.impl(stage)
-    if not isinstance(impl, FanOutStage):
-        raise TypeError(f"stage {stage!r} does not fan out")
+    impl = _fan_out_stage(registry, stage)
     with session_scope(settings) as session:
-        document, batch = _lock(session, document_id, stage, index)
-        if not _current(document, batch, stage, token):
+        locked = _lock(session, document_id, stage, index, token)
+        if locked is None:
             return BatchOutcome.DROPPED, None
-        assert document is not None and batch is not None
+        document, batch = locked
         if batch.status != StageStatus.RUNNING:
             return BatchOutcome.DROPPED, None
         return _finish(settings, session, impl, document, batch, stage, None, ErrorCode.OCR_TIMEOUT, registry)

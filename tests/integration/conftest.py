@@ -9,7 +9,7 @@ from collections.abc import Iterator
 import pytest
 import redis
 
-from tests.harness import REDIS_HOST, REDIS_PORT, ApiClient, Stack, pick_redis_db, postgres_database
+from tests.harness import REDIS_HOST, REDIS_PORT, ApiClient, Stack, pick_redis_db, running_stack
 
 pytestmark = pytest.mark.integration
 WEBHOOK_SECRET = "test-webhook-secret"
@@ -27,22 +27,10 @@ def redis_url() -> Iterator[str]:
 
 @pytest.fixture(scope="session")
 def stack(redis_url: str) -> Iterator[Stack]:
-    with postgres_database() as database_url:
-        stack = Stack(
-            database_url, redis_url, AEGIS_RECONCILE_INTERVAL="5",
-            AEGIS_WEBHOOK_SECRET=WEBHOOK_SECRET, AEGIS_ALLOW_PRIVATE_WEBHOOKS="1",
-        )
-        try:
-            stack.migrate()
-            stack.start_gateway()
-            stack.start_workers()
-            stack.start_beat()
-            yield stack
-        except BaseException:
-            print(stack.log_text())
-            raise
-        finally:
-            stack.close()
+    with running_stack(
+        redis_url, AEGIS_RECONCILE_INTERVAL="5", AEGIS_WEBHOOK_SECRET=WEBHOOK_SECRET, AEGIS_ALLOW_PRIVATE_WEBHOOKS="1"
+    ) as stack:
+        yield stack
 
 
 @pytest.fixture()

@@ -18,7 +18,7 @@ from sqlalchemy import select
 
 from aegis.persistence.db import session_scope
 from aegis.persistence.models import Batch, PageText
-from tests.harness import CORPUS, REDIS_HOST, REDIS_PORT, ApiClient, Stack, pick_redis_db, postgres_database, wait_for
+from tests.harness import CORPUS, REDIS_HOST, REDIS_PORT, ApiClient, Stack, pick_redis_db, running_stack, wait_for
 from tests.scans import save_scan_pdf, scan_pages
 
 pytestmark = pytest.mark.integration
@@ -28,25 +28,14 @@ PAGES = 30
 @pytest.fixture(scope="module")
 def ocr_stack() -> Iterator[Stack]:
     index = pick_redis_db()
-    with postgres_database() as database_url:
-        stack = Stack(
-            database_url, f"redis://{REDIS_HOST}:{REDIS_PORT}/{index}",
-            AEGIS_RECONCILE_INTERVAL="2", AEGIS_TIME_LIMIT_OCR="20", AEGIS_OCR_BATCH_PAGES="2",
-            AEGIS_OCR_DPI="150",
-        )
-        try:
-            stack.migrate()
-            stack.start_gateway()
-            stack.start_workers()
-            stack.start_worker("ocr", name="worker-ocr-2")
-            stack.start_beat()
+    try:
+        with running_stack(
+            f"redis://{REDIS_HOST}:{REDIS_PORT}/{index}", extra_workers=("ocr",),
+            AEGIS_RECONCILE_INTERVAL="2", AEGIS_TIME_LIMIT_OCR="20", AEGIS_OCR_BATCH_PAGES="2", AEGIS_OCR_DPI="150",
+        ) as stack:
             yield stack
-        except BaseException:
-            print(stack.log_text())
-            raise
-        finally:
-            stack.close()
-            redis.Redis(host=REDIS_HOST, port=REDIS_PORT, db=index).flushdb()
+    finally:
+        redis.Redis(host=REDIS_HOST, port=REDIS_PORT, db=index).flushdb()
 
 
 def _batches(stack: Stack, doc_id: str) -> list[Batch]:

@@ -4,7 +4,6 @@ exactly once, failures that do not sink the document, and the reconciler's re-se
 from __future__ import annotations
 
 import dataclasses
-import hashlib
 from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
@@ -17,15 +16,14 @@ from aegis.config import Settings, load_settings
 from aegis.formats.base import DocumentError
 from aegis.persistence import migrate
 from aegis.persistence.db import dispose_engines, session_scope
-from aegis.persistence.models import Batch, Document, Tenant, new_id, utcnow
-from aegis.persistence.storage import BlobStore
+from aegis.persistence.models import Batch, Document, utcnow
 from aegis.pipeline import reconciler
 from aegis.pipeline.batches import BatchOutcome, execute_batch, open_batches
 from aegis.pipeline.registry import REGISTRY, Registry, StageSpec
 from aegis.pipeline.runner import Outcome, execute
 from aegis.pipeline.stage import DocumentView, FanOutPlan, FanOutStage
-from aegis.services.documents import create_document
 from aegis.vocabulary import ErrorCode
+from tests.unit.pipeline_helpers import stored_document
 
 
 class CountStage(FanOutStage[None, list[int]]):
@@ -86,16 +84,7 @@ def settings(tmp_path: Path) -> Iterator[Settings]:
 
 def _upload(settings: Settings, registry: Registry, name: str = "scan.txt") -> tuple[str, str]:
     data = f"{name}: words enough to be a text file. ".encode() * 5
-    sha = hashlib.sha256(data).hexdigest()
-    with session_scope(settings) as session:
-        tenant = Tenant(name=new_id())
-        session.add(tenant)
-        session.flush()
-        path = BlobStore(settings.storage_dir).path_for(tenant.id, sha)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_bytes(data)
-        doc = create_document(session, tenant.id, name, sha, len(data), registry=registry).document
-        return doc.id, doc.dispatch_token
+    return stored_document(settings, data, name, registry)
 
 
 def _to_count(settings: Settings, registry: Registry, name: str = "scan.txt") -> tuple[str, str]:

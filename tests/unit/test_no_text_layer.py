@@ -8,7 +8,6 @@ The stages run in process through the runner, on SQLite under ``tmp_path``.
 
 from __future__ import annotations
 
-import hashlib
 import io
 from collections.abc import Iterator
 from pathlib import Path
@@ -22,12 +21,11 @@ from aegis.ai.classify import classify
 from aegis.config import Settings, load_settings
 from aegis.persistence import migrate
 from aegis.persistence.db import dispose_engines, session_scope
-from aegis.persistence.models import Document, Tenant, new_id
-from aegis.persistence.storage import BlobStore
+from aegis.persistence.models import Document
 from aegis.pipeline.runner import Outcome, execute
-from aegis.services.documents import create_document
 from aegis.vocabulary import ErrorCode
 from tests.corpus import CORPUS
+from tests.unit.pipeline_helpers import stored_document
 
 TEXT_PDF = (CORPUS if CORPUS.is_dir() else Path("/work/shared/corpus")) / "pdf" / "DA-1p.pdf"
 STAGES = ("validate", "metadata", "content", "ocr", "ai")
@@ -72,16 +70,7 @@ def _text_then_blank_pdf() -> bytes:
 
 
 def _process(settings: Settings, data: bytes, name: str) -> dict[str, Any]:
-    sha = hashlib.sha256(data).hexdigest()
-    with session_scope(settings) as session:
-        tenant = Tenant(name=new_id())
-        session.add(tenant)
-        session.flush()
-        path = BlobStore(settings.storage_dir).path_for(tenant.id, sha)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_bytes(data)
-        doc = create_document(session, tenant.id, name, sha, len(data)).document
-        doc_id, token = doc.id, doc.dispatch_token
+    doc_id, token = stored_document(settings, data, name)
     for stage in STAGES:
         outcome = execute(settings, stage, doc_id, token, task_id="t1", worker="w:1")
         assert outcome is Outcome.SUCCEEDED, (stage, outcome)

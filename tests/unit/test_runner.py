@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -11,10 +10,9 @@ import pytest
 from aegis.config import Settings, load_settings
 from aegis.persistence import migrate
 from aegis.persistence.db import dispose_engines, session_scope
-from aegis.persistence.models import Document, PageText, StageRun, Tenant, new_id, utcnow
-from aegis.persistence.storage import BlobStore
+from aegis.persistence.models import Document, PageText, StageRun, utcnow
 from aegis.pipeline.runner import Outcome, execute
-from aegis.services.documents import create_document
+from tests.unit.pipeline_helpers import stored_document
 
 TEXT = b"Aegis turns uploaded files into searchable documents. " * 20
 
@@ -28,16 +26,7 @@ def settings(tmp_path: Path) -> Iterator[Settings]:
 
 
 def _upload(settings: Settings, data: bytes = TEXT, name: str = "notes.txt") -> tuple[str, str]:
-    sha = hashlib.sha256(data).hexdigest()
-    with session_scope(settings) as session:
-        tenant = Tenant(name=new_id())
-        session.add(tenant)
-        session.flush()
-        path = BlobStore(settings.storage_dir).path_for(tenant.id, sha)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_bytes(data)
-        doc = create_document(session, tenant.id, name, sha, len(data)).document
-        return doc.id, doc.dispatch_token
+    return stored_document(settings, data, name)
 
 
 def _run(settings: Settings, stage: str, doc_id: str, token: str, task_id: str = "t1") -> Outcome:

@@ -5,7 +5,6 @@ and the reconciler without touching any other code."""
 from __future__ import annotations
 
 import dataclasses
-import hashlib
 from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
@@ -17,13 +16,12 @@ from sqlalchemy.orm import Session
 from aegis.config import Settings, load_settings
 from aegis.persistence import migrate
 from aegis.persistence.db import dispose_engines, session_scope
-from aegis.persistence.models import Document, Tenant, new_id, utcnow
-from aegis.persistence.storage import BlobStore
+from aegis.persistence.models import Document, utcnow
 from aegis.pipeline import chain, reconciler, routing
 from aegis.pipeline.registry import REGISTRY, STAGES, Registry, StageSpec
 from aegis.pipeline.runner import Outcome, execute
 from aegis.pipeline.stage import DocumentView, FileStage
-from aegis.services.documents import create_document
+from tests.unit.pipeline_helpers import stored_document
 
 SEEN: list[str] = []
 
@@ -102,16 +100,7 @@ def test_the_chain_runs_through_the_new_stage(registry: Registry) -> None:
 
 def _upload(settings: Settings, registry: Registry) -> tuple[str, str]:
     data = b"A short note about registries and stages. " * 10
-    sha = hashlib.sha256(data).hexdigest()
-    with session_scope(settings) as session:
-        tenant = Tenant(name=new_id())
-        session.add(tenant)
-        session.flush()
-        path = BlobStore(settings.storage_dir).path_for(tenant.id, sha)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_bytes(data)
-        doc = create_document(session, tenant.id, "note.txt", sha, len(data), registry=registry).document
-        return doc.id, doc.dispatch_token
+    return stored_document(settings, data, "note.txt", registry)
 
 
 def test_the_runner_runs_the_new_stage_in_its_place(settings: Settings, registry: Registry) -> None:
