@@ -75,9 +75,10 @@ def open_batches(settings: Settings, document_id: str, stage: str) -> list[int]:
 
 
 def _lock(
-    session: Session, document_id: str, stage: str, index: int, token: str
+    session: Session, document_id: str, stage: str, index: int, token: str, wanted: tuple[str, ...]
 ) -> tuple[Document, Batch] | None:
-    """The document and the batch, locked, if the message is still current; else None.
+    """The document and the batch, locked, if the message is still current and the batch's
+    status is one of ``wanted``; else None (the message is stale or a duplicate).
 
     Lock order everywhere: the document row, then the batch row.
     """
@@ -86,7 +87,7 @@ def _lock(
         select(Batch).where(Batch.document_id == document_id, Batch.stage == stage, Batch.index == index)
         .with_for_update()
     ).one_or_none()
-    if document is None or batch is None or not _current(document, stage, token):
+    if document is None or batch is None or not _current(document, stage, token) or batch.status not in wanted:
         return None
     return document, batch
 
@@ -109,13 +110,11 @@ def execute_batch(
     """Claim, run and end batch ``index``; returns the outcome and, when joined, the next stage."""
     impl = _fan_out_stage(registry, stage)
     with session_scope(settings) as session:
-        locked = _lock(session, document_id, stage, index, token)
+        locked = _lock(session, document_id, stage, index, token, OPEN)
         if locked is None:
             return BatchOutcome.DROPPED, None
         document, batch = locked
         now = utcnow()
-        if batch.status not in OPEN:
-            return BatchOutcome.DROPPED, None
         if batch.status == StageStatus.RUNNING and batch.task_id != task_id and batch.started_at is not None:
             if as_utc(batch.started_at) + timedelta(seconds=settings.time_limits[stage]) > now:
                 return BatchOutcome.DROPPED, None  # another worker holds it right now
@@ -152,12 +151,10 @@ def execute_batch(
     log.info("batch %d (%d units) ran in %d ms", index, len(units), int((time.monotonic() - started) * 1000),
              extra={"document_id": document_id, "stage": stage})
     with session_scope(settings) as session:
-        locked = _lock(session, document_id, stage, index, token)
-        if locked is None:
-            return BatchOutcome.DROPPED, None
-        document, batch = locked
-        if batch.status != StageStatus.RUNNING or batch.task_id != task_id:
+        locked = _lock(session, document_id, stage, index, token, (StageStatus.RUNNING,))
+        if locked is None or locked[1].task_id != task_id:
             return BatchOutcome.DROPPED, None  # a redelivery took over; its result counts
+        document, batch = locked
         return _finish(settings, session, impl, document, batch, stage, result, code, registry)
 
 
@@ -218,10 +215,8 @@ def record_batch_timeout(
     """End a batch that Celery killed at its hard limit, as if it had failed with a timeout."""
     impl = _fan_out_stage(registry, stage)
     with session_scope(settings) as session:
-        locked = _lock(session, document_id, stage, index, token)
+        locked = _lock(session, document_id, stage, index, token, (StageStatus.RUNNING,))
         if locked is None:
             return BatchOutcome.DROPPED, None
         document, batch = locked
-        if batch.status != StageStatus.RUNNING:
-            return BatchOutcome.DROPPED, None
         return _finish(settings, session, impl, document, batch, stage, None, ErrorCode.OCR_TIMEOUT, registry)

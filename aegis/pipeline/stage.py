@@ -10,7 +10,7 @@ appended, so a re-run leaves exactly one copy.
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
@@ -20,6 +20,7 @@ if TYPE_CHECKING:
     from aegis.config import Settings
     from aegis.persistence.models import Document
 
+_COLUMN = {"metadata": "doc_metadata"}
 InputsT = TypeVar("InputsT")
 ResultT = TypeVar("ResultT")
 BatchResultT = TypeVar("BatchResultT")
@@ -43,16 +44,8 @@ class DocumentView:
 
     @classmethod
     def of(cls, document: Document) -> DocumentView:
-        return cls(
-            id=document.id,
-            tenant_id=document.tenant_id,
-            filename=document.filename,
-            sha256=document.sha256,
-            size=document.size,
-            mime=document.mime,
-            family=document.family,
-            metadata=document.doc_metadata,
-        )
+        # The fields are the row's columns of the same name (metadata is doc_metadata).
+        return cls(**{f.name: getattr(document, _COLUMN.get(f.name, f.name)) for f in fields(cls)})
 
 
 class Stage(ABC, Generic[InputsT, ResultT]):
