@@ -18,7 +18,7 @@ from aegis.observability.logs import bind_context
 from aegis.observability.logs import configure as configure_logging
 from aegis.persistence.db import session_factory
 from aegis.persistence.storage import BlobStore
-from web import context, db, errors, streams
+from web import context, db, errors, eventhub, streams
 from web.slowbody import SlowBodyGuard
 from web.uploads import StreamingRequest, discard_leftovers
 
@@ -79,6 +79,7 @@ def create_app(
     )
 
     streams.install(app, streams.StreamSlots(settings.gateway, settings.events_url))
+    eventhub.install(app, eventhub.EventHub(settings.events_url) if settings.events_url else None)
     app.wsgi_app = SlowBodyGuard(app.wsgi_app, settings.gateway)  # type: ignore[method-assign]
 
     @app.before_request

@@ -9,6 +9,7 @@ the document does.
 from __future__ import annotations
 
 import json
+import queue
 import time
 from collections.abc import Callable, Iterator
 from typing import Any
@@ -16,14 +17,14 @@ from typing import Any
 from flask import Blueprint, Response, g, stream_with_context
 from sqlalchemy.orm import Session, sessionmaker
 
-from aegis.config import Settings
 from aegis.services import documents as docs
 from aegis.services import events
 from aegis.vocabulary import TERMINAL_STATUSES, DocumentStatus, ErrorCode
 from web.auth import require_tenant
-from web.context import sessions, settings
+from web.context import sessions
 from web.db import db_session, release_session
 from web.errors import ApiError, problem
+from web.eventhub import EventHub, event_hub
 from web.streams import RETRY_AFTER_SECONDS, stream_slots
 
 bp = Blueprint("events", __name__, url_prefix="/v1/documents")
@@ -53,7 +54,9 @@ def _snapshot(new_session: Sessions, tenant_id: str, document_id: str) -> dict[s
 Tick = Callable[[], None]
 
 
-def _stream(s: Settings, new_session: Sessions, tenant_id: str, document_id: str, tick: Tick) -> Iterator[str]:
+def _stream(
+    hub: EventHub | None, new_session: Sessions, tenant_id: str, document_id: str, tick: Tick
+) -> Iterator[str]:
     snapshot = _snapshot(new_session, tenant_id, document_id)
     if snapshot is None:
         return
@@ -62,18 +65,16 @@ def _stream(s: Settings, new_session: Sessions, tenant_id: str, document_id: str
     if snapshot["status"] in TERMINAL:
         return
     deadline = time.monotonic() + MAX_STREAM_SECONDS
-    if s.events_url:
-        yield from _from_pubsub(s, new_session, tenant_id, document_id, deadline, tick)
+    if hub is not None:
+        yield from _from_pubsub(hub, new_session, tenant_id, document_id, deadline, tick)
     else:
         yield from _from_polling(new_session, tenant_id, document_id, snapshot, deadline)
 
 
 def _from_pubsub(
-    s: Settings, new_session: Sessions, tenant_id: str, document_id: str, deadline: float, tick: Tick
+    hub: EventHub, new_session: Sessions, tenant_id: str, document_id: str, deadline: float, tick: Tick
 ) -> Iterator[str]:
-    pubsub = events.redis_client(s.events_url or "").pubsub(ignore_subscribe_messages=True)
-    pubsub.subscribe(events.channel(tenant_id))
-    try:
+    with hub.follow(events.channel(tenant_id)) as subscription:
         # Re-check after subscribing: the document may have ended in between.
         current = _snapshot(new_session, tenant_id, document_id)
         if current is None or current["status"] in TERMINAL:
@@ -83,12 +84,13 @@ def _from_pubsub(
             return
         last_beat = time.monotonic()
         while time.monotonic() < deadline:
-            message = pubsub.get_message(timeout=1.0)
-            if message is None:
-                if time.monotonic() - last_beat > KEEPALIVE_SECONDS:
-                    last_beat = time.monotonic()
-                    tick()
-                    yield ": keep-alive\n\n"
+            if time.monotonic() - last_beat > KEEPALIVE_SECONDS:
+                last_beat = time.monotonic()
+                tick()
+                yield ": keep-alive\n\n"
+            try:
+                message = subscription.get(timeout=1.0)
+            except queue.Empty:
                 continue
             payload = json.loads(message["data"])
             if payload.get("document_id") != document_id:
@@ -96,8 +98,6 @@ def _from_pubsub(
             yield _sse(payload)
             if payload.get("event") in ("document_succeeded", "failed", "rejected"):
                 return
-    finally:
-        pubsub.close()
 
 
 def _from_polling(
@@ -136,7 +136,7 @@ def document_events(document_id: str) -> Response:
         refused.headers["Retry-After"] = str(RETRY_AFTER_SECONDS)
         return refused
     try:
-        stream = _stream(settings(), sessions(), tenant_id, canonical_id, lambda: slots.renew(slot))
+        stream = _stream(event_hub(), sessions(), tenant_id, canonical_id, lambda: slots.renew(slot))
         response = Response(stream_with_context(stream), mimetype="text/event-stream")
     except BaseException:
         slots.release(slot)
