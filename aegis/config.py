@@ -165,6 +165,21 @@ def _scheme(url: str) -> str:
 
 
 @dataclass(frozen=True)
+class GatewayLimits:
+    """What one client may hold of a gateway process (see web/streams.py, web/slowbody.py).
+
+    An upload body must arrive within ``body_timeout`` seconds plus one second per
+    ``body_min_rate`` bytes received (Apache mod_reqtimeout's rule), so a client on a
+    slow but honest link finishes while one trickling a byte a second is cut off.
+    """
+
+    body_timeout: float = 20.0
+    body_min_rate: int = 500
+    max_streams_per_tenant: int = 20
+    max_streams_per_process: int = 500
+
+
+@dataclass(frozen=True)
 class Settings:
     """Everything configurable, with the embedded defaults filled in and validated."""
 
@@ -217,6 +232,8 @@ class Settings:
     extra: dict[str, str] = field(default_factory=dict)
     #: AEGIS_OCR, AEGIS_OCR_* (aegis/ocr/settings.py validates them).
     ocr: OcrSettings = field(default_factory=OcrSettings)
+    #: AEGIS_BODY_TIMEOUT, AEGIS_BODY_MIN_RATE, AEGIS_MAX_STREAMS_PER_TENANT, AEGIS_MAX_STREAMS_PER_PROCESS.
+    gateway: GatewayLimits = field(default_factory=GatewayLimits)
 
     def __post_init__(self) -> None:
         _validate(self)
@@ -363,6 +380,18 @@ def default_data_dir() -> Path:
     from platformdirs import user_data_dir
 
     return Path(user_data_dir("aegis", appauthor=False))
+def _gateway(env: Mapping[str, str]) -> GatewayLimits:
+    limits = GatewayLimits(
+        body_timeout=_float(env, "AEGIS_BODY_TIMEOUT", GatewayLimits.body_timeout),
+        body_min_rate=_int(env, "AEGIS_BODY_MIN_RATE", GatewayLimits.body_min_rate),
+        max_streams_per_tenant=_int(env, "AEGIS_MAX_STREAMS_PER_TENANT", GatewayLimits.max_streams_per_tenant),
+        max_streams_per_process=_int(env, "AEGIS_MAX_STREAMS_PER_PROCESS", GatewayLimits.max_streams_per_process),
+    )
+    _positive(limits.body_timeout, "AEGIS_BODY_TIMEOUT")
+    _positive(limits.body_min_rate, "AEGIS_BODY_MIN_RATE")
+    _positive(limits.max_streams_per_tenant, "AEGIS_MAX_STREAMS_PER_TENANT")
+    _positive(limits.max_streams_per_process, "AEGIS_MAX_STREAMS_PER_PROCESS")
+    return limits
 
 
 def load_settings(env: Mapping[str, str] | None = None) -> Settings:
@@ -436,6 +465,7 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         allow_private_webhooks=_bool(env, "AEGIS_ALLOW_PRIVATE_WEBHOOKS", False),
         webhook_secret=env.get("AEGIS_WEBHOOK_SECRET") or None,
         ocr=_ocr(env),
+        gateway=_gateway(env),
         metrics_port=_optional_int(env, "AEGIS_METRICS_PORT"),
         search_min_score=_float(env, "AEGIS_SEARCH_MIN_SCORE", DEFAULT_SEARCH_MIN_SCORE),
     )

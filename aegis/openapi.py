@@ -296,6 +296,21 @@ def _schemas() -> dict[str, Any]:
                 "results": {"type": "array", "items": _ref("SearchResult")},
             },
         },
+        "ServerSentEvent": {
+            "type": "object",
+            "description": "One Server-Sent Event of a document's stream (keep-alive comments are not events).",
+            "required": ["data"],
+            "properties": {
+                "event": {"type": "string", "description": "Always the default, `message`."},
+                "id": {"type": "string"},
+                "retry": {"type": "integer", "minimum": 0},
+                "data": {
+                    "type": "string",
+                    "contentMediaType": JSON,
+                    "contentSchema": _ref("StageEvent"),
+                },
+            },
+        },
         "StageEvent": {
             "type": "object",
             "description": (
@@ -374,8 +389,8 @@ DOCUMENT_ID = {
     "name": "document_id",
     "in": "path",
     "required": True,
-    "description": "The id returned by the upload.",
-    "schema": {"type": "string", "maxLength": 64},
+    "description": "The id returned by the upload (a UUID; anything else is a 404).",
+    "schema": {"type": "string", "format": "uuid"},
 }
 
 
@@ -419,6 +434,10 @@ def _paths(max_upload_bytes: int | None) -> dict[str, Any]:
                             "description": "Every file was a duplicate of an existing document.",
                             "content": {JSON: {"schema": {"oneOf": [_ref("Document"), _ref("DocumentBatch")]}}},
                         },
+                        "408": _problem_response(
+                            "The body arrived too slowly (`request_timeout`): it must arrive within "
+                            "`AEGIS_BODY_TIMEOUT` seconds plus one second per `AEGIS_BODY_MIN_RATE` bytes."
+                        ),
                         "413": _problem_response(f"The upload is larger than the limit{limit}."),
                         "415": _problem_response("The request body is not `multipart/form-data`."),
                         "422": _problem_response("An encrypted PDF could not be opened with the password given."),
@@ -524,12 +543,27 @@ def _paths(max_upload_bytes: int | None) -> dict[str, Any]:
                             "description": "The event stream.",
                             "content": {
                                 "text/event-stream": {
-                                    "schema": {"type": "string"},
+                                    # Before OpenAPI 3.2 (itemSchema) a stream's `schema` describes one
+                                    # event: its SSE fields, with the JSON in `data` as a StageEvent.
+                                    "schema": _ref("ServerSentEvent"),
                                     "example": 'data: {"document_id": "…", "stage": "content", "event": '
                                     '"started"}\n\n',
                                 }
                             },
-                        }
+                        },
+                        "429": {
+                            **_problem_response(
+                                "Too many open streams (`too_many_streams`): per tenant "
+                                "(`AEGIS_MAX_STREAMS_PER_TENANT`) or per gateway process "
+                                "(`AEGIS_MAX_STREAMS_PER_PROCESS`)."
+                            ),
+                            "headers": {
+                                "Retry-After": {
+                                    "description": "Seconds to wait before opening another stream.",
+                                    "schema": {"type": "integer", "minimum": 1},
+                                }
+                            },
+                        },
                     },
                     "404",
                 ),
@@ -557,8 +591,8 @@ def _paths(max_upload_bytes: int | None) -> dict[str, Any]:
                     {
                         "name": "document_id",
                         "in": "query",
-                        "description": "Search within one document only.",
-                        "schema": {"type": "string"},
+                        "description": "Search within one document only (a document id; else 400).",
+                        "schema": {"type": "string", "format": "uuid"},
                     },
                 ],
                 "responses": _with_errors(

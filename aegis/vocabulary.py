@@ -137,6 +137,11 @@ class ErrorCode(StrEnum):
     INVALID_OCR_OPTION = "invalid_ocr_option"
     INVALID_OCR_LANGUAGES = "invalid_ocr_languages"
     NO_SEARCHABLE_PDF = "no_searchable_pdf"
+    INVALID_DOCUMENT_ID = "invalid_document_id"
+    REQUEST_TIMEOUT = "request_timeout"
+    URI_TOO_LONG = "uri_too_long"
+    HEADERS_TOO_LARGE = "headers_too_large"
+    TOO_MANY_STREAMS = "too_many_streams"
 
 
 @dataclass(frozen=True)
@@ -226,6 +231,11 @@ _DECLARED: tuple[tuple[ErrorCode, int | None, ErrorKind, str], ...] = (
     (_E.INVALID_OCR_OPTION, 400, _K.API, "The ocr field must be auto, off or always."),
     (_E.INVALID_OCR_LANGUAGES, 400, _K.API, "An OCR language is not one the OCR workers have installed."),
     (_E.NO_SEARCHABLE_PDF, 404, _K.API, "The document has no OCR'd pages, so no searchable PDF (yet)."),
+    (_E.INVALID_DOCUMENT_ID, 400, _K.API, "A document id is a UUID such as 1b4e28ba-2fa1-11d2-883f-0016d3cca427."),
+    (_E.REQUEST_TIMEOUT, 408, _K.API, "The request body arrived too slowly; send it again at a steady pace."),
+    (_E.URI_TOO_LONG, 414, _K.API, "The request line is longer than the server accepts."),
+    (_E.HEADERS_TOO_LARGE, 431, _K.API, "The request headers are larger than the server accepts."),
+    (_E.TOO_MANY_STREAMS, 429, _K.API, "Too many event streams are open; close one or retry after a while."),
 )
 
 ERRORS: dict[ErrorCode, ErrorInfo] = {
@@ -238,7 +248,8 @@ HTTP_CODES: dict[int, ErrorCode] = {
     status: code
     for code in (
         _E.BAD_REQUEST, _E.UNAUTHORIZED, _E.FORBIDDEN, _E.NOT_FOUND, _E.METHOD_NOT_ALLOWED,
-        _E.FILE_TOO_LARGE, _E.UNSUPPORTED_MEDIA_TYPE, _E.TOO_MANY_REQUESTS,
+        _E.FILE_TOO_LARGE, _E.UNSUPPORTED_MEDIA_TYPE, _E.TOO_MANY_REQUESTS, _E.REQUEST_TIMEOUT,
+        _E.URI_TOO_LONG, _E.HEADERS_TOO_LARGE,
     )
     if (status := ERRORS[code].http_status) is not None
 }

@@ -23,6 +23,7 @@ from typing import Any
 import psycopg
 import redis
 
+from aegis.cli.devserver import gateway_argv
 from aegis.pipeline.registry import STAGES
 from tests.corpus import CORPUS as CORPUS_ROOT
 
@@ -165,30 +166,38 @@ class Stack:
         for stage in STAGES:
             self.start_worker(stage, concurrency)
 
-    def start_gateway(self) -> str:
-        """gunicorn serving ``web:create_app()``; returns its base URL once /health answers."""
+    def start_gateway(self, name: str = "gateway", **env: str) -> str:
+        """gunicorn serving ``web:create_app()``, started as ``aegis dev`` and the chart start it
+        (the gevent worker of web/gunicorn_conf.py); returns its base URL once /health answers.
+
+        ``name`` and ``env`` start another gateway on the same database and broker with
+        other settings (a test's own limits); only the default one sets ``self.url``.
+        """
         import requests
 
         port = free_port()
-        log = self.data_dir / "gateway.log"
-        self.logs["gateway"] = log
-        self.procs["gateway"] = subprocess.Popen(
-            [sys.executable, "-m", "gunicorn", "--bind", f"127.0.0.1:{port}", "--workers", "1",
-             "--threads", "8", "--no-control-socket", "web:create_app()"],
-            env=self.env, cwd=ROOT, stdout=open(log, "ab"), stderr=subprocess.STDOUT, start_new_session=True,
+        log = self.data_dir / f"{name}.log"
+        self.logs[name] = log
+        proc = subprocess.Popen(
+            gateway_argv("127.0.0.1", port),
+            env={**self.env, **env}, cwd=ROOT, stdout=open(log, "ab"), stderr=subprocess.STDOUT,
+            start_new_session=True,
         )
-        self.url = f"http://127.0.0.1:{port}"
+        self.procs[name] = proc
+        url = f"http://127.0.0.1:{port}"
+        if name == "gateway":
+            self.url = url
 
         def up() -> bool:
-            if self.procs["gateway"].poll() is not None:
-                raise RuntimeError(f"gateway exited: {log.read_text()[-3000:]}")
+            if proc.poll() is not None:
+                raise RuntimeError(f"{name} exited: {log.read_text()[-3000:]}")
             try:
-                return requests.get(self.url + "/health", timeout=5).ok
+                return requests.get(url + "/health", timeout=5).ok
             except requests.RequestException:  # the port opens before the app has loaded
                 return False
 
-        wait_for(up, 30, message="gateway /health")
-        return self.url
+        wait_for(up, 30, message=f"{name} /health")
+        return url
 
     def create_tenant(self, name: str) -> str:
         """A tenant and its API key, straight in the database."""

@@ -1,4 +1,8 @@
-"""The Flask gateway. Production: ``gunicorn 'web:create_app()'``."""
+"""The Flask gateway. Production: ``gunicorn -c python:web.gunicorn_conf 'web:create_app()'``.
+
+``web.gunicorn_conf`` selects the gevent worker (web/server.py): event streams and
+slow clients then cost a greenlet each instead of one of a few request threads.
+"""
 
 from __future__ import annotations
 
@@ -14,7 +18,8 @@ from aegis.observability.logs import bind_context
 from aegis.observability.logs import configure as configure_logging
 from aegis.persistence.db import session_factory
 from aegis.persistence.storage import BlobStore
-from web import context, db, errors
+from web import context, db, errors, eventhub, streams
+from web.slowbody import SlowBodyGuard
 from web.uploads import StreamingRequest, discard_leftovers
 
 if TYPE_CHECKING:
@@ -72,6 +77,10 @@ def create_app(
             celery=celery,
         ),
     )
+
+    streams.install(app, streams.StreamSlots(settings.gateway, settings.events_url))
+    eventhub.install(app, eventhub.EventHub(settings.events_url) if settings.events_url else None)
+    app.wsgi_app = SlowBodyGuard(app.wsgi_app, settings.gateway)  # type: ignore[method-assign]
 
     @app.before_request
     def _request_context() -> None:

@@ -38,6 +38,10 @@ def require_tenant(view: F) -> F:
         if tenant is None:
             raise ApiError(ErrorCode.UNAUTHORIZED, "The API key is not valid or has been revoked.")
         g.tenant = tenant
+        # Hand the connection back to the pool now: an upload may then take minutes to
+        # arrive and an event stream minutes to end, and neither may hold a connection
+        # meanwhile (the pool is small; other tenants' requests need it).
+        db_session().commit()
         add_context(tenant=tenant.name)
         return view(*args, **kwargs)
 

@@ -15,6 +15,13 @@ def db_session() -> Session:
     return g.db
 
 
+def release_session() -> None:
+    """End the request's session now (a long-lived response must not hold its connection)."""
+    session = g.pop("db", None)
+    if session is not None:
+        session.close()
+
+
 def register(app: Flask) -> None:
     @app.teardown_appcontext
     def _close(exc: BaseException | None) -> None:

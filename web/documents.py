@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from typing import Any
 
 from flask import Blueprint, Response, g, jsonify, request, send_file, url_for
+from sqlalchemy.exc import OperationalError
+from sqlalchemy.orm import Session
 
 from aegis.formats import needs_password
 from aegis.formats.base import DocumentError
@@ -27,6 +30,8 @@ from web.uploads import incoming_of
 
 bp = Blueprint("documents", __name__, url_prefix="/v1/documents")
 log = logging.getLogger("aegis.gateway")
+# deadlock_detected, serialization_failure
+_RETRYABLE_SQLSTATES = frozenset({"40P01", "40001"})
 
 
 def _dispatch(document_id: str, token: str, stage: str) -> None:
@@ -235,12 +240,17 @@ def searchable_pdf(document_id: str) -> Response:
 @bp.post("/<document_id>/reprocess")
 @require_tenant
 def reprocess(document_id: str) -> tuple[Response, int]:
-    session = db_session()
-    document = _document_or_404(document_id)
+    _document_or_404(document_id)
     # Old vectors go first, so search never mixes a previous run's chunks with the new ones.
-    _delete_vectors(document.tenant_id, document.id)
-    docs.reprocess(session, document)
-    session.commit()
+    # Outside the row lock: the vector store may use a connection of its own.
+    _delete_vectors(g.tenant.id, docs.parse_id(document_id) or document_id)
+
+    def reset(session: Session) -> Any:
+        document = _locked_or_404(session, document_id)
+        docs.reprocess(session, document)
+        return document
+
+    document = _with_lock_retry(reset)
     _dispatch(document.id, document.dispatch_token, REGISTRY.first.name)
     return jsonify(docs.to_dict(document)), 202
 
@@ -248,14 +258,49 @@ def reprocess(document_id: str) -> tuple[Response, int]:
 @bp.delete("/<document_id>")
 @require_tenant
 def remove(document_id: str) -> tuple[str, int]:
-    session = db_session()
-    document = _document_or_404(document_id)
-    tenant_id, sha256, doc_id = document.tenant_id, document.sha256, document.id
+    first = _document_or_404(document_id)
+    tenant_id, doc_id = first.tenant_id, first.id
     _delete_vectors(tenant_id, doc_id)
-    docs.delete_rows(session, document)
-    session.commit()
+
+    def delete(session: Session) -> Any:
+        document = _locked_or_404(session, document_id)
+        sha256 = document.sha256
+        docs.delete_rows(session, document)
+        return sha256
+
+    sha256 = _with_lock_retry(delete)
     blob_store().delete(tenant_id, sha256)
     return "", 204
+
+
+def _locked_or_404(session: Session, document_id: str) -> Any:
+    document = docs.get_document(session, g.tenant.id, document_id, for_update=True)
+    if document is None:
+        # Deleted by a concurrent request since we looked: it is gone either way.
+        raise ApiError(ErrorCode.NOT_FOUND)
+    return document
+
+
+def _with_lock_retry(work: Callable[[Session], Any], attempts: int = 3) -> Any:
+    """Run ``work`` in the request's session and commit, retrying a lost deadlock.
+
+    The document row is locked first everywhere, so a deadlock can only come from
+    rows the vector store writes on its own connection; PostgreSQL then aborts one
+    side, and the request must retry rather than answer 500.
+    """
+    session = db_session()
+    session.commit()  # end the unlocked read; the row is read again under its lock
+    for attempt in range(1, attempts + 1):
+        try:
+            result = work(session)
+            session.commit()
+            return result
+        except OperationalError as exc:
+            session.rollback()
+            if attempt == attempts or getattr(exc.orig, "sqlstate", None) not in _RETRYABLE_SQLSTATES:
+                raise
+            log.info("lock conflict, retrying (%s)", getattr(exc.orig, "sqlstate", None))
+    raise AssertionError("unreachable")
 
 
 def _delete_vectors(tenant_id: str, document_id: str) -> None:

@@ -43,21 +43,27 @@ class ApiError(Exception):
         self.extra = extra
 
 
+def problem_body(
+    code: ErrorCode, detail: str | None = None, *, status: int | None = None, title: str | None = None, **extra: Any
+) -> dict[str, Any]:
+    """The problem document; also written by the gunicorn worker for errors no view sees (414, 431)."""
+    code = ErrorCode(code)
+    return {
+        "type": PROBLEM_BASE + code,
+        "title": title or code.replace("_", " ").capitalize(),
+        "status": _status_of(code, status),
+        "detail": detail or ERRORS[code].message,
+        "code": str(code),
+        **extra,
+    }
+
+
 def problem(
     code: ErrorCode, detail: str | None = None, *, status: int | None = None, title: str | None = None, **extra: Any
 ) -> Response:
-    code = ErrorCode(code)
-    status = _status_of(code, status)
-    body = {
-        "type": PROBLEM_BASE + code,
-        "title": title or code.replace("_", " ").capitalize(),
-        "status": status,
-        "detail": detail or ERRORS[code].message,
-        "code": code,
-        **extra,
-    }
+    body = problem_body(code, detail, status=status, title=title, **extra)
     response = jsonify(body)
-    response.status_code = status
+    response.status_code = body["status"]
     response.mimetype = "application/problem+json"
     return response
 

@@ -9,26 +9,29 @@ the document does.
 from __future__ import annotations
 
 import json
+import queue
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 from flask import Blueprint, Response, g, stream_with_context
 from sqlalchemy.orm import Session, sessionmaker
 
-from aegis.config import Settings
 from aegis.services import documents as docs
 from aegis.services import events
 from aegis.vocabulary import TERMINAL_STATUSES, DocumentStatus, ErrorCode
 from web.auth import require_tenant
-from web.context import sessions, settings
-from web.db import db_session
-from web.errors import ApiError
+from web.context import sessions
+from web.db import db_session, release_session
+from web.errors import ApiError, problem
+from web.eventhub import EventHub, event_hub
+from web.streams import RETRY_AFTER_SECONDS, stream_slots
 
 bp = Blueprint("events", __name__, url_prefix="/v1/documents")
 
 KEEPALIVE_SECONDS = 15.0
-# Each open stream holds a gateway thread: keep them short (clients poll or reconnect).
+# A stream holds a greenlet, a socket and a Redis connection, not a thread (the gateway
+# runs gevent workers); still, bounded: clients reconnect, and the snapshot means they miss nothing.
 MAX_STREAM_SECONDS = 120.0
 TERMINAL = TERMINAL_STATUSES
 
@@ -48,7 +51,12 @@ def _snapshot(new_session: Sessions, tenant_id: str, document_id: str) -> dict[s
         return docs.to_dict(document) if document else None
 
 
-def _stream(s: Settings, new_session: Sessions, tenant_id: str, document_id: str) -> Iterator[str]:
+Tick = Callable[[], None]
+
+
+def _stream(
+    hub: EventHub | None, new_session: Sessions, tenant_id: str, document_id: str, tick: Tick
+) -> Iterator[str]:
     snapshot = _snapshot(new_session, tenant_id, document_id)
     if snapshot is None:
         return
@@ -57,18 +65,16 @@ def _stream(s: Settings, new_session: Sessions, tenant_id: str, document_id: str
     if snapshot["status"] in TERMINAL:
         return
     deadline = time.monotonic() + MAX_STREAM_SECONDS
-    if s.events_url:
-        yield from _from_pubsub(s, new_session, tenant_id, document_id, deadline)
+    if hub is not None:
+        yield from _from_pubsub(hub, new_session, tenant_id, document_id, deadline, tick)
     else:
         yield from _from_polling(new_session, tenant_id, document_id, snapshot, deadline)
 
 
 def _from_pubsub(
-    s: Settings, new_session: Sessions, tenant_id: str, document_id: str, deadline: float
+    hub: EventHub, new_session: Sessions, tenant_id: str, document_id: str, deadline: float, tick: Tick
 ) -> Iterator[str]:
-    pubsub = events.redis_client(s.events_url or "").pubsub(ignore_subscribe_messages=True)
-    pubsub.subscribe(events.channel(tenant_id))
-    try:
+    with hub.follow(events.channel(tenant_id)) as subscription:
         # Re-check after subscribing: the document may have ended in between.
         current = _snapshot(new_session, tenant_id, document_id)
         if current is None or current["status"] in TERMINAL:
@@ -78,11 +84,13 @@ def _from_pubsub(
             return
         last_beat = time.monotonic()
         while time.monotonic() < deadline:
-            message = pubsub.get_message(timeout=1.0)
-            if message is None:
-                if time.monotonic() - last_beat > KEEPALIVE_SECONDS:
-                    last_beat = time.monotonic()
-                    yield ": keep-alive\n\n"
+            if time.monotonic() - last_beat > KEEPALIVE_SECONDS:
+                last_beat = time.monotonic()
+                tick()
+                yield ": keep-alive\n\n"
+            try:
+                message = subscription.get(timeout=1.0)
+            except queue.Empty:
                 continue
             payload = json.loads(message["data"])
             if payload.get("document_id") != document_id:
@@ -90,8 +98,6 @@ def _from_pubsub(
             yield _sse(payload)
             if payload.get("event") in ("document_succeeded", "failed", "rejected"):
                 return
-    finally:
-        pubsub.close()
 
 
 def _from_polling(
@@ -116,10 +122,27 @@ def _from_polling(
 @bp.get("/<document_id>/events")
 @require_tenant
 def document_events(document_id: str) -> Response:
-    if docs.get_document(db_session(), g.tenant.id, document_id) is None:
+    document = docs.get_document(db_session(), g.tenant.id, document_id)
+    if document is None:
         raise ApiError(ErrorCode.NOT_FOUND)
-    stream = _stream(settings(), sessions(), g.tenant.id, document_id)
-    response = Response(stream_with_context(stream), mimetype="text/event-stream")
+    tenant_id, canonical_id = g.tenant.id, document.id
+    # The stream re-reads the row with short sessions of its own; the request's
+    # session (and its pooled connection) must not stay open for minutes.
+    release_session()
+    slots = stream_slots()
+    slot = slots.acquire(tenant_id)
+    if slot is None:
+        refused = problem(ErrorCode.TOO_MANY_STREAMS)
+        refused.headers["Retry-After"] = str(RETRY_AFTER_SECONDS)
+        return refused
+    try:
+        stream = _stream(event_hub(), sessions(), tenant_id, canonical_id, lambda: slots.renew(slot))
+        response = Response(stream_with_context(stream), mimetype="text/event-stream")
+    except BaseException:
+        slots.release(slot)
+        raise
+    # On close, not in the generator's finally: a generator never started never runs it.
+    response.call_on_close(lambda: slots.release(slot))
     response.headers["Cache-Control"] = "no-cache"
     response.headers["X-Accel-Buffering"] = "no"
     return response

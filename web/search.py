@@ -5,6 +5,7 @@ from __future__ import annotations
 from flask import Blueprint, Response, g, jsonify, request
 
 from aegis.ai import AIError
+from aegis.services.documents import parse_id
 from aegis.services.search import MAX_K, search
 from aegis.vocabulary import ErrorCode
 from web.auth import require_tenant
@@ -28,6 +29,11 @@ def search_chunks() -> Response:
     if not 1 <= k <= MAX_K:
         raise ApiError(ErrorCode.INVALID_K, f"k must be an integer from 1 to {MAX_K}.")
     document_id = request.args.get("document_id") or None
+    if document_id is not None:
+        # Checked before any query: PostgreSQL refuses a NUL byte in text with an error, not a miss.
+        document_id = parse_id(document_id)
+        if document_id is None:
+            raise ApiError(ErrorCode.INVALID_DOCUMENT_ID)
     try:
         results = search(
             db_session(), settings(), provider(), vector_store(), g.tenant.id, q, k=k, document_id=document_id,

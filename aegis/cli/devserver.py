@@ -46,6 +46,18 @@ def worker_argv(stage: str, concurrency: int = 1, hostname: str | None = None) -
     ]
 
 
+def gateway_argv(host: str, port: int, workers: int = 1) -> list[str]:
+    """The gateway command; the harness, the chart and the README run the same one.
+
+    Every gunicorn setting that matters (the gevent worker, limits, timeouts) is
+    in ``web/gunicorn_conf.py``, so the places that start the gateway cannot drift.
+    """
+    return [
+        sys.executable, "-m", "gunicorn", "-c", "python:web.gunicorn_conf",
+        "--bind", f"{host}:{port}", "--workers", str(workers), "web:create_app()",
+    ]
+
+
 def beat_argv(settings: Settings) -> list[str]:
     return [
         sys.executable, "-m", "celery", "-A", "tasks", "beat", "--loglevel", "INFO",
@@ -55,11 +67,7 @@ def beat_argv(settings: Settings) -> list[str]:
 
 def process_specs(settings: Settings, host: str, port: int, flower_port: int, concurrency: int) -> list[ProcessSpec]:
     specs = [
-        ProcessSpec(
-            "gateway",
-            [sys.executable, "-m", "gunicorn", "--bind", f"{host}:{port}", "--workers", "1",
-             "--threads", "8", "--timeout", "120", "--no-control-socket", "web:create_app()"],
-        )
+        ProcessSpec("gateway", gateway_argv(host, port))
     ]
     specs += [ProcessSpec(f"worker-{stage}", worker_argv(stage, concurrency)) for stage in STAGES]
     specs.append(ProcessSpec("beat", beat_argv(settings)))

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import base64
 import json
+import re
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -22,6 +23,10 @@ from aegis.vocabulary import DocumentStatus
 
 # The `status=` filter accepts these; declared in aegis.vocabulary.
 STATUSES: tuple[str, ...] = tuple(DocumentStatus)
+
+# Ids are ``str(uuid.uuid4())``. Anything else (a NUL byte, 10 kB of junk) must be
+# turned away before it reaches PostgreSQL, which refuses NUL in text with an error.
+_DOCUMENT_ID = re.compile(r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}")
 
 
 class InvalidCursor(ValueError):
@@ -83,15 +88,34 @@ def create_document(
     return Intake(document, False)
 
 
-def get_document(session: Session, tenant_id: str, document_id: str) -> Document | None:
-    """A tenant's document; another tenant's id is indistinguishable from a missing one."""
-    if not document_id or len(document_id) > 64:
+def parse_id(document_id: str | None) -> str | None:
+    """The canonical (lower-case) form of a document id, or None if it cannot be one."""
+    if document_id is None or _DOCUMENT_ID.fullmatch(document_id) is None:
         return None
-    return session.scalars(
-        select(Document)
-        .options(selectinload(Document.stage_runs))
-        .where(Document.id == document_id, Document.tenant_id == tenant_id)
-    ).first()
+    return document_id.lower()
+
+
+def get_document(
+    session: Session, tenant_id: str, document_id: str, *, for_update: bool = False
+) -> Document | None:
+    """A tenant's document; another tenant's id is indistinguishable from a missing one.
+
+    ``for_update`` locks the row first: every writer (the gateway's reprocess and
+    delete, the stage runner, the batch join) takes the document row before any
+    dependent row, so two of them can wait for each other but never deadlock.
+    """
+    canonical = parse_id(document_id)
+    if canonical is None:
+        return None
+    query = select(Document).where(Document.id == canonical, Document.tenant_id == tenant_id)
+    if for_update:
+        # Lock the row alone (no join), then load the stage rows under that lock.
+        # populate_existing: an unlocked read earlier in the session must not stand in for this one.
+        document = session.scalars(query.with_for_update().execution_options(populate_existing=True)).first()
+        if document is not None:
+            session.refresh(document, ["stage_runs"])
+        return document
+    return session.scalars(query.options(selectinload(Document.stage_runs))).first()
 
 
 def encode_cursor(document: Document) -> str:
@@ -135,6 +159,12 @@ def reprocess(session: Session, document: Document) -> None:
 
 
 def delete_rows(session: Session, document: Document) -> None:
+    """Delete the document and its rows; the caller holds the document row's lock.
+
+    Locked first, the document row serialises this delete with a stage that is
+    storing its result: whichever commits second sees the other's outcome (the
+    stage finds no document and drops its result) instead of a deadlock.
+    """
     session.execute(delete(Chunk).where(Chunk.document_id == document.id))
     session.execute(delete(PageText).where(PageText.document_id == document.id))
     session.execute(delete(Batch).where(Batch.document_id == document.id))

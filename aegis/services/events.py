@@ -17,6 +17,7 @@ from aegis.persistence.models import utcnow
 
 log = logging.getLogger(__name__)
 _clients: dict[tuple[int, str], Any] = {}
+MAX_CONNECTIONS = 50
 
 
 def channel(tenant_id: str) -> str:
@@ -24,13 +25,22 @@ def channel(tenant_id: str) -> str:
 
 
 def redis_client(url: str) -> Any:
-    """One client per (process, URL); created lazily, never at import."""
+    """One client per (process, URL); created lazily, never at import.
+
+    A blocking pool: under the gateway's gevent worker hundreds of greenlets may
+    want a connection at once (every event stream ending together), and they
+    should wait their turn for one of ``MAX_CONNECTIONS``, not fail with
+    "Too many connections" as redis-py's default pool does past its cap.
+    """
     import redis
 
     key = (os.getpid(), url)
     client = _clients.get(key)
     if client is None:
-        client = redis.Redis.from_url(url, socket_timeout=5, socket_connect_timeout=5)
+        pool = redis.BlockingConnectionPool.from_url(
+            url, max_connections=MAX_CONNECTIONS, timeout=10, socket_timeout=5, socket_connect_timeout=5
+        )
+        client = redis.Redis(connection_pool=pool)
         _clients[key] = client
     return client
 

@@ -1,0 +1,27 @@
+"""gunicorn settings for the gateway, one copy for every way it runs.
+
+``gunicorn -c python:web.gunicorn_conf --bind HOST:PORT 'web:create_app()'`` is the
+command in ``aegis dev``, the test harness, the Helm chart and the container image;
+flags given on the command line (``--workers``, ``--bind``) override these.
+"""
+
+from __future__ import annotations
+
+# gevent: a waiting connection (an event stream, a slow upload) costs a greenlet, not a thread.
+worker_class = "web.server.GatewayWorker"
+# Connections one worker serves at once; event streams are capped well below it
+# (AEGIS_MAX_STREAMS_PER_PROCESS) so they cannot take all of them.
+worker_connections = 1000
+# Also the time a client has to send a request's line and headers (gunicorn's
+# async workers read them under this timeout): a slowloris is cut off after it.
+keepalive = 5
+# Under gevent, only the worker heartbeat: a worker whose loop is blocked this
+# long is replaced. Upload bodies have their own deadline (web/slowbody.py).
+timeout = 60
+graceful_timeout = 30
+# gunicorn's defaults, stated: beyond them the worker answers 414/431 problem+json.
+limit_request_line = 4094
+limit_request_fields = 100
+limit_request_field_size = 8190
+# No gunicornc control socket: nothing should manage the gateway behind the arbiter's back.
+control_socket_disable = True
