@@ -34,7 +34,8 @@ _OOXML_MIMES = {kind: REGISTRY.mime_of(kind) for kind in ("docx", "pptx", "xlsx"
 _LEGACY_MIMES = {kind: REGISTRY.mime_of(kind) for kind in ("doc", "xls", "ppt", "msg")}
 # Scans and photos OCR can read (older libmagic calls BMP image/x-ms-bmp).
 IMAGE_MIMES = frozenset(
-    {"image/png", "image/jpeg", "image/tiff", "image/webp", "image/bmp", "image/x-ms-bmp", "image/gif"}
+    {"image/png", "image/jpeg", "image/tiff", "image/webp", "image/bmp", "image/x-ms-bmp", "image/gif",
+     "image/heic", "image/heif"}
 )
 # Kinds that name a format a family parses (doc and ppt are recognised, then refused).
 PARSED_KINDS = frozenset({"pdf", "docx", "pptx", "xlsx", "odt", "ods", "odp", "epub", "rtf", "msg", "xls"})

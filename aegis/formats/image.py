@@ -16,6 +16,7 @@ process happens to have.
 from __future__ import annotations
 
 import contextlib
+import functools
 import warnings
 from collections.abc import Iterator, Mapping
 from datetime import datetime, timedelta, timezone
@@ -39,9 +40,10 @@ FORMATS: dict[str, str] = {
     "WEBP": "image/webp",
     "BMP": "image/bmp",
     "GIF": "image/gif",
+    "HEIF": "image/heic",  # phones' photos (pillow-heif reads HEIC and HEIF)
 }
 # The decoders Pillow may use (its JPEG opener returns an MPO image by itself when it sees one).
-OPEN_FORMATS = ("PNG", "JPEG", "TIFF", "WEBP", "BMP", "GIF")
+OPEN_FORMATS = ("PNG", "JPEG", "TIFF", "WEBP", "BMP", "GIF", "HEIF")
 # Formats whose frames are pages of a document rather than an animation.
 PAGED_FORMATS = {"TIFF"}
 # Pillow's default warning threshold (~179 MP): above it a single frame would need
@@ -102,6 +104,14 @@ def check_frame_size(image: Image.Image, max_pixels: int) -> None:
         )
 
 
+@functools.lru_cache(maxsize=1)
+def register_heif() -> None:
+    """Teach Pillow HEIC/HEIF (once per process, on first use: no import-time side effect)."""
+    from pillow_heif import register_heif_opener
+
+    register_heif_opener()
+
+
 @contextlib.contextmanager
 def open_image(path: Path, max_pixels: int = MAX_IMAGE_PIXELS) -> Iterator[Image.Image]:
     """Open an image lazily under an explicit bomb limit, with failures mapped to codes.
@@ -113,6 +123,7 @@ def open_image(path: Path, max_pixels: int = MAX_IMAGE_PIXELS) -> Iterator[Image
     """
     from PIL import Image
 
+    register_heif()
     with bomb_limit(max_pixels):
         try:
             image = Image.open(path, formats=OPEN_FORMATS)
@@ -301,6 +312,8 @@ FAMILY = ModuleFamily(
         FileType("bmp", "image/bmp"),
         FileType("dib", "image/bmp"),
         FileType("gif", "image/gif"),
+        FileType("heic", "image/heic"),
+        FileType("heif", "image/heif"),
     ),
     __name__,
 )

@@ -40,6 +40,9 @@ def _image_pdf(source: Path) -> bytes:
     """Each frame of the image as a PDF page the size the image says it is."""
     from PIL import Image, ImageOps, ImageSequence
 
+    from aegis.formats.image import register_heif
+
+    register_heif()
     buffer = io.BytesIO()
     with Image.open(source) as image:
         frames = [ImageOps.exif_transpose(f).convert("RGB") for f in ImageSequence.Iterator(image)]

@@ -121,3 +121,19 @@ def test_formats_pillow_could_open_but_we_do_not_accept(tmp_path: Path) -> None:
     text_page((50, 50)).save(tmp_path / "a.pcx")
     with pytest.raises(DocumentError):
         image.check(tmp_path / "a.pcx", LIMITS)
+
+
+def test_a_heic_photo_from_a_phone_is_an_image_and_its_words_are_read(tmp_path: Path) -> None:
+    """HEIC is what iPhones save: detected by content, opened through pillow-heif, OCR'd."""
+    from aegis.formats import Limits, validate
+    from aegis.formats.image import register_heif
+    from aegis.ocr import OcrSettings, ocr_batch
+    from tests.ocr_samples import WORDS, text_page
+
+    register_heif()
+    photo = tmp_path / "IMG_0001.HEIC"
+    text_page().convert("RGB").save(photo, "HEIF", quality=90)
+    detection = validate(photo, photo.name, Limits())
+    assert (detection.family, detection.mime) == ("image", "image/heic")
+    (page,) = ocr_batch(photo, "image", [1], OcrSettings())
+    assert page.ok and sum(word in page.text.lower() for word in WORDS) >= len(WORDS) - 1, page
