@@ -35,15 +35,7 @@ import psutil  # noqa: E402
 import redis  # noqa: E402
 
 from aegis.ocr import OcrSettings, ocr_batch  # noqa: E402
-from tests.harness import (  # noqa: E402
-    CORPUS,
-    REDIS_HOST,
-    REDIS_PORT,
-    ApiClient,
-    Stack,
-    pick_redis_db,
-    postgres_database,
-)
+from tests.harness import CORPUS, REDIS_HOST, REDIS_PORT, ApiClient, pick_redis_db, running_stack  # noqa: E402
 from tests.scans import save_scan_pdf, scan_pages  # noqa: E402
 
 
@@ -93,24 +85,17 @@ class PeakRss:
 
 def through_pipeline(scan: Path, processes: int) -> tuple[float, dict[str, int]]:
     index = pick_redis_db()
-    with postgres_database() as database_url:
-        stack = Stack(database_url, f"redis://{REDIS_HOST}:{REDIS_PORT}/{index}", AEGIS_LOG_LEVEL="WARNING")
-        try:
-            stack.migrate()
-            stack.start_gateway()
-            for stage in ("validate", "metadata", "content", "ai"):
-                stack.start_worker(stage)
-            ocr = {f"worker-ocr-{n}": stack.start_worker("ocr", name=f"worker-ocr-{n}") for n in range(processes)}
-            stack.start_beat()
+    broker = f"redis://{REDIS_HOST}:{REDIS_PORT}/{index}"
+    try:
+        with running_stack(broker, extra_workers=("ocr",) * (processes - 1), AEGIS_LOG_LEVEL="WARNING") as stack:
+            ocr = {name: proc for name, proc in stack.procs.items() if name.startswith("worker-ocr")}
             api = ApiClient(stack.url, stack.create_tenant(f"bench-{uuid.uuid4().hex[:8]}"))
             with PeakRss(ocr) as rss:
                 doc = api.wait(api.upload(scan).json()["id"], timeout=3600)
             assert doc["status"] == "succeeded", doc
-            run = doc["stages"]["ocr"]
-            return run["duration_ms"] / 1000, rss.peak
-        finally:
-            stack.close()
-            redis.Redis(host=REDIS_HOST, port=REDIS_PORT, db=index).flushdb()
+            return doc["stages"]["ocr"]["duration_ms"] / 1000, rss.peak
+    finally:
+        redis.Redis(host=REDIS_HOST, port=REDIS_PORT, db=index).flushdb()
 
 
 def main() -> None:

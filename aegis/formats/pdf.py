@@ -351,11 +351,7 @@ def extract_pages(path: Path, limits: Limits, *, detection: Detection | None = N
             if remaining > 0:
                 page = doc[index]
                 try:
-                    textpage = page.get_textpage()
-                    try:
-                        text = textpage.get_text_bounded()
-                    finally:
-                        textpage.close()
+                    text = text_layer(page)
                 finally:
                     page.close()
                 text = clean_text(text.replace("\r\n", "\n").replace("\r", "\n"))
@@ -688,6 +684,15 @@ def _metadata(path: Path, limits: Limits) -> dict[str, Any]:
         }
     return drop_empty(meta) | {"pages": pages, "encrypted": meta["encrypted"]}
 
+
+
+def text_layer(page: Any) -> str:
+    """A PDFium page's text layer (the text page is closed even when reading fails)."""
+    textpage = page.get_textpage()
+    try:
+        return str(textpage.get_text_bounded())
+    finally:
+        textpage.close()
 
 #: PDF documents.
 FAMILY = ModuleFamily(

@@ -26,6 +26,7 @@ from typing import Any
 
 from aegis.formats.base import DocumentError
 from aegis.formats.image import open_image, page_count
+from aegis.formats.pdf import text_layer
 from aegis.ocr.render import Kind, open_pdf
 from aegis.ocr.settings import OcrSettings
 from aegis.vocabulary import ErrorCode
@@ -111,11 +112,7 @@ def _plan_pdf_page(doc: Any, index: int, min_chars: int) -> PageDecision:
     except Exception:  # noqa: BLE001 - a page PDFium cannot load cannot be rendered for OCR either
         return PageDecision(number, False, "unreadable", 0)
     try:
-        textpage = page.get_textpage()
-        try:
-            text = textpage.get_text_bounded()
-        finally:
-            textpage.close()
+        text = text_layer(page)
         if real_chars(text) >= min_chars:
             return PageDecision(number, False, "text", real_chars(text))
         return decide_pdf_page(number, text, *_objects(page), min_chars)

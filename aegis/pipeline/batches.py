@@ -16,7 +16,6 @@ from __future__ import annotations
 import logging
 import time
 from dataclasses import dataclass
-from datetime import timedelta
 from enum import StrEnum
 from typing import Any
 
@@ -30,6 +29,7 @@ from aegis.persistence.db import session_scope
 from aegis.persistence.models import Batch, Document, StageRun, as_utc, utcnow
 from aegis.persistence.storage import BlobStore
 from aegis.pipeline.chain import fail_document
+from aegis.pipeline.claims import claim, held_elsewhere
 from aegis.pipeline.errors import TransientError
 from aegis.pipeline.registry import REGISTRY, Registry
 from aegis.pipeline.stage import DocumentView, FanOutPlan, FanOutStage
@@ -115,17 +115,12 @@ def execute_batch(
             return BatchOutcome.DROPPED, None
         document, batch = locked
         now = utcnow()
-        if batch.status == StageStatus.RUNNING and batch.task_id != task_id and batch.started_at is not None:
-            if as_utc(batch.started_at) + timedelta(seconds=settings.time_limits[stage]) > now:
-                return BatchOutcome.DROPPED, None  # another worker holds it right now
+        if held_elsewhere(batch, task_id, settings.time_limits[stage], now):
+            return BatchOutcome.DROPPED, None  # another worker holds it right now
         if batch.attempts >= settings.max_attempts:
             # Crashed (or timed out) on every attempt: go on without these units.
             return _finish(settings, session, impl, document, batch, stage, None, ErrorCode.WORKER_LOST, registry)
-        batch.attempts += 1
-        batch.status = StageStatus.RUNNING
-        batch.task_id = task_id
-        batch.worker = worker
-        batch.started_at = now
+        claim(batch, task_id=task_id, worker=worker, now=now)
         document.progress_at = now
         view = DocumentView.of(document)
         units = list(batch.pages)

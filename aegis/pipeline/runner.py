@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import logging
 import time
-from datetime import timedelta
 from enum import StrEnum
 from typing import Any
 
@@ -23,10 +22,11 @@ from sqlalchemy.orm import Session
 from aegis.config import Settings
 from aegis.formats.base import DocumentError
 from aegis.persistence.db import session_scope
-from aegis.persistence.models import Document, StageRun, as_utc, utcnow
+from aegis.persistence.models import Document, StageRun, utcnow
 from aegis.persistence.storage import BlobStore
 from aegis.pipeline.batches import fan_out
 from aegis.pipeline.chain import fail_document
+from aegis.pipeline.claims import claim, held_elsewhere
 from aegis.pipeline.errors import TransientError
 from aegis.pipeline.registry import REGISTRY, Registry
 from aegis.pipeline.stage import DocumentView, FanOutPlan
@@ -150,10 +150,8 @@ def _begin(
         # Done already (the chain moved on) or not reached yet: a duplicate.
         return Outcome.DROPPED
     now = utcnow()
-    if run.status == StageStatus.RUNNING and run.task_id != task_id and run.started_at is not None:
-        if as_utc(run.started_at) + timedelta(seconds=settings.time_limits[stage]) > now:
-            # Another worker holds this stage right now.
-            return Outcome.DROPPED
+    if held_elsewhere(run, task_id, settings.time_limits[stage], now):
+        return Outcome.DROPPED  # another worker holds this stage right now
     if run.attempts >= settings.max_attempts:
         code = run.error_code or ErrorCode.WORKER_LOST
         message = run.error_message or (
@@ -164,13 +162,9 @@ def _begin(
         session.flush()
         events.publish(settings, document.tenant_id, document.id, stage, "failed", code=code)
         return Outcome.FAILED
-    run.attempts += 1
-    run.status = StageStatus.RUNNING
-    run.started_at = now
+    claim(run, task_id=task_id, worker=worker, now=now)
     run.finished_at = None
     run.duration_ms = None
-    run.worker = worker
-    run.task_id = task_id
     document.status = DocumentStatus.PROCESSING
     document.progress_at = now
     document.updated_at = now

@@ -1,0 +1,29 @@
+"""Claiming work: the same rules for a stage run and for a batch of a fanned-out stage.
+
+Both rows carry an attempt counter, the task that holds them and when it started,
+so a redelivered message can take over a crashed attempt, a duplicate of a live
+one is dropped, and ``max_attempts`` bounds work that kills every worker it meets.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+from aegis.persistence.models import Batch, StageRun, as_utc
+from aegis.vocabulary import StageStatus
+
+
+def held_elsewhere(row: StageRun | Batch, task_id: str, time_limit: int, now: datetime) -> bool:
+    """True while another task holds ``row`` within its hard time limit (it may still be running)."""
+    if row.status != StageStatus.RUNNING or row.task_id == task_id or row.started_at is None:
+        return False
+    return as_utc(row.started_at) + timedelta(seconds=time_limit) > now
+
+
+def claim(row: StageRun | Batch, *, task_id: str, worker: str, now: datetime) -> None:
+    """Count an attempt and record who holds the work from now on."""
+    row.attempts += 1
+    row.status = StageStatus.RUNNING
+    row.task_id = task_id
+    row.worker = worker
+    row.started_at = now
