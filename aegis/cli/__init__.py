@@ -202,6 +202,62 @@ def dev(port: int, host: str, flower_port: int, concurrency: int, as_json: bool,
                      as_json=as_json, verbose=verbose))
 
 
+# --- extract (everything in this process) ---------------------------------------------
+
+
+@main.command()
+@click.argument("files", nargs=-1, required=True, type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--json", "as_json", is_flag=True, help="One JSON object per file, one per line.")
+@click.option("--text", "text_only", is_flag=True, help="Print only the text (pipe-friendly).")
+@click.option("--no-ai", is_flag=True, help="Skip the AI stage (no summary, keywords or embeddings).")
+def extract(files: tuple[Path, ...], as_json: bool, text_only: bool, no_ai: bool) -> None:
+    """Run every stage on FILES in this process: no server, broker or database to set up.
+
+    Uses the same stages as the workers (OCR included) and the configured AI
+    provider. Exits 0 when every file succeeded, 1 when any was rejected or failed.
+    """
+    import json
+
+    from aegis.pipeline.inprocess import extract as run_extract
+    from aegis.pipeline.inprocess import local_settings
+
+    if as_json and text_only:
+        raise click.UsageError("--json and --text cannot be used together.")
+    ok = True
+    with local_settings(load_settings()) as settings:
+        for path in files:
+            result = run_extract(settings, path, ai=not no_ai)
+            ok = ok and result["status"] == "succeeded"
+            if as_json:
+                click.echo(json.dumps(result, default=str, ensure_ascii=False))
+            elif text_only:
+                click.echo("\n\n".join(page["text"] for page in result["pages"]))
+            else:
+                _print_extracted(result)
+    sys.exit(0 if ok else 1)
+
+
+def _print_extracted(result: dict[str, object]) -> None:
+    meta = result.get("metadata") or {}
+    assert isinstance(meta, dict)
+    error = result.get("error")
+    status = f"{result['status']}" + (f" ({error['code']}: {error['message']})" if isinstance(error, dict) else "")
+    click.echo(f"{result['file']}: {status}")
+    if result["status"] != "succeeded":
+        return
+    pages = result.get("pages") or []
+    assert isinstance(pages, list)
+    ocr = (meta.get("ocr") or {}).get("pages", 0)
+    click.echo(f"  {result.get('mime')}, {len(pages)} page(s), {ocr} read by OCR, {result['chunks']} chunk(s), "
+               f"language {meta.get('language') or '?'}")
+    for key in ("title", "author", "created_at"):
+        if meta.get(key):
+            click.echo(f"  {key}: {meta[key]}")
+    ai = result.get("ai")
+    if isinstance(ai, dict) and ai.get("summary"):
+        click.echo(f"  summary: {str(ai['summary'])[:300]}")
+
+
 # --- client commands (talk to a running gateway) -----------------------------------------
 
 url_option = click.option("--url", envvar="AEGIS_URL", default="http://127.0.0.1:8000", show_default=True,

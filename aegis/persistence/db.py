@@ -14,10 +14,13 @@ from typing import Any
 
 from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy.pool import StaticPool
 
 from aegis.config import Settings
 
 _engines: dict[tuple[int, str], Engine] = {}
+#: A private SQLite database in this process's memory (``aegis extract``).
+IN_MEMORY = "sqlite://"
 
 
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
@@ -35,7 +38,11 @@ def get_engine(settings: Settings) -> Engine:
     key = (os.getpid(), settings.database_url)
     engine = _engines.get(key)
     if engine is None:
-        if settings.database_url.startswith("sqlite"):
+        if settings.database_url == IN_MEMORY:
+            # One connection shared by every session, or each would see its own empty database.
+            engine = create_engine(IN_MEMORY, connect_args={"check_same_thread": False}, poolclass=StaticPool)
+            event.listen(engine, "connect", _sqlite_pragmas)
+        elif settings.database_url.startswith("sqlite"):
             settings.data_dir.mkdir(parents=True, exist_ok=True)
             engine = create_engine(
                 settings.database_url, connect_args={"timeout": 30, "check_same_thread": False}
