@@ -15,7 +15,8 @@ from __future__ import annotations
 
 import logging
 import time
-from dataclasses import dataclass
+from collections.abc import Iterator
+from contextlib import contextmanager
 from enum import StrEnum
 from typing import Any
 
@@ -46,11 +47,6 @@ class BatchOutcome(StrEnum):
     JOINED = "joined"  # this batch was the last: the document moved on
     ENDED = "ended"  # the join ended the document (failed, or it was the last stage)
     DROPPED = "dropped"  # stale, duplicate or held by another live task
-
-
-@dataclass(frozen=True)
-class Joined:
-    following: str | None
 
 
 def fan_out(session: Session, document: Document, run: StageRun, stage: str, plan: FanOutPlan) -> list[int]:
@@ -103,13 +99,29 @@ def _current(document: Document, stage: str, token: str) -> bool:
     return document.dispatch_token == token and document.stage == stage and document.status in ACTIVE_STATUSES
 
 
+Announcement = tuple[str, str, str | None, str, dict[str, Any]]
+
+
+@contextmanager
+def _transaction(settings: Settings) -> Iterator[tuple[Session, list[Announcement]]]:
+    """A transaction whose events are published only once it has committed.
+
+    A client that re-reads the document on an event must find what the event says.
+    """
+    announce: list[Announcement] = []
+    with session_scope(settings) as session:
+        yield session, announce
+    for tenant, doc_id, stage, event, extra in announce:
+        events.publish(settings, tenant, doc_id, stage, event, **extra)
+
+
 def execute_batch(
     settings: Settings, stage: str, document_id: str, token: str, index: int, *, task_id: str, worker: str,
     registry: Registry = REGISTRY,
 ) -> tuple[BatchOutcome, str | None]:
     """Claim, run and end batch ``index``; returns the outcome and, when joined, the next stage."""
     impl = _fan_out_stage(registry, stage)
-    with session_scope(settings) as session:
+    with _transaction(settings) as (session, announce):
         locked = _lock(session, document_id, stage, index, token, OPEN)
         if locked is None:
             return BatchOutcome.DROPPED, None
@@ -119,7 +131,9 @@ def execute_batch(
             return BatchOutcome.DROPPED, None  # another worker holds it right now
         if batch.attempts >= settings.max_attempts:
             # Crashed (or timed out) on every attempt: go on without these units.
-            return _finish(settings, session, impl, document, batch, stage, None, ErrorCode.WORKER_LOST, registry)
+            return _finish(
+                settings, session, announce, impl, document, batch, stage, None, ErrorCode.WORKER_LOST, registry
+            )
         claim(batch, task_id=task_id, worker=worker, now=now)
         document.progress_at = now
         view = DocumentView.of(document)
@@ -145,17 +159,17 @@ def execute_batch(
         code = ErrorCode.INTERNAL_ERROR
     log.info("batch %d (%d units) ran in %d ms", index, len(units), int((time.monotonic() - started) * 1000),
              extra={"document_id": document_id, "stage": stage})
-    with session_scope(settings) as session:
+    with _transaction(settings) as (session, announce):
         locked = _lock(session, document_id, stage, index, token, (StageStatus.RUNNING,))
         if locked is None or locked[1].task_id != task_id:
             return BatchOutcome.DROPPED, None  # a redelivery took over; its result counts
         document, batch = locked
-        return _finish(settings, session, impl, document, batch, stage, result, code, registry)
+        return _finish(settings, session, announce, impl, document, batch, stage, result, code, registry)
 
 
 def _finish(
-    settings: Settings, session: Session, impl: FanOutStage[Any, Any], document: Document, batch: Batch,
-    stage: str, result: Any, code: str | None, registry: Registry,
+    settings: Settings, session: Session, announce: list[Announcement], impl: FanOutStage[Any, Any],
+    document: Document, batch: Batch, stage: str, result: Any, code: str | None, registry: Registry,
 ) -> tuple[BatchOutcome, str | None]:
     now = utcnow()
     units = list(batch.pages)
@@ -178,15 +192,15 @@ def _finish(
         )
     )
     tenant, doc_id = document.tenant_id, document.id
-    events.publish(settings, tenant, doc_id, stage, "progress",
-                   pages_done=run.pages_done, pages_total=run.pages_total)
+    announce.append((tenant, doc_id, stage, "progress",
+                     {"pages_done": run.pages_done, "pages_total": run.pages_total}))
     if still_open:
         return BatchOutcome.DONE, None
     try:
         impl.join(settings, session, document)
     except DocumentError as exc:
         fail_document(document, run, exc.code, exc.message, rejected=exc.rejected, now=now)
-        events.publish(settings, tenant, doc_id, stage, "failed", code=exc.code, message=exc.message)
+        announce.append((tenant, doc_id, stage, "failed", {"code": exc.code, "message": exc.message}))
         return BatchOutcome.ENDED, None
     run.status = StageStatus.SUCCEEDED
     run.finished_at = now
@@ -197,9 +211,9 @@ def _finish(
     document.stage = following
     if following is None:
         document.status = DocumentStatus.SUCCEEDED
-    events.publish(settings, tenant, doc_id, stage, "succeeded", duration_ms=run.duration_ms)
+    announce.append((tenant, doc_id, stage, "succeeded", {"duration_ms": run.duration_ms}))
     if following is None:
-        events.publish(settings, tenant, doc_id, None, "document_succeeded")
+        announce.append((tenant, doc_id, None, "document_succeeded", {}))
         return BatchOutcome.ENDED, None
     return BatchOutcome.JOINED, following
 
@@ -209,9 +223,11 @@ def record_batch_timeout(
 ) -> tuple[BatchOutcome, str | None]:
     """End a batch that Celery killed at its hard limit, as if it had failed with a timeout."""
     impl = _fan_out_stage(registry, stage)
-    with session_scope(settings) as session:
+    with _transaction(settings) as (session, announce):
         locked = _lock(session, document_id, stage, index, token, (StageStatus.RUNNING,))
         if locked is None:
             return BatchOutcome.DROPPED, None
         document, batch = locked
-        return _finish(settings, session, impl, document, batch, stage, None, ErrorCode.OCR_TIMEOUT, registry)
+        return _finish(
+            settings, session, announce, impl, document, batch, stage, None, ErrorCode.OCR_TIMEOUT, registry
+        )
