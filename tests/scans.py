@@ -12,6 +12,8 @@ from pathlib import Path
 
 from PIL import Image, ImageFilter
 
+from tests.ocr_samples import save_image_pdf
+
 WORD = re.compile(r"[^\W\d_]{3,}", re.UNICODE)
 
 
@@ -53,6 +55,5 @@ def scan_pages(pdf: Path, pages: list[int], dpi: int = 200, tilt: float = 0.7, b
 
 
 def save_scan_pdf(path: Path, images: list[Image.Image], dpi: int = 200) -> Path:
-    first, *rest = images
-    first.save(path, "PDF", resolution=dpi, save_all=True, append_images=rest)
-    return path
+    """An image-only PDF of ``images`` (the scanner's output), at the resolution they were made."""
+    return save_image_pdf(path, images, dpi=dpi)

@@ -149,6 +149,8 @@ class Batch(Base):
     """
 
     __tablename__ = "batches"
+    # The reconciler looks for running batches past their limit every interval.
+    __table_args__ = (Index("ix_batches_status_started", "status", "started_at"),)
 
     document_id: Mapped[str] = mapped_column(
         ForeignKey("documents.id", ondelete="CASCADE"), primary_key=True

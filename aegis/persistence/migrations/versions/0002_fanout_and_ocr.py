@@ -32,6 +32,7 @@ def upgrade() -> None:
         sa.ForeignKeyConstraint(["document_id"], ["documents.id"], ondelete="CASCADE"),
         sa.PrimaryKeyConstraint("document_id", "stage", "index"),
     )
+    op.create_index("ix_batches_status_started", "batches", ["status", "started_at"])
     with op.batch_alter_table("pages") as batch:
         batch.add_column(sa.Column("ocr", sa.Boolean(), nullable=False, server_default=sa.false()))
         batch.add_column(sa.Column("ocr_confidence", sa.Float(), nullable=True))
@@ -57,4 +58,5 @@ def downgrade() -> None:
         batch.drop_column("ocr_error")
         batch.drop_column("ocr_confidence")
         batch.drop_column("ocr")
+    op.drop_index("ix_batches_status_started", table_name="batches")
     op.drop_table("batches")
