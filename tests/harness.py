@@ -55,8 +55,9 @@ def postgres_database() -> Iterator[str]:
 
 
 def pick_redis_db(host: str = REDIS_HOST, port: int = REDIS_PORT) -> int:
-    """An empty Redis db index (1..15), claimed with a marker key so parallel runs differ."""
-    for index in range(15, 0, -1):
+    """An empty Redis db index (1..databases-1), claimed with a marker key so parallel runs differ."""
+    databases = int(redis.Redis(host=host, port=port).config_get("databases").get("databases", 16))
+    for index in range(databases - 1, 0, -1):
         client = redis.Redis(host=host, port=port, db=index)
         if client.dbsize() == 0 and client.set("aegis:test:claim", str(os.getpid()), nx=True, ex=3600):
             return index
