@@ -1,61 +1,61 @@
-"""Throughput of the running pipeline against the same stage functions in one process.
+"""Throughput of the running pipeline against ``aegis extract`` in one process.
 
-Pushes every PDF of ../shared/corpus/pdf through a real stack (PostgreSQL, Redis, the
-gunicorn gateway, one Celery worker per queue) and reports documents per second,
-next to a baseline measured in the same run: the same stage functions called one
-after another in this process, with no queue, database or HTTP in between.
+Pushes every file of a corpus folder (default: all of ../shared/corpus, every
+format) through a real stack (PostgreSQL, Redis, the gunicorn gateway, one Celery
+worker per stage queue) and reports documents per second, next to a baseline
+measured in the same run: ``aegis extract``'s code path
+(:mod:`aegis.pipeline.inprocess`: the same runner and stages, one file after the
+other in this process, in-memory SQLite, no queue and no HTTP).
 
-    .venv/bin/python bench/pipeline.py [--concurrency 1] [--rounds 1]
+    .venv/bin/python bench/pipeline.py [--corpus DIR] [--concurrency 1] [--clients 4]
 
-The ratio says what the distribution costs (or, with more workers, earns).
+Then, from the pipeline's own ``stage_runs`` rows: busy seconds per stage (the
+bottleneck bounds throughput) and the hops under load (a stage's ``started_at``
+minus the previous stage's ``finished_at``; the idle-pipeline hop is
+``bench/hops.py``). The load average is printed next to every measurement: on a
+shared machine the ratio is depressed by other work, so re-run it on a quiet one.
 """
 
 from __future__ import annotations
 
 import argparse
+import os
+import statistics
 import sys
 import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from aegis import formats  # noqa: E402
-from aegis.ai import get_provider  # noqa: E402
 from aegis.config import load_settings  # noqa: E402
-from aegis.formats.base import DocumentError  # noqa: E402
-from aegis.pipeline.stages import limits_from  # noqa: E402
-from aegis.text.chunking import chunk_pages  # noqa: E402
-from aegis.text.language import detect_language  # noqa: E402
+from aegis.pipeline.inprocess import extract, local_settings  # noqa: E402
 from tests.harness import CORPUS, ApiClient, Stack, pick_redis_db, postgres_database  # noqa: E402
 
 
+def load() -> str:
+    return "load average {:.2f} {:.2f} {:.2f}".format(*os.getloadavg())
+
+
+def corpus_files(folder: Path) -> list[Path]:
+    """Every regular file under ``folder`` except READMEs about the corpus itself."""
+    return sorted(p for p in folder.rglob("*") if p.is_file() and not (p.parent == folder and p.name == "README.md"))
+
+
 def in_process(paths: list[Path]) -> tuple[float, dict[str, int]]:
-    """The four stages' work, sequentially, in this process."""
-    settings = load_settings({})
-    limits = limits_from(settings)
-    provider = get_provider(settings)
-    outcomes = {"succeeded": 0, "rejected": 0}
-    started = time.perf_counter()
-    for path in paths:
-        try:
-            detection = formats.validate(path, path.name, limits)
-            formats.extract_metadata(path, detection, limits)
-            pages = formats.extract_pages(path, detection, limits)
-            chunks = chunk_pages(pages, settings.chunk_chars, settings.chunk_overlap)
-            text = "\n".join(p.text for p in pages)
-            detect_language(text[:20_000])
-            provider.analyze(text[:400_000], settings.classification_labels)
-            for start in range(0, len(chunks), 64):
-                provider.embed([c.text for c in chunks[start:start + 64]])
-            outcomes["succeeded"] += 1
-        except DocumentError:
-            outcomes["rejected"] += 1
-    return time.perf_counter() - started, outcomes
+    """``aegis extract`` over every file, one after the other, in this process."""
+    outcomes: dict[str, int] = {}
+    with local_settings(load_settings({})) as settings:
+        started = time.perf_counter()
+        for path in paths:
+            status = extract(settings, path)["status"]
+            outcomes[status] = outcomes.get(status, 0) + 1
+        return time.perf_counter() - started, outcomes
 
 
-def through_pipeline(paths: list[Path], concurrency: int) -> tuple[float, dict[str, int]]:
+def through_pipeline(paths: list[Path], concurrency: int, clients: int) -> tuple[float, dict[str, int], Any]:
     redis_url = f"redis://127.0.0.1:6379/{pick_redis_db()}"
     import redis
 
@@ -67,32 +67,75 @@ def through_pipeline(paths: list[Path], concurrency: int) -> tuple[float, dict[s
             stack.start_workers(concurrency)
             api = ApiClient(stack.url, stack.create_tenant("bench"))
             started = time.perf_counter()
-            with ThreadPoolExecutor(4) as pool:
+            with ThreadPoolExecutor(clients) as pool:
                 ids = [r.json()["id"] for r in pool.map(api.upload, paths)]
             outcomes: dict[str, int] = {}
             for i, doc_id in enumerate(ids, 1):
-                status = api.wait(doc_id, timeout=600)["status"]
+                status = api.wait(doc_id, timeout=1800)["status"]
                 outcomes[status] = outcomes.get(status, 0) + 1
                 print(f"\r  pipeline: {i}/{len(ids)} documents ended", end="", file=sys.stderr)
             print(file=sys.stderr)
-            return time.perf_counter() - started, outcomes
+            elapsed = time.perf_counter() - started
+            return elapsed, outcomes, stage_report(stack.settings(), set(ids))
         finally:
             stack.close()
             redis.Redis.from_url(redis_url).flushdb()
 
 
+def stage_report(settings: Any, ids: set[str]) -> list[str]:
+    """Busy seconds per stage and the hops between stages, from the stage_runs rows."""
+    from sqlalchemy import select
+
+    from aegis.persistence.db import session_scope
+    from aegis.persistence.models import StageRun, as_utc
+    from aegis.pipeline.registry import REGISTRY
+
+    busy: dict[str, float] = {}
+    hops: list[float] = []
+    with session_scope(settings) as session:
+        runs = session.scalars(select(StageRun).where(StageRun.document_id.in_(ids))).all()
+        by_doc: dict[str, dict[str, StageRun]] = {}
+        for run in runs:
+            by_doc.setdefault(run.document_id, {})[run.stage] = run
+            if run.started_at and run.finished_at:
+                busy[run.stage] = busy.get(run.stage, 0.0) + (
+                    as_utc(run.finished_at) - as_utc(run.started_at)).total_seconds()
+        for stages in by_doc.values():
+            previous = None
+            for name in REGISTRY.names:
+                run = stages.get(name)
+                if run is None or run.started_at is None:
+                    break
+                if previous is not None and previous.finished_at is not None:
+                    hops.append((as_utc(run.started_at) - as_utc(previous.finished_at)).total_seconds() * 1000)
+                previous = run if run.finished_at else None
+    lines = ["busy seconds per stage: " + "  ".join(f"{n} {busy.get(n, 0.0):.1f}" for n in REGISTRY.names)]
+    if len(hops) >= 2:
+        q = statistics.quantiles(hops, n=20)
+        lines.append(f"hops under load: n={len(hops)} median {statistics.median(hops):.1f} ms  p95 {q[18]:.1f} ms")
+    return lines
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--corpus", type=Path, default=CORPUS,
+                        help="folder of files, read recursively (default: %(default)s)")
     parser.add_argument("--concurrency", type=int, default=1, help="processes per stage worker")
+    parser.add_argument("--clients", type=int, default=4, help="concurrent uploading clients")
     args = parser.parse_args()
-    paths = sorted((CORPUS / "pdf").glob("*.pdf"))
-    print(f"{len(paths)} PDFs from {CORPUS / 'pdf'}")
+    paths = corpus_files(args.corpus)
+    print(f"{len(paths)} files from {args.corpus}")
+    print(f"before baseline: {load()}")
     base_seconds, base_outcomes = in_process(paths)
-    pipe_seconds, pipe_outcomes = through_pipeline(paths, args.concurrency)
+    print(f"before pipeline: {load()}")
+    pipe_seconds, pipe_outcomes, report = through_pipeline(paths, args.concurrency, args.clients)
+    print(f"after pipeline:  {load()}")
     base_rate = len(paths) / base_seconds
     pipe_rate = len(paths) / pipe_seconds
-    print(f"in one process (baseline): {base_seconds:7.2f} s  {base_rate:6.2f} docs/s  {base_outcomes}")
-    print(f"pipeline (4 workers x {args.concurrency}): {pipe_seconds:7.2f} s  {pipe_rate:6.2f} docs/s  {pipe_outcomes}")
+    print(f"in one process (aegis extract): {base_seconds:7.2f} s  {base_rate:6.2f} docs/s  {base_outcomes}")
+    print(f"pipeline (5 workers x {args.concurrency}): {pipe_seconds:7.2f} s  {pipe_rate:6.2f} docs/s  {pipe_outcomes}")
+    for line in report:
+        print(line)
     print(f"ratio pipeline/baseline: {pipe_rate / base_rate:.2f}")
 
 

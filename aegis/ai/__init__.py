@@ -7,6 +7,7 @@ opens a connection when called; clients are created on first use.
 
 from __future__ import annotations
 
+import os
 from typing import assert_never
 
 from sqlalchemy.orm import Session, sessionmaker
@@ -31,7 +32,12 @@ __all__ = [
     "get_provider",
     "get_vector_store",
     "record_usage",
+    "worker_provider",
 ]
+
+#: Providers kept for the life of the process, by (pid, settings object).
+_providers: dict[tuple[int, int], tuple[Settings, Provider]] = {}
+_MAX_KEPT = 8
 
 
 def get_provider(settings: Settings) -> Provider:
@@ -50,6 +56,23 @@ def get_provider(settings: Settings) -> Provider:
 
         return OpenAIProvider.from_settings(settings)
     assert_never(settings.ai_provider)
+
+
+def worker_provider(settings: Settings) -> Provider:
+    """The provider for ``settings``, built once per process and reused by every task.
+
+    Building one is not free: MiniLM loads its weights, OpenAI's client opens a
+    connection pool that keep-alive should reuse. Keyed by the settings object
+    itself (a worker loads its settings once), and per process, so a forked child
+    never inherits its parent's sockets.
+    """
+    key = (os.getpid(), id(settings))
+    kept = _providers.get(key)
+    if kept is None or kept[0] is not settings:
+        if len(_providers) >= _MAX_KEPT:  # settings made per call (tests, extract): stay bounded
+            _providers.clear()
+        kept = _providers[key] = (settings, get_provider(settings))
+    return kept[1]
 
 
 def get_vector_store(settings: Settings, session_factory: sessionmaker[Session]) -> VectorStore:

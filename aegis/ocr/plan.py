@@ -14,12 +14,16 @@ into vector outlines, glyphs without Unicode). A page that draws nothing is
 blank and skipped. Every decision carries its reason so it can be recorded.
 
 Pages are loaded one at a time and closed, so a 300-page scan is never held in
-memory; image bytes are not decoded, only counted.
+memory; image bytes are not decoded, only counted. The text layer the content
+stage already read (``known_text``) settles most pages of a born-digital PDF
+without loading them again: only a page whose known text is too short is opened
+and inspected, so the rule's outcome is the same, at a fraction of the cost.
 """
 
 from __future__ import annotations
 
 import unicodedata
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -90,8 +94,11 @@ def decide_pdf_page(number: int, text: str, images: int, drawings: int, texts: i
     return PageDecision(number, False, "sparse_text", chars)
 
 
-def _plan_pdf(path: Path, settings: OcrSettings, max_pages: int | None) -> list[PageDecision]:
+def _plan_pdf(
+    path: Path, settings: OcrSettings, max_pages: int | None, known_text: Mapping[int, str] | None = None
+) -> list[PageDecision]:
     doc = open_pdf(path)
+    known = known_text or {}
     try:
         count = len(doc)
         _cap(count, max_pages)
@@ -99,7 +106,12 @@ def _plan_pdf(path: Path, settings: OcrSettings, max_pages: int | None) -> list[
             return [_forced(n, settings) for n in range(1, count + 1)]
         decisions = []
         for index in range(count):
-            decisions.append(_plan_pdf_page(doc, index, settings.min_text_chars))
+            chars = real_chars(known.get(index + 1, ""))
+            if chars >= settings.min_text_chars:
+                # Enough text already read from this page: no need to load it again.
+                decisions.append(PageDecision(index + 1, False, "text", chars))
+            else:
+                decisions.append(_plan_pdf_page(doc, index, settings.min_text_chars))
         return decisions
     finally:
         doc.close()
@@ -140,15 +152,26 @@ def _plan_image(path: Path, settings: OcrSettings, max_pages: int | None) -> lis
     return [PageDecision(n, True, "image_file", 0) for n in range(1, count + 1)]
 
 
-def plan_pages(path: Path, kind: Kind, settings: OcrSettings, *, max_pages: int | None = None) -> list[PageDecision]:
-    """One decision per page of ``path`` (a ``pdf`` or an ``image`` file)."""
+def plan_pages(
+    path: Path, kind: Kind, settings: OcrSettings, *, max_pages: int | None = None,
+    known_text: Mapping[int, str] | None = None,
+) -> list[PageDecision]:
+    """One decision per page of ``path`` (a ``pdf`` or an ``image`` file).
+
+    ``known_text``: page number → text layer already extracted (by the content
+    stage); a page with enough real text there is decided without being loaded.
+    """
     if kind == "pdf":
-        return _plan_pdf(path, settings, max_pages)
+        return _plan_pdf(path, settings, max_pages, known_text)
     if kind == "image":
         return _plan_image(path, settings, max_pages)
     raise ValueError(f"OCR cannot plan {kind!r} files")
 
 
-def pages_to_ocr(path: Path, kind: Kind, settings: OcrSettings, *, max_pages: int | None = None) -> list[int]:
+def pages_to_ocr(
+    path: Path, kind: Kind, settings: OcrSettings, *, max_pages: int | None = None,
+    known_text: Mapping[int, str] | None = None,
+) -> list[int]:
     """1-based numbers of the pages that need OCR, in order."""
-    return [d.number for d in plan_pages(path, kind, settings, max_pages=max_pages) if d.needs_ocr]
+    decisions = plan_pages(path, kind, settings, max_pages=max_pages, known_text=known_text)
+    return [d.number for d in decisions if d.needs_ocr]

@@ -16,7 +16,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import numpy as np
-from sqlalchemy import select, update
+from sqlalchemy import insert, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from aegis.ai.errors import PermanentAIError
@@ -54,30 +54,41 @@ class LocalVectorStore:
         if len(dims) > 1:
             raise PermanentAIError(ErrorCode.VECTOR_DIMENSION_MISMATCH, f"mixed vector sizes {sorted(dims)}")
         with self._sessions() as session, session.begin():
-            rows = {row.index: row for row in session.scalars(select(Chunk).where(Chunk.document_id == document_id))}
-            foreign = [row for row in rows.values() if row.tenant_id != tenant_id]
-            if foreign:
+            # Only the keys and who owns them: the chunk text stays in the database.
+            rows = {
+                index: (tenant, has_vector)
+                for index, tenant, has_vector in session.execute(
+                    select(Chunk.index, Chunk.tenant_id, Chunk.embedding.is_not(None))
+                    .where(Chunk.document_id == document_id)
+                )
+            }
+            if any(tenant != tenant_id for tenant, _ in rows.values()):
                 raise PermanentAIError(ErrorCode.TENANT_MISMATCH, f"document {document_id} belongs to another tenant")
             wanted = {item.chunk_index for item in items}
-            for index, row in rows.items():
-                if index not in wanted:
-                    row.embedding = None
-            for item in items:
-                existing = rows.get(item.chunk_index)
-                if existing is None:
-                    session.add(
-                        Chunk(
-                            document_id=document_id,
-                            index=item.chunk_index,
-                            tenant_id=tenant_id,
-                            page_start=item.page_start,
-                            page_end=item.page_end,
-                            text=item.text,
-                            embedding=to_bytes(item.vector),
-                        )
-                    )
-                else:
-                    existing.embedding = to_bytes(item.vector)
+            stale = [index for index, (_, has_vector) in rows.items() if has_vector and index not in wanted]
+            # ORM bulk UPDATE by primary key and bulk INSERT: one executemany per kind
+            # of write (psycopg pipelines it), not one ORM object and flush per row.
+            if stale:
+                session.execute(update(Chunk), [{"document_id": document_id, "index": i, "embedding": None}
+                                                for i in stale])
+            present = [item for item in items if item.chunk_index in rows]
+            if present:
+                session.execute(
+                    update(Chunk),
+                    [{"document_id": document_id, "index": item.chunk_index, "embedding": to_bytes(item.vector)}
+                     for item in present],
+                )
+            missing = [item for item in items if item.chunk_index not in rows]
+            if missing:
+                session.execute(
+                    insert(Chunk),
+                    [
+                        {"document_id": document_id, "index": item.chunk_index, "tenant_id": tenant_id,
+                         "page_start": item.page_start, "page_end": item.page_end, "text": item.text,
+                         "embedding": to_bytes(item.vector)}
+                        for item in missing
+                    ],
+                )
 
     def delete_document(self, tenant_id: str, document_id: str) -> None:
         """Drop the document's vectors; its chunk text belongs to the content stage."""

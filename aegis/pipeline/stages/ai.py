@@ -21,7 +21,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from aegis.ai import check_budget, get_provider, get_vector_store, record_usage
+from aegis.ai import check_budget, get_vector_store, record_usage, worker_provider
 from aegis.ai.errors import PermanentAIError, TransientAIError
 from aegis.ai.types import VectorItem, add_usage, zero_usage
 from aegis.config import Settings
@@ -154,7 +154,7 @@ def empty_analysis(provider_name: str, model: str) -> dict[str, Any]:
 
 def analyse(settings: Settings, doc: DocumentView, inputs: AIInputs) -> AIResult:
     warnings = no_text_warnings(settings, inputs)
-    provider = get_provider(settings)
+    provider = worker_provider(settings)
     if not inputs.text.strip():
         result = empty_analysis(provider.name, str(getattr(provider, "model", "")))
         result["vector_store"] = settings.vector_store

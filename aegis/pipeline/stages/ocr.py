@@ -41,6 +41,8 @@ class OcrInputs:
 
     mode: Mode | None
     languages: str | None
+    #: Page number → the text layer the content stage read, so planning need not read it again.
+    page_text: dict[int, str] = dataclasses.field(default_factory=dict)
 
 
 def ocr_settings_for(settings: Settings, inputs: OcrInputs) -> OcrSettings:
@@ -56,8 +58,13 @@ class OcrStage(FanOutStage[OcrInputs, list[PageOcr]]):
     def load(self, session: Session, document: Document) -> OcrInputs:
         options = document.options or {}
         mode = options.get("ocr")
+        page_text: dict[int, str] = {}
+        if document.family in KINDS:
+            rows = session.execute(select(PageText.number, PageText.text).where(PageText.document_id == document.id))
+            page_text = {number: text for number, text in rows}
         return OcrInputs(
-            mode=mode if mode in get_args(Mode) else None, languages=options.get("ocr_languages") or None
+            mode=mode if mode in get_args(Mode) else None, languages=options.get("ocr_languages") or None,
+            page_text=page_text,
         )
 
     def run(self, settings: Settings, doc: DocumentView, blob: Path, inputs: OcrInputs) -> FanOutPlan:
@@ -65,7 +72,7 @@ class OcrStage(FanOutStage[OcrInputs, list[PageOcr]]):
         kind = KINDS.get(doc.family or "")
         if kind is None or ocr.mode == "off":
             return FanOutPlan(batches=[], detail={})
-        pages = pages_to_ocr(blob, kind, ocr, max_pages=settings.max_pages)
+        pages = pages_to_ocr(blob, kind, ocr, max_pages=settings.max_pages, known_text=inputs.page_text)
         return FanOutPlan(
             batches=split_batches(pages, ocr.batch_pages),
             detail={"mode": ocr.mode, "languages": ocr.language_list},
