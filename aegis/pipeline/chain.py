@@ -37,6 +37,16 @@ def build_chain(
     )
 
 
+def pending_runs(registry: Registry = REGISTRY) -> list[StageRun]:
+    """One pending run per stage, for a new document's ``stage_runs``.
+
+    Given to the document before its first flush, the collection is in memory
+    from the start: the answer to an upload lists the stages without a second
+    query (and a second connection) after the commit.
+    """
+    return [StageRun(stage=stage, status=StageStatus.PENDING) for stage in registry.names]
+
+
 def create_stage_runs(session: Session, document: Document, registry: Registry = REGISTRY) -> None:
     for stage in registry.names:
         session.add(StageRun(document_id=document.id, stage=stage, status=StageStatus.PENDING))

@@ -17,7 +17,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, selectinload
 
 from aegis.persistence.models import Batch, Chunk, Document, PageText, as_utc
-from aegis.pipeline.chain import create_stage_runs, describe_runs, reset_for_reprocess
+from aegis.pipeline.chain import describe_runs, pending_runs, reset_for_reprocess
 from aegis.pipeline.registry import REGISTRY, Registry
 from aegis.vocabulary import DocumentStatus
 
@@ -72,12 +72,11 @@ def create_document(
         stage=registry.first.name,
         callback_url=callback_url,
         options=options,
+        stage_runs=pending_runs(registry),
     )
     try:
         with session.begin_nested():
             session.add(document)
-            session.flush()
-            create_stage_runs(session, document, registry)
             session.flush()
     except IntegrityError:
         # Same bytes uploaded concurrently by the same tenant: the other one won.

@@ -13,7 +13,7 @@ import secrets
 from dataclasses import dataclass
 
 from sqlalchemy import select
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, joinedload
 
 from aegis.persistence.models import ApiKey, Tenant, utcnow
 
@@ -84,7 +84,10 @@ def authenticate(session: Session, api_key: str) -> Tenant | None:
     if not api_key or not api_key.startswith(KEY_PREFIX) or len(api_key) > 200:
         return None
     digest = hash_key(api_key)
-    key = session.scalars(select(ApiKey).where(ApiKey.key_hash == digest)).first()
+    # The tenant in the same round trip: every authenticated request needs it.
+    key = session.scalars(
+        select(ApiKey).options(joinedload(ApiKey.tenant)).where(ApiKey.key_hash == digest)
+    ).first()
     if key is None or key.revoked_at is not None or not hmac.compare_digest(key.key_hash, digest):
         return None
     return key.tenant
