@@ -122,3 +122,28 @@ def test_encrypted_pdf_gets_its_code() -> None:
     with pytest.raises(DocumentError) as info:
         plan_pages(path, "pdf", SETTINGS)
     assert info.value.code == "encrypted"
+
+
+def test_known_text_layer_settles_pages_without_reading_them_again(scan_pdf: Path) -> None:
+    # The content stage's text for these scan pages says "plenty of text": the
+    # planner trusts it instead of loading the pages, so no page is OCR'd.
+    known = {n: "Already extracted text with plenty of letters in it" for n in (1, 2, 3)}
+    decisions = plan_pages(scan_pdf, "pdf", SETTINGS, known_text=known)
+    assert [(d.needs_ocr, d.reason) for d in decisions] == [(False, "text")] * 3
+
+
+def test_short_or_missing_known_text_falls_back_to_inspecting_the_page(scan_pdf: Path, text_pdf: Path) -> None:
+    # Too little known text (or none) is no verdict: the page itself decides, as without known text.
+    assert pages_to_ocr(scan_pdf, "pdf", SETTINGS, known_text={1: "p. 1", 2: ""}) == [1, 2, 3]
+    assert plan_pages(text_pdf, "pdf", SETTINGS, known_text={}) == plan_pages(text_pdf, "pdf", SETTINGS)
+
+
+def test_known_text_from_the_content_stage_gives_the_same_plan_on_corpus_pdfs() -> None:
+    from aegis import formats
+    from aegis.formats.base import Limits
+
+    for name in ("DA-1p.pdf", "pdf-with-ocr-text.pdf", "imagemagick-CCITTFaxDecode.pdf", "multi-column-2p.pdf"):
+        path = CORPUS_PDF / name
+        detection = formats.validate(path, name, Limits())
+        known = {p.number: p.text for p in formats.extract_pages(path, detection, Limits())}
+        assert plan_pages(path, "pdf", SETTINGS, known_text=known) == plan_pages(path, "pdf", SETTINGS), name
