@@ -9,9 +9,9 @@ has ended. It reports:
 - throughput of the first and of the last window of documents to end (200 by
   default), in documents per second between the window's first and last
   completion; a pipeline that leaks or slows down shows a lower last window;
-- each stage worker's resident memory (the worker and its pool children) after
-  start, after the first window and at the end; the growth is counted from the
-  first window on, once every library a stage imports lazily is loaded (pool
+- each stage worker's resident memory (the worker and its pool children): the
+  median over the first window (once the libraries a stage imports lazily are
+  loaded) and over the last, the growth between the two, and the peak (pool
   children are recycled after 200 tasks, as in production);
 - each worker's CPU-seconds per document over the run (children that were
   recycled included), next to the stage runs' wall time;
@@ -30,6 +30,7 @@ import argparse
 import json
 import logging
 import os
+import statistics
 import sys
 import time
 import uuid
@@ -73,17 +74,16 @@ def rss(pid: int) -> int:
 
 
 def cpu_seconds(pid: int) -> float:
-    """CPU time of a worker, its live children and the children it has reaped (recycled ones)."""
+    """CPU time of a worker, its live children and every child they have reaped."""
     total = 0.0
-    procs = tree(pid)
-    for i, proc in enumerate(procs):
+    for proc in tree(pid):
         try:
             times = proc.cpu_times()
         except psutil.NoSuchProcess:
             continue
-        total += times.user + times.system
-        if i == 0:
-            total += times.children_user + times.children_system
+        # A live process's children_* hold the CPU of the children it has reaped:
+        # recycled pool children, Tesseract and LibreOffice subprocesses.
+        total += times.user + times.system + times.children_user + times.children_system
     return total
 
 
@@ -149,7 +149,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             rss_start = {s: rss(p) for s, p in pids.items()}
             cpu_start = {s: cpu_seconds(p) for s, p in pids.items()}
             rss_peak = dict(rss_start)
-            rss_window: dict[str, int] = {}
+            rss_samples: dict[str, list[tuple[int, int]]] = {s: [] for s in pids}
             upload_errors: dict[str, int] = {}
             generator = variants(sources, args.count)
             sent = 0
@@ -176,9 +176,9 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
                         sent += 1
                         slots -= 1
                     for stage, pid in pids.items():
-                        rss_peak[stage] = max(rss_peak[stage], rss(pid))
-                    if ended >= args.window and not rss_window:
-                        rss_window = {s: rss(p) for s, p in pids.items()}
+                        resident = rss(pid)
+                        rss_peak[stage] = max(rss_peak[stage], resident)
+                        rss_samples[stage].append((ended, resident))
                     detail = " ".join(f"{k}={v}" for k, v in sorted(counts.items()))
                     progress.update(bar, completed=ended, detail=detail)
                     if progress.disable and not args.json and time.monotonic() - last_print > 30:
@@ -221,10 +221,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         upload_errors=upload_errors,
         all_terminal=(not any(counts.get(s, 0) for s in ACTIVE) and not upload_errors
                       and sum(counts.values()) == args.count),
-        rss_mb={s: {"start": round(rss_start[s] / MB, 1), "after_window": round(rss_window.get(s, 0) / MB, 1),
-                    "end": round(rss_end[s] / MB, 1), "peak": round(rss_peak[s] / MB, 1),
-                    # Growth past the warm-up: the first window loads every library a stage uses.
-                    "growth": round((rss_end[s] - rss_window.get(s, rss_start[s])) / MB, 1)} for s in pids},
+        rss_mb={s: _memory(rss_start[s], rss_samples[s], rss_end[s], rss_peak[s], args.count, window) for s in pids},
         cpu_seconds_per_document={s: round((cpu_end[s] - cpu_start[s]) / documents, 4) for s in pids},
         stage_wall_seconds_per_document={s: round(stage_wall.get(s, 0.0) / documents, 4) for s in pids},
         postgres_bytes=pg_bytes,
@@ -232,6 +229,26 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         database_url=database.url if args.keep_db else None,
     )
     return result
+
+
+def _median_mb(samples: list[tuple[int, int]], low: int, high: int) -> float:
+    values = [rss for ended, rss in samples if low <= ended < high]
+    return round(statistics.median(values) / MB, 1) if values else 0.0
+
+
+def _memory(
+    start: int, samples: list[tuple[int, int]], end: int, peak: int, count: int, window: int
+) -> dict[str, float]:
+    """Resident memory of a worker over the run, as medians of the samples taken in each window.
+
+    Medians, because a pool child recycled after 200 tasks (worker_max_tasks_per_child)
+    makes a sample dip to the bare worker for a moment. The first window skips its
+    first quarter, while the stage's libraries are still being imported.
+    """
+    first = _median_mb(samples, window // 4, window)
+    last = _median_mb(samples, count - window, count + 1)
+    return {"start": round(start / MB, 1), "first_window": first, "last_window": last,
+            "end": round(end / MB, 1), "peak": round(peak / MB, 1), "growth": round(last - first, 1)}
 
 
 def _record(future: Future[Any], errors: dict[str, int]) -> bool:
@@ -255,7 +272,8 @@ def report(result: dict[str, Any]) -> None:
     print(f"statuses: {result['statuses']}  upload errors: {result['upload_errors']}  "
           f"all terminal: {result['all_terminal']}")
     for stage, mem in result["rss_mb"].items():
-        print(f"worker {stage:9s} RSS MB start {mem['start']:7.1f}  after window {mem['after_window']:7.1f}  "
+        print(f"worker {stage:9s} RSS MB start {mem['start']:6.1f}  first window {mem['first_window']:6.1f}  "
+              f"last window {mem['last_window']:6.1f}  "
               f"end {mem['end']:7.1f}  peak {mem['peak']:7.1f}  growth {mem['growth']:+6.1f} (target < 50)  "
               f"CPU s/doc {result['cpu_seconds_per_document'][stage]:.4f}  "
               f"stage wall s/doc {result['stage_wall_seconds_per_document'][stage]:.4f}")
