@@ -24,10 +24,16 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    text,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
 from aegis.vocabulary import DocumentStatus, StageStatus
+
+# Predicates of the reconciler's partial indexes; the same literals as ACTIVE_STATUSES
+# and StageStatus.RUNNING (tests/unit/test_reconciler_indexes.py checks they agree).
+_ACTIVE = "status IN ('queued', 'processing')"
+_RUNNING = "status = 'running'"
 
 
 def utcnow() -> datetime:
@@ -80,7 +86,9 @@ class Document(Base):
     __table_args__ = (
         UniqueConstraint("tenant_id", "sha256", name="uq_documents_tenant_sha256"),
         Index("ix_documents_tenant_created", "tenant_id", "created_at"),
-        Index("ix_documents_status_progress", "status", "progress_at"),
+        # The reconciler's scan: only documents in flight, oldest progress first (0003).
+        Index("ix_documents_active_progress", "progress_at",
+              postgresql_where=text(_ACTIVE), sqlite_where=text(_ACTIVE)),
     )
 
     id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_id)
@@ -149,8 +157,11 @@ class Batch(Base):
     """
 
     __tablename__ = "batches"
-    # The reconciler looks for running batches past their limit every interval.
-    __table_args__ = (Index("ix_batches_status_started", "status", "started_at"),)
+    # The reconciler looks for running batches past their limit every interval (0003).
+    __table_args__ = (
+        Index("ix_batches_running_started", "stage", "started_at",
+              postgresql_where=text(_RUNNING), sqlite_where=text(_RUNNING)),
+    )
 
     document_id: Mapped[str] = mapped_column(
         ForeignKey("documents.id", ondelete="CASCADE"), primary_key=True

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from sqlalchemy import select
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, selectinload
 
 from aegis.config import Settings
 from aegis.persistence.models import Batch, Document, as_utc, utcnow
@@ -54,44 +54,57 @@ def reconcile(
     now = now or utcnow()
     actions: list[ReconcileAction] = []
     shortest = min(stage_deadline(settings, s) for s in registry.names)
+    # Stage runs come with the candidates in one more query (not one per document), and
+    # nothing is flushed until the loop ends: with hundreds of documents stuck after a
+    # broker restart the scan costs a few round trips, not three per document.
     candidates: Sequence[Document] = session.scalars(
         select(Document)
+        .options(selectinload(Document.stage_runs))
         .where(Document.status.in_(ACTIVE_STATUSES), Document.progress_at < now - shortest)
         .order_by(Document.progress_at)
         .limit(500)
         .with_for_update(skip_locked=True)
     ).all()
-    for document in candidates:
-        stage = document.stage or registry.first.name
-        progress_at = as_utc(document.progress_at)
-        if progress_at >= now - stage_deadline(settings, stage):
-            continue
-        if registry.get(stage).fans_out:
-            stale = _open_batches(session, document.id, stage)
-            if stale:
-                # Re-send only the batches still open; a batch past its attempts is
-                # ended by its own task, so the join still happens exactly once.
-                document.progress_at = now
-                document.enqueue_count += 1
-                actions.extend(
-                    ReconcileAction(document.id, stage, document.dispatch_token, "redispatch", batch=i) for i in stale
-                )
-                continue
-        run = next((r for r in document.stage_runs if r.stage == stage), None)
-        if run is not None and run.status == StageStatus.RUNNING and run.attempts >= settings.max_attempts:
-            fail_document(
-                document, run, ErrorCode.WORKER_LOST,
-                f"The {stage} stage was interrupted {run.attempts} times "
-                "(worker crash or lost connection); giving up.",
-                rejected=False, now=now,
-            )
-            actions.append(ReconcileAction(document.id, stage, document.dispatch_token, "failed"))
-            continue
-        document.progress_at = now
-        document.enqueue_count += 1
-        actions.append(ReconcileAction(document.id, stage, document.dispatch_token, "redispatch"))
+    with session.no_autoflush:
+        for document in candidates:
+            _reconcile_document(session, settings, now, registry, document, actions)
     actions.extend(_dead_batches(session, settings, now, registry))
     return actions
+
+
+def _reconcile_document(
+    session: Session, settings: Settings, now: datetime, registry: Registry, document: Document,
+    actions: list[ReconcileAction],
+) -> None:
+    """Re-send one candidate's stage (or its open batches), or fail it after too many attempts."""
+    stage = document.stage or registry.first.name
+    progress_at = as_utc(document.progress_at)
+    if progress_at >= now - stage_deadline(settings, stage):
+        return
+    if registry.get(stage).fans_out:
+        stale = _open_batches(session, document.id, stage)
+        if stale:
+            # Re-send only the batches still open; a batch past its attempts is
+            # ended by its own task, so the join still happens exactly once.
+            document.progress_at = now
+            document.enqueue_count += 1
+            actions.extend(
+                ReconcileAction(document.id, stage, document.dispatch_token, "redispatch", batch=i) for i in stale
+            )
+            return
+    run = next((r for r in document.stage_runs if r.stage == stage), None)
+    if run is not None and run.status == StageStatus.RUNNING and run.attempts >= settings.max_attempts:
+        fail_document(
+            document, run, ErrorCode.WORKER_LOST,
+            f"The {stage} stage was interrupted {run.attempts} times "
+            "(worker crash or lost connection); giving up.",
+            rejected=False, now=now,
+        )
+        actions.append(ReconcileAction(document.id, stage, document.dispatch_token, "failed"))
+        return
+    document.progress_at = now
+    document.enqueue_count += 1
+    actions.append(ReconcileAction(document.id, stage, document.dispatch_token, "redispatch"))
 
 
 def _dead_batches(session: Session, settings: Settings, now: datetime, registry: Registry) -> list[ReconcileAction]:
