@@ -37,8 +37,15 @@ IMAGE_MIMES = frozenset(
     {"image/png", "image/jpeg", "image/tiff", "image/webp", "image/bmp", "image/x-ms-bmp", "image/gif",
      "image/heic", "image/heif"}
 )
-# Kinds that name a format a family parses (doc and ppt are recognised, then refused).
-PARSED_KINDS = frozenset({"pdf", "docx", "pptx", "xlsx", "odt", "ods", "odp", "epub", "rtf", "msg", "xls"})
+# Kinds that name a format a family parses.
+PARSED_KINDS = frozenset(
+    {"pdf", "docx", "pptx", "xlsx", "odt", "ods", "odp", "epub", "rtf", "msg", "xls", "doc", "ppt"}
+)
+# People rename files between the legacy and the XML format of one application, and the
+# application opens them anyway: (family the name claims, family the bytes are) pairs we read.
+SAME_APPLICATION = frozenset(
+    {("xls", "xlsx"), ("doc", "docx"), ("docx", "doc"), ("ppt", "pptx"), ("pptx", "ppt")}
+)
 
 
 @dataclass
@@ -185,14 +192,6 @@ def resolve_family(extension: str, sniffed: Sniffed, path: Path) -> str:
         raise DocumentError(ErrorCode.TYPE_MISMATCH, "The file is a program, not a document.")
 
     by_kind = {parsed: EXTENSIONS[parsed] for parsed in PARSED_KINDS}
-    if kind in {"doc", "ppt"}:
-        if claimed is None or extension in {"doc", "ppt"}:
-            extension = extension or kind
-            raise DocumentError(
-                ErrorCode.UNSUPPORTED_FORMAT,
-                f"Legacy binary .{extension} files are not supported; save it as .{extension}x and upload it again.",
-            )
-        raise _mismatch(extension, kind)
     if kind in {"zip", "ooxml-other", "odf-other", "ole", "binary"}:
         if claimed is None:
             raise DocumentError(ErrorCode.UNSUPPORTED_FORMAT)
@@ -212,8 +211,8 @@ def resolve_family(extension: str, sniffed: Sniffed, path: Path) -> str:
     family = by_kind.get(kind)
     if family is None:  # pragma: no cover - every kind is handled above
         raise DocumentError(ErrorCode.UNSUPPORTED_FORMAT)
-    if claimed is None or claimed == family or (extension == "xls" and family == "xlsx"):
-        # A modern file with the legacy extension opens in the same application.
+    if claimed is None or claimed == family or (claimed, family) in SAME_APPLICATION:
+        # A file named for the other format of the same application opens in that application.
         return family
     raise _mismatch(extension, kind)
 

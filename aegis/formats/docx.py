@@ -191,9 +191,6 @@ def extract_metadata(path: Path, limits: Limits, *, detection: Detection | None 
 #: Word documents.
 FAMILY = ModuleFamily(
     "docx",
-    (
-        FileType("docx", "application/vnd.openxmlformats-officedocument.wordprocessingml.document"),
-        FileType("doc", "application/msword"),
-    ),
+    (FileType("docx", "application/vnd.openxmlformats-officedocument.wordprocessingml.document"),),
     __name__,
 )

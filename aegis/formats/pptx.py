@@ -114,9 +114,6 @@ def extract_metadata(path: Path, limits: Limits, *, detection: Detection | None 
 #: PowerPoint presentations.
 FAMILY = ModuleFamily(
     "pptx",
-    (
-        FileType("pptx", "application/vnd.openxmlformats-officedocument.presentationml.presentation"),
-        FileType("ppt", "application/vnd.ms-powerpoint"),
-    ),
+    (FileType("pptx", "application/vnd.openxmlformats-officedocument.presentationml.presentation"),),
     __name__,
 )

@@ -155,11 +155,12 @@ def test_modern_file_with_legacy_extension_is_read_as_what_it_is(tmp_path: Path)
 
 
 @needs_corpus
-def test_legacy_word_doc_is_unsupported_with_advice() -> None:
-    with pytest.raises(DocumentError) as caught:
-        validate(CORPUS / "fake.doc", "fake.doc", LIMITS)
-    assert caught.value.code == "unsupported_format"
-    assert ".docx" in caught.value.message
+def test_legacy_word_doc_from_the_corpus_is_read_with_its_text_and_properties() -> None:
+    detection, meta, pages = process(CORPUS / "fake.doc", "fake.doc")
+    assert (detection.family, detection.mime) == ("doc", "application/msword")
+    assert [page.text for page in pages] == ["Lorem ipsum dolor sit amet."]
+    assert meta["author"] == "Mr. Miagi"
+    assert meta["created_at"] == "2013-12-24T04:15:00"
 
 
 @needs_corpus
