@@ -108,6 +108,7 @@ def word_document(
     compressed: bool = False,
     encrypted: bool = False,
     ccp_text: int | None = None,
+    nfib: int = 0xC1,
     piece_fc: int | None = None,
     properties: bytes | None = None,
 ) -> bytes:
@@ -124,7 +125,7 @@ def word_document(
     table = b"\0" * 16 + clx
     pairs = [0] * (93 * 2)
     pairs[33 * 2], pairs[33 * 2 + 1] = 16, len(clx)
-    fib = struct.pack("<HHHHHHI", 0xA5EC, 0xC1, 0, 0x0409, 0, flags, 0).ljust(32, b"\0")
+    fib = struct.pack("<HHHHHHI", 0xA5EC, nfib, 0, 0x0409, 0, flags, 0).ljust(32, b"\0")
     fib += struct.pack("<H", 14) + b"\0" * 28 + struct.pack("<H", 22) + struct.pack("<22I", *rglw)
     fib += struct.pack("<H", 93) + struct.pack(f"<{93 * 2}I", *pairs)
     word = fib.ljust(TEXT_AT, b"\0") + encoded
@@ -165,11 +166,17 @@ def presentation(
     encrypted: bool = False,
     nest: int = 0,
     edit_loops: bool = False,
+    slides_at_document: bool = False,
+    overlong_slide: bool = False,
+    current_user: bool = True,
 ) -> bytes:
     """A PowerPoint 97 file: per slide (title, body placeholder text, a free text box, notes).
 
-    ``nest`` wraps the first slide's drawing in that many containers; ``edit_loops``
-    makes the newest edit name itself as the previous one.
+    Hostile knobs: ``nest`` wraps the first slide's drawing in that many containers;
+    ``edit_loops`` makes the newest edit name itself as the previous one;
+    ``slides_at_document`` points every slide's persist entry back at the document
+    record; ``overlong_slide`` makes the last slide claim more bytes than the stream
+    has; ``current_user=False`` leaves out the stream that leads to the persist directory.
     """
     # persist ids: 1 document, then per slide 2 ids (slide, notes)
     slide_list, notes_list = [], []
@@ -199,8 +206,11 @@ def presentation(
             for _ in range(nest):
                 art = container(0xF003, art)
         atom = struct.pack("<I8sIIHH", 0, b"\0" * 8, 0, notes_id if notes else 0, 0, 0)
-        offsets[slide_id] = len(stream)
-        stream += container(0x03EE, record(0x03EF, atom), art)
+        offsets[slide_id] = 0 if slides_at_document else len(stream)
+        slide = container(0x03EE, record(0x03EF, atom), art)
+        if overlong_slide and index == len(slides) - 1:
+            slide = slide[:4] + struct.pack("<I", len(slide) + 10_000) + slide[8:]
+        stream += slide
         if notes:
             offsets[notes_id] = len(stream)
             stream += container(0x03F0, record(0x03F1, struct.pack("<IHH", 256 + index, 0, 0)),
@@ -215,7 +225,9 @@ def presentation(
     token = 0xF3D1C4DF if encrypted else 0xE391C05F
     user_name = b"tester"
     current = struct.pack("<IIIHHBBH", 0x14, token, edit_at, len(user_name), 0x03F4, 3, 0, 0) + user_name
-    streams = {"PowerPoint Document": bytes(stream), "Current User": record(0x0FF6, current)}
+    streams = {"PowerPoint Document": bytes(stream)}
+    if current_user:
+        streams["Current User"] = record(0x0FF6, current)
     if properties is not None:
         streams["\x05SummaryInformation"] = properties
     return compound_file(streams)

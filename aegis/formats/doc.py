@@ -154,7 +154,7 @@ def visible(text: str) -> str:
             elif all(stack):
                 shown.append(token)
         text = "".join(shown)
-    text = _CELLS.sub(lambda m: " | " * (len(m.group()) - 1) + "\n" if len(m.group()) > 1 else " | ", text)
+    text = _CELLS.sub(lambda m: " | " * (len(m.group()) - 2) + "\n" if len(m.group()) > 1 else " | ", text)
     return text.translate(_TRANSLATE)
 
 
