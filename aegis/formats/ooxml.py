@@ -6,6 +6,7 @@ openpyxl touches it, so the bomb, path and entity checks live in one place.
 
 from __future__ import annotations
 
+import zipfile
 from pathlib import Path
 from typing import Any
 
@@ -103,3 +104,79 @@ def app_properties(path: Path) -> dict[str, Any]:
     if "application" in values:
         values["creator"] = values.pop("application")
     return values
+
+
+class Package:
+    """An OOXML package opened once: the zip gate run, parts parsed on demand with lxml.
+
+    The readers walk the XML themselves instead of building python-docx/python-pptx
+    object models: that is where nearly all of their time went. Parts are parsed by a
+    parser that resolves no entities and loads no DTD; the gate has already refused
+    any part declaring one, and the zip gate bounds every part's size.
+    """
+
+    def __init__(self, path: Path, limits: Limits | None = None) -> None:
+        limits = limits or Limits()
+        self._zip = open_zip(path)
+        try:
+            infos = check_zip(self._zip, limits)
+            self.names = {info.filename for info in infos}
+            if "[Content_Types].xml" not in self.names:
+                raise DocumentError(ErrorCode.MALFORMED, "The Office file is missing its content types part.")
+            check_xml_prologs(self._zip, infos, allow_doctype=False)
+        except BaseException:
+            self._zip.close()
+            raise
+
+    def __enter__(self) -> Package:
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        self._zip.close()
+
+    def part(self, name: str) -> Any:
+        """The root element of an XML part, or None if the package has no such part."""
+        from lxml import etree
+
+        if name not in self.names:
+            return None
+        try:
+            data = self._zip.read(name)
+            return etree.fromstring(data, _parser())
+        except etree.XMLSyntaxError as exc:
+            raise DocumentError(ErrorCode.MALFORMED, f"The Office file's {name} part is not well-formed XML.") from exc
+        except (zipfile.BadZipFile, OSError, EOFError, ValueError, NotImplementedError) as exc:
+            raise DocumentError(ErrorCode.MALFORMED, "A part of the Office file is damaged.") from exc
+
+    def rels(self, name: str) -> dict[str, tuple[str, str]]:
+        """Relationship id -> (type, part name) of ``name``'s internal relationships."""
+        folder, _, base = name.rpartition("/")
+        root = self.part(f"{folder}/_rels/{base}.rels" if folder else f"_rels/{base}.rels")
+        found: dict[str, tuple[str, str]] = {}
+        if root is None:
+            return found
+        for rel in root:
+            target = rel.get("Target") or ""
+            if rel.get("TargetMode") == "External" or not rel.get("Id"):
+                continue
+            found[rel.get("Id")] = (rel.get("Type") or "", resolve_part(folder, target))
+        return found
+
+
+def resolve_part(folder: str, target: str) -> str:
+    """A relationship target, relative to the source part's folder, as a part name."""
+    parts = [] if target.startswith("/") else [p for p in folder.split("/") if p]
+    for piece in target.lstrip("/").split("/"):
+        if piece == "..":
+            if parts:
+                parts.pop()
+        elif piece and piece != ".":
+            parts.append(piece)
+    return "/".join(parts)
+
+
+def _parser() -> Any:
+    from lxml import etree
+
+    # A parser per call: lxml parsers must not be shared between threads.
+    return etree.XMLParser(resolve_entities=False, load_dtd=False, no_network=True, huge_tree=False)
