@@ -144,6 +144,10 @@ class Package:
             data = self._zip.read(name)
             return etree.fromstring(data, _parser())
         except etree.XMLSyntaxError as exc:
+            if "depth" in str(exc).lower():
+                raise DocumentError(
+                    ErrorCode.NESTING_TOO_DEEP, "The document nests its content too deeply to be read safely."
+                ) from exc
             raise DocumentError(ErrorCode.MALFORMED, f"The Office file's {name} part is not well-formed XML.") from exc
         except (zipfile.BadZipFile, OSError, EOFError, ValueError, NotImplementedError) as exc:
             raise DocumentError(ErrorCode.MALFORMED, "A part of the Office file is damaged.") from exc
