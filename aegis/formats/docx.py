@@ -1,11 +1,12 @@
 """DOCX (Word 2007+): text in body order, split at the pages Word last rendered.
 
-python-docx gives the package, core properties and the body element; we walk
-the body XML ourselves with ``iterwalk`` because python-docx's paragraph API
-loses tables' position and page breaks, and recursion over nested tables is a
-stack risk. Word records where it broke pages (``w:lastRenderedPageBreak``) and
-where the author forced a break (``w:br w:type="page"``); both split pages, so
-page numbers match what a reader of the document saw.
+The package is read once (aegis.formats.ooxml.Package) and the body XML walked
+with ``iterwalk``, raising events only for the elements that carry text or
+structure: no python-docx object model (its paragraph API loses tables' position
+and page breaks, and building it cost more than the text). Word records where it
+broke pages (``w:lastRenderedPageBreak``) and where the author forced a break
+(``w:br w:type="page"``); both split pages, so page numbers match what a reader
+of the document saw.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from aegis.formats.base import Detection, DocumentError, FileType, Limits, ModuleFamily, Page
-from aegis.formats.ooxml import Package, app_properties, core_properties, open_package
+from aegis.formats.ooxml import Package, package_properties
 from aegis.formats.sanitize import cap_pages_text, clean_text, drop_empty
 from aegis.vocabulary import ErrorCode
 
@@ -126,20 +127,6 @@ def body_pages(body: Any, limits: Limits) -> list[Page]:
     return pages.result()
 
 
-def _load(path: Path) -> Any:
-    import docx
-
-    open_package(path)
-    try:
-        return docx.Document(str(path))
-    except DocumentError:
-        raise
-    except KeyError as exc:
-        raise DocumentError(ErrorCode.MALFORMED, "The Word document is missing a required part.") from exc
-    except Exception as exc:  # noqa: BLE001 - python-docx raises many types on damaged packages
-        raise DocumentError(ErrorCode.MALFORMED, "The Word document is damaged and cannot be read.") from exc
-
-
 _R = "{http://schemas.openxmlformats.org/officeDocument/2006/relationships}"
 _HEADERS_FOOTERS = (("headerReference", "default"), ("footerReference", "default"),
                     ("headerReference", "first"), ("footerReference", "first"))
@@ -166,8 +153,10 @@ def _main_part(package: Package) -> tuple[str, Any]:
 def check(path: Path, limits: Limits, *, detection: Detection | None = None) -> dict[str, Any]:
     # The gate only: the main part is parsed (and judged) once, by the stage that reads it.
     with Package(path, limits) as package:
-        if _main_part_name(package) not in package.names:
+        name = _main_part_name(package)
+        if name not in package.names:
             raise DocumentError(ErrorCode.MALFORMED, "The Word document is missing a required part.")
+        package.check_prolog(name)
     return {}
 
 
@@ -205,23 +194,20 @@ def extract_pages(path: Path, limits: Limits, *, detection: Detection | None = N
 
 
 def extract_metadata(path: Path, limits: Limits, *, detection: Detection | None = None) -> dict[str, Any]:
-    document = _load(path)
-    core = core_properties(document.core_properties)
-    app = app_properties(path)
-    detail = drop_empty(
-        {
-            **{
-                k: core.pop(k)
-                for k in ("last_modified_by", "revision", "category", "comments", "declared_language")
-                if k in core
-            },
-            **{k: v for k, v in app.items() if k != "creator"},
-            "paragraphs": len(document.element.body.findall(_P)),
-            "tables": len(document.tables),
-            "sections": len(document.sections),
-        }
-    )
-    pages = len(body_pages(document.element.body, limits))
+    with Package(path, limits) as package:
+        core, app = package_properties(package)
+        _, body = _main_part(package)
+        pages = len(body_pages(body, limits))
+        moved = ("last_modified_by", "revision", "category", "comments", "declared_language")
+        detail = drop_empty(
+            {
+                **{k: core.pop(k) for k in moved},
+                **{k: v for k, v in app.items() if k != "creator"},
+                "paragraphs": len(body.findall(_P)),
+                "tables": len(body.findall(f"{W}tbl")),
+                "sections": len(body.xpath("./w:p/w:pPr/w:sectPr | ./w:sectPr", namespaces={"w": W[1:-1]})),
+            }
+        )
     return drop_empty(core) | drop_empty({"creator": app.get("creator")}) | {"pages": pages, "docx": detail}
 
 

@@ -1,7 +1,9 @@
 """PPTX: one page per slide, with shapes, tables, groups and speaker notes.
 
-python-pptx reads the package after the zip gate. Group shapes nest, so shapes
-are walked with an explicit stack and a depth cap. Notes are included after the
+Slides are read from the package's XML (aegis.formats.ooxml.Package) in the
+order presentation.xml lists them, each shape tree in z-order as python-pptx
+would, without building its object model. Group shapes nest, so shapes are
+walked with an explicit stack and a depth cap. Notes are included after the
 slide text because speakers often put the real content there.
 """
 
@@ -11,24 +13,12 @@ from pathlib import Path
 from typing import Any
 
 from aegis.formats.base import Detection, DocumentError, FileType, Limits, ModuleFamily, Page
-from aegis.formats.ooxml import Package, app_properties, core_properties, open_package
+from aegis.formats.ooxml import Package, package_properties
 from aegis.formats.sanitize import cap_pages_text, clean_text, drop_empty
 from aegis.vocabulary import ErrorCode
 
 MAX_GROUP_DEPTH = 50
 MAX_SHAPES = 10_000
-
-
-def _load(path: Path, limits: Limits) -> Any:
-    import pptx
-
-    open_package(path, limits)
-    try:
-        return pptx.Presentation(str(path))
-    except DocumentError:
-        raise
-    except Exception as exc:  # noqa: BLE001 - python-pptx raises many types on damaged packages
-        raise DocumentError(ErrorCode.MALFORMED, "The PowerPoint file is damaged and cannot be read.") from exc
 
 
 P = "{http://schemas.openxmlformats.org/presentationml/2006/main}"
@@ -153,19 +143,24 @@ def extract_pages(path: Path, limits: Limits, *, detection: Detection | None = N
 
 
 def extract_metadata(path: Path, limits: Limits, *, detection: Detection | None = None) -> dict[str, Any]:
-    presentation = _load(path, limits)
-    core = core_properties(presentation.core_properties)
-    app = app_properties(path)
+    with Package(path, limits) as package:
+        core, app = package_properties(package)
+        count = len(_slide_parts(package))
+        size = package.part("ppt/presentation.xml").find(f"{P}sldSz")
     detail = drop_empty(
         {
             **{k: core.pop(k) for k in ("last_modified_by", "revision", "category", "comments", "declared_language")},
             **{k: v for k, v in app.items() if k != "creator"},
-            "slide_width": int(presentation.slide_width or 0) or None,
-            "slide_height": int(presentation.slide_height or 0) or None,
+            "slide_width": _emu(size, "cx"),
+            "slide_height": _emu(size, "cy"),
         }
     )
-    count = len(presentation.slides)
     return drop_empty(core) | drop_empty({"creator": app.get("creator")}) | {"pages": count, "pptx": detail}
+
+
+def _emu(element: Any, attribute: str) -> int | None:
+    value = element.get(attribute) if element is not None else None
+    return int(value) if value and value.isdigit() and len(value) < 12 else None
 
 
 #: PowerPoint presentations.

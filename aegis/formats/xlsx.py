@@ -1,42 +1,26 @@
 """XLSX: one page per sheet, rows as ``a | b | c`` lines, cached values only.
 
-openpyxl in read-only mode streams rows instead of building every cell object,
-so memory follows the row, not the sheet. ``data_only`` gives the values Excel
-last calculated rather than formulas, which is what a reader sees. Empty
+Sheets are read from the package's XML (aegis.formats.ooxml.Package) with lxml,
+cells typed exactly as openpyxl's read-only ``data_only`` reader types them
+(shared strings, dates by their number format, the 1904 epoch; openpyxl's own
+helpers decide the formats) without loading its workbook model. Cached values,
+not formulas: what Excel last calculated is what a reader sees. Empty
 trailing cells are dropped: sheets often declare a huge used range.
 """
 
 from __future__ import annotations
 
-import io
-import warnings
 from pathlib import Path
 from typing import Any
 
 from aegis.formats.base import Detection, DocumentError, FileType, Limits, ModuleFamily, Page
-from aegis.formats.ooxml import Package, app_properties, core_properties, open_package
+from aegis.formats.ooxml import Package, package_properties
 from aegis.formats.sanitize import cap_pages_text, clean_text, drop_empty
 from aegis.vocabulary import ErrorCode
 
 # A sheet can declare a million rows of nothing; stop after this many empty ones.
 MAX_EMPTY_RUN = 10_000
 MAX_COLUMNS = 16_384  # XFD, Excel's last column
-
-
-def _load(path: Path, limits: Limits) -> Any:
-    import openpyxl
-
-    open_package(path, limits)
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            # Bytes, not the path: openpyxl judges paths by their extension, and stored
-            # blobs have none. The zip gate has already bounded what this can inflate.
-            return openpyxl.load_workbook(io.BytesIO(path.read_bytes()), read_only=True, data_only=True)
-    except DocumentError:
-        raise
-    except Exception as exc:  # noqa: BLE001 - openpyxl raises many types on damaged packages
-        raise DocumentError(ErrorCode.MALFORMED, "The Excel workbook is damaged and cannot be read.") from exc
 
 
 def _cell(value: Any) -> str:
@@ -259,13 +243,9 @@ def extract_pages(path: Path, limits: Limits, *, detection: Detection | None = N
 
 
 def extract_metadata(path: Path, limits: Limits, *, detection: Detection | None = None) -> dict[str, Any]:
-    workbook = _load(path, limits)
-    try:
-        core = core_properties(workbook.properties)
-        sheets = [clean_text(name)[:200] for name in workbook.sheetnames]
-    finally:
-        workbook.close()
-    app = app_properties(path)
+    with Package(path, limits) as package:
+        core, app = package_properties(package)
+        sheets = [clean_text(name)[:200] for name, _ in _open_book(package).sheets]
     detail = drop_empty(
         {
             **{k: core.pop(k) for k in ("last_modified_by", "revision", "category", "comments", "declared_language")},
