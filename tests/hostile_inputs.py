@@ -452,6 +452,70 @@ def epub_with_entities() -> Generated:
     return "laughs.epub", buffer.getvalue(), expect("xml_entities")
 
 
+# --- legacy Office (OLE) ---------------------------------------------------------------
+
+
+def doc_piece_table_past_stream() -> Generated:
+    from tests.legacy_office import word_document
+
+    return "past.doc", word_document("Short text.\r", piece_fc=50_000_000), expect("malformed")
+
+
+def doc_fib_claims_gigabytes() -> Generated:
+    """The FIB says the main text is 2 GB long; the piece table holds a dozen characters."""
+    from tests.legacy_office import word_document
+
+    return "giga.doc", word_document("Short text.\r", ccp_text=2**31), expect("malformed")
+
+
+def doc_encrypted() -> Generated:
+    from tests.legacy_office import word_document
+
+    return "locked.doc", word_document("Secret.\r", encrypted=True), expect("encrypted")
+
+
+def doc_random_ole_streams() -> Generated:
+    """A real OLE container whose WordDocument stream is noise."""
+    from tests.legacy_office import compound_file
+
+    rng = random.Random(7)
+    noise = bytes(rng.randrange(256) for _ in range(8192))
+    return "noise.doc", compound_file({"WordDocument": noise, "1Table": noise}), expect("malformed")
+
+
+def ppt_records_nest_10000_deep() -> Generated:
+    from tests.legacy_office import presentation
+
+    return "deep.ppt", presentation([("Title", "Body", "", "")], nest=10_000), expect("nesting_too_deep")
+
+
+def ppt_edit_chain_loops() -> Generated:
+    """The newest edit names itself as the previous one: read once, then stop."""
+    from tests.legacy_office import presentation
+
+    return "loop.ppt", presentation([("Title", "Body", "", "")], edit_loops=True), expect(OK)
+
+
+def ppt_slides_point_back_at_the_document() -> Generated:
+    """Every slide's persist entry loops back to the document record."""
+    from tests.legacy_office import presentation
+
+    data = presentation([("One", "Body", "", ""), ("Two", "Body", "", "")], slides_at_document=True)
+    return "cycle.ppt", data, expect(OK)
+
+
+def ppt_record_longer_than_stream() -> Generated:
+    from tests.legacy_office import presentation
+
+    return "long.ppt", presentation([("Title", "Body", "", "")], overlong_slide=True), expect("malformed")
+
+
+def ppt_encrypted() -> Generated:
+    from tests.legacy_office import presentation
+
+    return "locked.ppt", presentation([("Title", "Body", "", "")], encrypted=True), expect("encrypted")
+
+
 # --- names and sizes -------------------------------------------------------------------
 
 
@@ -529,6 +593,15 @@ CASES: dict[str, Callable[[], Generated]] = {
         docx_missing_document,
         xlsx_that_is_a_docx,
         epub_with_entities,
+        doc_piece_table_past_stream,
+        doc_fib_claims_gigabytes,
+        doc_encrypted,
+        doc_random_ole_streams,
+        ppt_records_nest_10000_deep,
+        ppt_edit_chain_loops,
+        ppt_slides_point_back_at_the_document,
+        ppt_record_longer_than_stream,
+        ppt_encrypted,
         empty_file,
         name_path_traversal,
         name_percent_nul_exe,

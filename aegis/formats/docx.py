@@ -1,11 +1,12 @@
 """DOCX (Word 2007+): text in body order, split at the pages Word last rendered.
 
-python-docx gives the package, core properties and the body element; we walk
-the body XML ourselves with ``iterwalk`` because python-docx's paragraph API
-loses tables' position and page breaks, and recursion over nested tables is a
-stack risk. Word records where it broke pages (``w:lastRenderedPageBreak``) and
-where the author forced a break (``w:br w:type="page"``); both split pages, so
-page numbers match what a reader of the document saw.
+The package is read once (aegis.formats.ooxml.Package) and the body XML walked
+with ``iterwalk``, raising events only for the elements that carry text or
+structure: no python-docx object model (its paragraph API loses tables' position
+and page breaks, and building it cost more than the text). Word records where it
+broke pages (``w:lastRenderedPageBreak``) and where the author forced a break
+(``w:br w:type="page"``); both split pages, so page numbers match what a reader
+of the document saw.
 """
 
 from __future__ import annotations
@@ -14,14 +15,17 @@ from pathlib import Path
 from typing import Any
 
 from aegis.formats.base import Detection, DocumentError, FileType, Limits, ModuleFamily, Page
-from aegis.formats.ooxml import app_properties, core_properties, open_package
+from aegis.formats.ooxml import Package, package_properties
 from aegis.formats.sanitize import cap_pages_text, clean_text, drop_empty
 from aegis.vocabulary import ErrorCode
 
 W = "{http://schemas.openxmlformats.org/wordprocessingml/2006/main}"
 _T, _TAB, _BR, _CR, _P, _TC, _TR = (f"{W}{n}" for n in ("t", "tab", "br", "cr", "p", "tc", "tr"))
 _RENDERED = f"{W}lastRenderedPageBreak"
-_SKIP = {f"{W}{n}" for n in ("delText", "instrText", "del", "sectPr", "rPr", "pPr")}
+# Skipped with everything inside: deleted runs, and paragraph properties (their w:tabs
+# hold tab stops, not tabs). Other properties hold nothing the walk looks at.
+_SKIP = {f"{W}{n}" for n in ("del", "pPr")}
+_WALKED = [_T, _TAB, _BR, _CR, _P, _TC, _TR, _RENDERED, *_SKIP]
 MAX_NESTING = 200
 
 
@@ -66,21 +70,20 @@ def _tidy(text: str) -> str:
 
 
 def body_pages(body: Any, limits: Limits) -> list[Page]:
-    """Walk a WordprocessingML body (or header) element into pages."""
+    """Walk a WordprocessingML body (or header) element into pages.
+
+    Only the elements that carry text or structure raise events (lxml filters the
+    rest in C), which is most of the speed on long documents; the parser's own depth
+    limit (256) bounds nesting, and nested table cells are capped here too.
+    """
     from lxml import etree
 
     pages = _Pages(limits.max_text_chars)
     cell_depth = 0
     skip_depth = 0
-    depth = 0
-    for event, element in etree.iterwalk(body, events=("start", "end")):
+    for event, element in etree.iterwalk(body, events=("start", "end"), tag=_WALKED):
         tag = element.tag
         if event == "start":
-            depth += 1
-            if depth > MAX_NESTING:
-                raise DocumentError(
-                    ErrorCode.NESTING_TOO_DEEP, "The document nests its content too deeply to be read safely."
-                )
             if tag in _SKIP:
                 skip_depth += 1
             if skip_depth:
@@ -101,8 +104,11 @@ def body_pages(body: Any, limits: Limits) -> list[Page]:
                 pages.page_break()
             elif tag == _TC:
                 cell_depth += 1
+                if cell_depth > MAX_NESTING:
+                    raise DocumentError(
+                        ErrorCode.NESTING_TOO_DEEP, "The document nests its content too deeply to be read safely."
+                    )
         else:
-            depth -= 1
             if tag in _SKIP:
                 skip_depth -= 1
                 continue
@@ -110,46 +116,65 @@ def body_pages(body: Any, limits: Limits) -> list[Page]:
                 continue
             if tag == _P:
                 pages.add(" " if cell_depth else "\n")
+                if pages.size > pages.budget:
+                    break
             elif tag == _TC:
                 cell_depth -= 1
                 pages.trim()
                 pages.add(" | ")
             elif tag == _TR:
                 pages.add("\n")
-        if pages.size > pages.budget:
-            break
     return pages.result()
 
 
-def _load(path: Path) -> Any:
-    import docx
+_R = "{http://schemas.openxmlformats.org/officeDocument/2006/relationships}"
+_HEADERS_FOOTERS = (("headerReference", "default"), ("footerReference", "default"),
+                    ("headerReference", "first"), ("footerReference", "first"))
+MAX_SECTIONS = 100
 
-    open_package(path)
-    try:
-        return docx.Document(str(path))
-    except DocumentError:
-        raise
-    except KeyError as exc:
-        raise DocumentError(ErrorCode.MALFORMED, "The Word document is missing a required part.") from exc
-    except Exception as exc:  # noqa: BLE001 - python-docx raises many types on damaged packages
-        raise DocumentError(ErrorCode.MALFORMED, "The Word document is damaged and cannot be read.") from exc
+
+def _main_part_name(package: Package) -> str:
+    return next(
+        (target for kind, target in package.rels("").values() if kind.endswith("/officeDocument")),
+        "word/document.xml",
+    )
+
+
+def _main_part(package: Package) -> tuple[str, Any]:
+    """The main document part's name and its w:body element."""
+    name = _main_part_name(package)
+    root = package.part(name)
+    body = root.find(f"{W}body") if root is not None else None
+    if body is None:
+        raise DocumentError(ErrorCode.MALFORMED, "The Word document is missing a required part.")
+    return name, body
 
 
 def check(path: Path, limits: Limits, *, detection: Detection | None = None) -> dict[str, Any]:
-    _load(path)
+    # The gate only: the main part is parsed (and judged) once, by the stage that reads it.
+    with Package(path, limits) as package:
+        name = _main_part_name(package)
+        if name not in package.names:
+            raise DocumentError(ErrorCode.MALFORMED, "The Word document is missing a required part.")
+        package.check_prolog(name)
     return {}
 
 
-def _header_footer_text(document: Any, limits: Limits) -> str:
-    """Distinct header and footer text, once: it repeats on every page otherwise."""
+def _header_footer_text(package: Package, name: str, body: Any, limits: Limits) -> str:
+    """Distinct header and footer text, once: it repeats on every page otherwise.
+
+    Each section's default and first-page header and footer, in section order; a
+    section without its own (linked to the previous one) adds nothing.
+    """
+    rels = package.rels(name)
     seen: list[str] = []
-    for section in list(document.sections)[:100]:
-        for part in (section.header, section.footer, section.first_page_header, section.first_page_footer):
-            try:
-                if part.is_linked_to_previous:
-                    continue
-                element = part._element  # the hdr/ftr root; python-docx has no public accessor
-            except Exception:  # noqa: BLE001 - a missing header part is not an error
+    sections = body.xpath("./w:p/w:pPr/w:sectPr | ./w:sectPr", namespaces={"w": W[1:-1]})
+    for section in sections[:MAX_SECTIONS]:
+        for reference, kind in _HEADERS_FOOTERS:
+            ref = next((r for r in section.iterchildren(f"{W}{reference}") if r.get(f"{W}type") == kind), None)
+            rel = rels.get(ref.get(f"{_R}id") or "") if ref is not None else None
+            element = package.part(rel[1]) if rel is not None else None
+            if element is None:
                 continue
             for page in body_pages(element, limits):
                 text = page.text.strip()
@@ -159,41 +184,36 @@ def _header_footer_text(document: Any, limits: Limits) -> str:
 
 
 def extract_pages(path: Path, limits: Limits, *, detection: Detection | None = None) -> list[Page]:
-    document = _load(path)
-    pages = body_pages(document.element.body, limits)
-    extra = _header_footer_text(document, limits)
+    with Package(path, limits) as package:
+        name, body = _main_part(package)
+        pages = body_pages(body, limits)
+        extra = _header_footer_text(package, name, body, limits)
     if extra:
         pages[-1].text = (pages[-1].text + "\n\n" + extra).strip()
     return cap_pages_text(pages, limits.max_text_chars)
 
 
 def extract_metadata(path: Path, limits: Limits, *, detection: Detection | None = None) -> dict[str, Any]:
-    document = _load(path)
-    core = core_properties(document.core_properties)
-    app = app_properties(path)
-    detail = drop_empty(
-        {
-            **{
-                k: core.pop(k)
-                for k in ("last_modified_by", "revision", "category", "comments", "declared_language")
-                if k in core
-            },
-            **{k: v for k, v in app.items() if k != "creator"},
-            "paragraphs": len(document.element.body.findall(_P)),
-            "tables": len(document.tables),
-            "sections": len(document.sections),
-        }
-    )
-    pages = len(body_pages(document.element.body, limits))
+    with Package(path, limits) as package:
+        core, app = package_properties(package)
+        _, body = _main_part(package)
+        pages = len(body_pages(body, limits))
+        moved = ("last_modified_by", "revision", "category", "comments", "declared_language")
+        detail = drop_empty(
+            {
+                **{k: core.pop(k) for k in moved},
+                **{k: v for k, v in app.items() if k != "creator"},
+                "paragraphs": len(body.findall(_P)),
+                "tables": len(body.findall(f"{W}tbl")),
+                "sections": len(body.xpath("./w:p/w:pPr/w:sectPr | ./w:sectPr", namespaces={"w": W[1:-1]})),
+            }
+        )
     return drop_empty(core) | drop_empty({"creator": app.get("creator")}) | {"pages": pages, "docx": detail}
 
 
 #: Word documents.
 FAMILY = ModuleFamily(
     "docx",
-    (
-        FileType("docx", "application/vnd.openxmlformats-officedocument.wordprocessingml.document"),
-        FileType("doc", "application/msword"),
-    ),
+    (FileType("docx", "application/vnd.openxmlformats-officedocument.wordprocessingml.document"),),
     __name__,
 )

@@ -1,7 +1,9 @@
 """PPTX: one page per slide, with shapes, tables, groups and speaker notes.
 
-python-pptx reads the package after the zip gate. Group shapes nest, so shapes
-are walked with an explicit stack and a depth cap. Notes are included after the
+Slides are read from the package's XML (aegis.formats.ooxml.Package) in the
+order presentation.xml lists them, each shape tree in z-order as python-pptx
+would, without building its object model. Group shapes nest, so shapes are
+walked with an explicit stack and a depth cap. Notes are included after the
 slide text because speakers often put the real content there.
 """
 
@@ -11,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from aegis.formats.base import Detection, DocumentError, FileType, Limits, ModuleFamily, Page
-from aegis.formats.ooxml import app_properties, core_properties, open_package
+from aegis.formats.ooxml import Package, package_properties
 from aegis.formats.sanitize import cap_pages_text, clean_text, drop_empty
 from aegis.vocabulary import ErrorCode
 
@@ -19,23 +21,33 @@ MAX_GROUP_DEPTH = 50
 MAX_SHAPES = 10_000
 
 
-def _load(path: Path, limits: Limits) -> Any:
-    import pptx
-
-    open_package(path, limits)
-    try:
-        return pptx.Presentation(str(path))
-    except DocumentError:
-        raise
-    except Exception as exc:  # noqa: BLE001 - python-pptx raises many types on damaged packages
-        raise DocumentError(ErrorCode.MALFORMED, "The PowerPoint file is damaged and cannot be read.") from exc
+P = "{http://schemas.openxmlformats.org/presentationml/2006/main}"
+A = "{http://schemas.openxmlformats.org/drawingml/2006/main}"
+R = "{http://schemas.openxmlformats.org/officeDocument/2006/relationships}"
+_SLIDE_REL = "/slide"
+_NOTES_REL = "/notesSlide"
 
 
-def _shape_texts(shapes: Any) -> list[str]:
-    from pptx.enum.shapes import MSO_SHAPE_TYPE
+def _frame_text(body: Any) -> str:
+    """A text body's paragraphs, one per line; runs and fields joined, breaks as new lines."""
+    paragraphs = []
+    for paragraph in body.iterchildren(f"{A}p"):
+        parts = []
+        for element in paragraph.iterchildren(f"{A}r", f"{A}fld", f"{A}br"):
+            if element.tag == f"{A}br":
+                parts.append("\n")
+            else:
+                text = element.findtext(f"{A}t")
+                if text:
+                    parts.append(text)
+        paragraphs.append("".join(parts))
+    return "\n".join(paragraphs)
 
+
+def _tree_texts(tree: Any) -> list[str]:
+    """Texts of a slide's shape tree in z-order: text frames, tables as rows, groups opened."""
     texts: list[str] = []
-    stack = [(shape, 0) for shape in reversed(list(shapes))]
+    stack = [(shape, 0) for shape in reversed(list(tree))]
     seen = 0
     while stack:
         shape, depth = stack.pop()
@@ -46,28 +58,57 @@ def _shape_texts(shapes: Any) -> list[str]:
             raise DocumentError(
                 ErrorCode.NESTING_TOO_DEEP, "The presentation nests shapes too deeply to be read safely."
             )
-        try:
-            shape_type = shape.shape_type
-        except Exception:  # noqa: BLE001 - unknown shape types raise NotImplementedError
-            shape_type = None
-        if shape_type == MSO_SHAPE_TYPE.GROUP:
-            stack.extend((child, depth + 1) for child in reversed(list(shape.shapes)))
-            continue
-        if getattr(shape, "has_table", False):
-            for row in shape.table.rows:
-                cells = [cell.text.strip() for cell in row.cells]
-                texts.append(" | ".join(cells))
-            continue
-        if getattr(shape, "has_text_frame", False):
-            text = shape.text_frame.text.strip()
+        tag = shape.tag
+        if tag == f"{P}grpSp":
+            stack.extend((child, depth + 1) for child in reversed(list(shape)))
+        elif tag == f"{P}sp":
+            body = shape.find(f"{P}txBody")
+            text = _frame_text(body).strip() if body is not None else ""
             if text:
                 texts.append(text)
+        elif tag == f"{P}graphicFrame":
+            table = shape.find(f"{A}graphic/{A}graphicData/{A}tbl")
+            if table is None:
+                continue
+            for row in table.iterchildren(f"{A}tr"):
+                cells = []
+                for cell in row.iterchildren(f"{A}tc"):
+                    body = cell.find(f"{A}txBody")
+                    cells.append(_frame_text(body).strip() if body is not None else "")
+                texts.append(" | ".join(cells))
     return texts
 
 
+def _notes_text(notes: Any) -> str:
+    """The notes placeholder's text (the body placeholder of the notes slide)."""
+    tree = notes.find(f"{P}cSld/{P}spTree")
+    for shape in tree.iter(f"{P}sp") if tree is not None else ():
+        placeholder = shape.find(f"{P}nvSpPr/{P}nvPr/{P}ph")
+        if placeholder is not None and placeholder.get("type") == "body":
+            body = shape.find(f"{P}txBody")
+            return _frame_text(body).strip() if body is not None else ""
+    return ""
+
+
+def _slide_parts(package: Package) -> list[str]:
+    """The slides' part names in presentation order."""
+    main = "ppt/presentation.xml"
+    root = package.part(main)
+    if root is None:
+        raise DocumentError(ErrorCode.MALFORMED, "The PowerPoint file has no presentation part.")
+    rels = package.rels(main)
+    slides = []
+    for slide_id in root.iterfind(f"{P}sldIdLst/{P}sldId"):
+        rel = rels.get(slide_id.get(f"{R}id") or "")
+        if rel is None or not rel[0].endswith(_SLIDE_REL):
+            raise DocumentError(ErrorCode.MALFORMED, "The PowerPoint file lists a slide it does not contain.")
+        slides.append(rel[1])
+    return slides
+
+
 def check(path: Path, limits: Limits, *, detection: Detection | None = None) -> dict[str, Any]:
-    presentation = _load(path, limits)
-    count = len(presentation.slides)
+    with Package(path, limits) as package:
+        count = len(_slide_parts(package))
     if count > limits.max_pages:
         raise DocumentError(
             ErrorCode.TOO_MANY_PAGES, f"The presentation has {count} slides; the limit is {limits.max_pages}."
@@ -76,47 +117,55 @@ def check(path: Path, limits: Limits, *, detection: Detection | None = None) -> 
 
 
 def extract_pages(path: Path, limits: Limits, *, detection: Detection | None = None) -> list[Page]:
-    presentation = _load(path, limits)
     pages: list[Page] = []
     size = 0
-    for number, slide in enumerate(presentation.slides, start=1):
-        if number > limits.max_pages:
-            raise DocumentError(ErrorCode.TOO_MANY_PAGES, f"The presentation has more than {limits.max_pages} slides.")
-        text = ""
-        if size <= limits.max_text_chars:
-            parts = _shape_texts(slide.shapes)
-            if slide.has_notes_slide:
-                notes = slide.notes_slide.notes_text_frame
-                if notes is not None and notes.text.strip():
-                    parts.append(notes.text.strip())
-            text = clean_text("\n\n".join(parts).replace("\x0b", "\n"))
-            size += len(text)
-        pages.append(Page(number=number, text=text))
+    with Package(path, limits) as package:
+        for number, name in enumerate(_slide_parts(package), start=1):
+            if number > limits.max_pages:
+                raise DocumentError(
+                    ErrorCode.TOO_MANY_PAGES, f"The presentation has more than {limits.max_pages} slides."
+                )
+            text = ""
+            if size <= limits.max_text_chars:
+                slide = package.part(name)
+                if slide is None:
+                    raise DocumentError(ErrorCode.MALFORMED, "The PowerPoint file is missing a slide part.")
+                tree = slide.find(f"{P}cSld/{P}spTree")
+                parts = _tree_texts(tree) if tree is not None else []
+                notes = next((t for kind, t in package.rels(name).values() if kind.endswith(_NOTES_REL)), None)
+                notes_root = package.part(notes) if notes else None
+                if notes_root is not None and (note := _notes_text(notes_root)):
+                    parts.append(note)
+                text = clean_text("\n\n".join(parts).replace("\x0b", "\n"))
+                size += len(text)
+            pages.append(Page(number=number, text=text))
     return cap_pages_text(pages or [Page(number=1, text="")], limits.max_text_chars)
 
 
 def extract_metadata(path: Path, limits: Limits, *, detection: Detection | None = None) -> dict[str, Any]:
-    presentation = _load(path, limits)
-    core = core_properties(presentation.core_properties)
-    app = app_properties(path)
+    with Package(path, limits) as package:
+        core, app = package_properties(package)
+        count = len(_slide_parts(package))
+        size = package.part("ppt/presentation.xml").find(f"{P}sldSz")
     detail = drop_empty(
         {
             **{k: core.pop(k) for k in ("last_modified_by", "revision", "category", "comments", "declared_language")},
             **{k: v for k, v in app.items() if k != "creator"},
-            "slide_width": int(presentation.slide_width or 0) or None,
-            "slide_height": int(presentation.slide_height or 0) or None,
+            "slide_width": _emu(size, "cx"),
+            "slide_height": _emu(size, "cy"),
         }
     )
-    count = len(presentation.slides)
     return drop_empty(core) | drop_empty({"creator": app.get("creator")}) | {"pages": count, "pptx": detail}
+
+
+def _emu(element: Any, attribute: str) -> int | None:
+    value = element.get(attribute) if element is not None else None
+    return int(value) if value and value.isdigit() and len(value) < 12 else None
 
 
 #: PowerPoint presentations.
 FAMILY = ModuleFamily(
     "pptx",
-    (
-        FileType("pptx", "application/vnd.openxmlformats-officedocument.presentationml.presentation"),
-        FileType("ppt", "application/vnd.ms-powerpoint"),
-    ),
+    (FileType("pptx", "application/vnd.openxmlformats-officedocument.presentationml.presentation"),),
     __name__,
 )

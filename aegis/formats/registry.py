@@ -12,7 +12,26 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator, Mapping
 from types import MappingProxyType
 
-from aegis.formats import csv, docx, email, epub, html, image, json, msg, odf, pdf, pptx, rtf, text, xls, xlsx, xml
+from aegis.formats import (
+    csv,
+    doc,
+    docx,
+    email,
+    epub,
+    html,
+    image,
+    json,
+    msg,
+    odf,
+    pdf,
+    ppt,
+    pptx,
+    rtf,
+    text,
+    xls,
+    xlsx,
+    xml,
+)
 from aegis.formats.base import DocumentError, FormatFamily
 from aegis.vocabulary import ErrorCode
 
@@ -91,7 +110,9 @@ REGISTRY = FormatRegistry(
         email.FAMILY,
         msg.FAMILY,
         docx.FAMILY,
+        doc.FAMILY,
         pptx.FAMILY,
+        ppt.FAMILY,
         xlsx.FAMILY,
         xls.FAMILY,
         odf.FAMILY,

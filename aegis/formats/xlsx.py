@@ -1,41 +1,26 @@
 """XLSX: one page per sheet, rows as ``a | b | c`` lines, cached values only.
 
-openpyxl in read-only mode streams rows instead of building every cell object,
-so memory follows the row, not the sheet. ``data_only`` gives the values Excel
-last calculated rather than formulas, which is what a reader sees. Empty
+Sheets are read from the package's XML (aegis.formats.ooxml.Package) with lxml,
+cells typed exactly as openpyxl's read-only ``data_only`` reader types them
+(shared strings, dates by their number format, the 1904 epoch; openpyxl's own
+helpers decide the formats) without loading its workbook model. Cached values,
+not formulas: what Excel last calculated is what a reader sees. Empty
 trailing cells are dropped: sheets often declare a huge used range.
 """
 
 from __future__ import annotations
 
-import io
-import warnings
 from pathlib import Path
 from typing import Any
 
 from aegis.formats.base import Detection, DocumentError, FileType, Limits, ModuleFamily, Page
-from aegis.formats.ooxml import app_properties, core_properties, open_package
+from aegis.formats.ooxml import Package, package_properties
 from aegis.formats.sanitize import cap_pages_text, clean_text, drop_empty
 from aegis.vocabulary import ErrorCode
 
 # A sheet can declare a million rows of nothing; stop after this many empty ones.
 MAX_EMPTY_RUN = 10_000
-
-
-def _load(path: Path, limits: Limits) -> Any:
-    import openpyxl
-
-    open_package(path, limits)
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            # Bytes, not the path: openpyxl judges paths by their extension, and stored
-            # blobs have none. The zip gate has already bounded what this can inflate.
-            return openpyxl.load_workbook(io.BytesIO(path.read_bytes()), read_only=True, data_only=True)
-    except DocumentError:
-        raise
-    except Exception as exc:  # noqa: BLE001 - openpyxl raises many types on damaged packages
-        raise DocumentError(ErrorCode.MALFORMED, "The Excel workbook is damaged and cannot be read.") from exc
+MAX_COLUMNS = 16_384  # XFD, Excel's last column
 
 
 def _cell(value: Any) -> str:
@@ -80,42 +65,187 @@ def check_sheet_count(count: int, limits: Limits) -> dict[str, Any]:
     return {"sheets": count}
 
 
-def check(path: Path, limits: Limits, *, detection: Detection | None = None) -> dict[str, Any]:
-    workbook = _load(path, limits)
+S = "{http://schemas.openxmlformats.org/spreadsheetml/2006/main}"
+R = "{http://schemas.openxmlformats.org/officeDocument/2006/relationships}"
+_C, _V, _IS, _T, _RUN, _ROW = f"{S}c", f"{S}v", f"{S}is", f"{S}t", f"{S}r", f"{S}row"
+
+
+def _string(node: Any) -> str:
+    """A shared or inline string: its plain text plus its rich-text runs' (no phonetic guides)."""
+    parts = [node.findtext(_T) or ""]
+    parts.extend(run.findtext(_T) or "" for run in node.iterchildren(_RUN))
+    return "".join(parts).replace("x005F_", "")
+
+
+class _Book:
+    """What a sheet's cells need from the rest of the workbook: strings, date styles, epoch."""
+
+    def __init__(self, package: Package) -> None:
+        self.package = package
+        main = "xl/workbook.xml"
+        root = package.part(main)
+        if root is None:
+            raise DocumentError(ErrorCode.MALFORMED, "The Excel workbook has no workbook part.")
+        rels = package.rels(main)
+        self.sheets: list[tuple[str, str | None]] = []  # (name, worksheet part or None for chart sheets)
+        for sheet in root.iterfind(f"{S}sheets/{S}sheet"):
+            kind, target = rels.get(sheet.get(f"{R}id") or "", ("", ""))
+            self.sheets.append((sheet.get("name") or "", target if kind.endswith("/worksheet") else None))
+        props = root.find(f"{S}workbookPr")
+        self.mac_epoch = props is not None and props.get("date1904") in ("1", "true")
+        self.rels = rels
+        self._strings: list[str] | None = None
+        self._styles: tuple[set[int], set[int]] | None = None
+
+    def _part_of(self, suffix: str) -> Any:
+        target = next((t for kind, t in self.rels.values() if kind.endswith(suffix)), None)
+        return self.package.part(target) if target else None
+
+    @property
+    def strings(self) -> list[str]:
+        if self._strings is None:
+            root = self._part_of("/sharedStrings")
+            self._strings = [_string(si) for si in root.iterchildren(f"{S}si")] if root is not None else []
+        return self._strings
+
+    @property
+    def styles(self) -> tuple[set[int], set[int]]:
+        """Indexes of the cell formats that show dates, and of those that show durations."""
+        if self._styles is None:
+            from openpyxl.styles.numbers import BUILTIN_FORMATS, is_date_format, is_timedelta_format
+
+            dates: set[int] = set()
+            durations: set[int] = set()
+            root = self._part_of("/styles")
+            if root is not None:
+                custom = {
+                    fmt.get("numFmtId"): fmt.get("formatCode") or "" for fmt in root.iterfind(f"{S}numFmts/{S}numFmt")
+                }
+                for index, xf in enumerate(root.iterfind(f"{S}cellXfs/{S}xf")):
+                    key = xf.get("numFmtId") or "0"
+                    code = custom.get(key) or BUILTIN_FORMATS.get(int(key) if key.isdigit() else -1) or ""
+                    if code and is_date_format(code):
+                        dates.add(index)
+                    if code and is_timedelta_format(code):
+                        durations.add(index)
+            self._styles = (dates, durations)
+        return self._styles
+
+    def value(self, cell: Any) -> Any:
+        """A cell's cached value, typed as openpyxl's data_only reader types it."""
+        kind = cell.get("t", "n")
+        if kind == "inlineStr":
+            node = cell.find(_IS)
+            return _string(node) if node is not None else None
+        raw = cell.findtext(_V)
+        if not raw:
+            return None
+        if kind == "s":
+            index = int(raw)
+            strings = self.strings
+            return strings[index] if 0 <= index < len(strings) else None
+        if kind == "n":
+            number: float | int = float(raw) if any(ch in raw for ch in ".eE") else int(raw)
+            style = int(cell.get("s") or 0)
+            dates, durations = self.styles
+            if style in dates:
+                from openpyxl.utils.datetime import CALENDAR_MAC_1904, WINDOWS_EPOCH, from_excel
+
+                try:
+                    epoch = CALENDAR_MAC_1904 if self.mac_epoch else WINDOWS_EPOCH
+                    return from_excel(number, epoch, timedelta=style in durations)
+                except (OverflowError, ValueError):
+                    return "#VALUE!"
+            return number
+        if kind == "b":
+            return bool(int(raw))
+        if kind == "d":
+            from openpyxl.utils.datetime import from_ISO8601
+
+            return from_ISO8601(raw)
+        return raw  # str (a formula's text result) and e (an error like #N/A)
+
+    def rows(self, part: str) -> Any:
+        """A worksheet's rows as lists of values from column A, missing rows as empty lists."""
+        root = self.package.part(part)
+        if root is None:
+            raise DocumentError(ErrorCode.MALFORMED, "The Excel workbook is missing a worksheet part.")
+        data = root.find(f"{S}sheetData")
+        expected = 1
+        for row in data.iterchildren(_ROW) if data is not None else ():
+            number = _row_number(row.get("r"), expected)
+            while expected < number:
+                expected += 1
+                yield []
+            expected = number + 1
+            values: list[Any] = []
+            for cell in row.iterchildren(_C):
+                column = _column(cell.get("r"), len(values) + 1)
+                if column > len(values) + 1:
+                    values.extend([None] * (column - len(values) - 1))
+                values.append(self.value(cell))
+            yield values
+
+
+def _row_number(raw: str | None, default: int) -> int:
+    if raw and raw.isdigit():
+        return int(raw)
+    return default
+
+
+def _column(reference: str | None, default: int) -> int:
+    """The column number of a cell reference like ``AB12``; a cell without one follows the last."""
+    if not reference:
+        return default
+    column = 0
+    for ch in reference:
+        if "A" <= ch <= "Z":
+            column = column * 26 + ord(ch) - 64
+        else:
+            break
+    return column if 0 < column <= MAX_COLUMNS else default
+
+
+def _open_book(package: Package) -> _Book:
     try:
-        count = len(workbook.sheetnames)
-    finally:
-        workbook.close()
+        return _Book(package)
+    except DocumentError:
+        raise
+    except (ValueError, KeyError, TypeError) as exc:
+        raise DocumentError(ErrorCode.MALFORMED, "The Excel workbook is damaged and cannot be read.") from exc
+
+
+def check(path: Path, limits: Limits, *, detection: Detection | None = None) -> dict[str, Any]:
+    with Package(path, limits) as package:
+        count = len(_open_book(package).sheets)
     return check_sheet_count(count, limits)
 
 
 def extract_pages(path: Path, limits: Limits, *, detection: Detection | None = None) -> list[Page]:
-    workbook = _load(path, limits)
     pages: list[Page] = []
     remaining = limits.max_text_chars
-    try:
-        for number, sheet in enumerate(workbook.worksheets, start=1):
+    with Package(path, limits) as package:
+        book = _open_book(package)
+        worksheets = [(name, part) for name, part in book.sheets if part is not None]
+        for number, (name, part) in enumerate(worksheets, start=1):
             if number > limits.max_pages:
                 raise DocumentError(ErrorCode.TOO_MANY_PAGES, f"The workbook has more than {limits.max_pages} sheets.")
             text = ""
             if remaining > 0:
-                body, _ = sheet_text(sheet.iter_rows(values_only=True), remaining)
-                text = f"{sheet.title}\n\n{body}".strip() if body else clean_text(sheet.title)
+                try:
+                    body, _ = sheet_text(book.rows(part), remaining)
+                except (ValueError, IndexError, OverflowError) as exc:
+                    raise DocumentError(ErrorCode.MALFORMED, "The Excel workbook has a damaged cell.") from exc
+                text = f"{name}\n\n{body}".strip() if body else clean_text(name)
                 remaining -= len(text)
             pages.append(Page(number=number, text=text))
-    finally:
-        workbook.close()
     return cap_pages_text(pages or [Page(number=1, text="")], limits.max_text_chars)
 
 
 def extract_metadata(path: Path, limits: Limits, *, detection: Detection | None = None) -> dict[str, Any]:
-    workbook = _load(path, limits)
-    try:
-        core = core_properties(workbook.properties)
-        sheets = [clean_text(name)[:200] for name in workbook.sheetnames]
-    finally:
-        workbook.close()
-    app = app_properties(path)
+    with Package(path, limits) as package:
+        core, app = package_properties(package)
+        sheets = [clean_text(name)[:200] for name, _ in _open_book(package).sheets]
     detail = drop_empty(
         {
             **{k: core.pop(k) for k in ("last_modified_by", "revision", "category", "comments", "declared_language")},

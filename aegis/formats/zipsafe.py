@@ -20,7 +20,7 @@ _DRIVE = re.compile(r"^[A-Za-z]:")
 # Below this size a high ratio is harmless (an XML part of zeros, a tiny text).
 _RATIO_FLOOR = 1024 * 1024
 # How much of each XML part we inflate to look at its prolog.
-_PROLOG_BYTES = 4096
+PROLOG_BYTES = 4096
 
 
 def open_zip(path: Path) -> zipfile.ZipFile:
@@ -60,7 +60,7 @@ def check_zip(zf: zipfile.ZipFile, limits: Limits) -> list[zipfile.ZipInfo]:
     return infos
 
 
-def read_prolog(zf: zipfile.ZipFile, name: str, size: int = _PROLOG_BYTES) -> bytes:
+def read_prolog(zf: zipfile.ZipFile, name: str, size: int = PROLOG_BYTES) -> bytes:
     """The first bytes of an entry, inflated no further than needed."""
     try:
         with zf.open(name) as fh:
@@ -80,8 +80,12 @@ def check_xml_prologs(zf: zipfile.ZipFile, infos: list[zipfile.ZipInfo], *, allo
         lower = info.filename.lower()
         if not lower.endswith((".xml", ".rels", ".xhtml", ".htm", ".html", ".opf", ".ncx", ".vml")):
             continue
-        head = read_prolog(zf, info.filename)
-        if b"<!DOCTYPE" not in head and b"<!ENTITY" not in head and b"\0<\0!" not in head and b"<\0!\0" not in head:
-            continue
-        if not allow_doctype or b"<!ENTITY" in head or b"[" in head.split(b"<!DOCTYPE", 1)[-1].split(b">", 1)[0]:
-            raise DocumentError(ErrorCode.XML_ENTITIES, "The document declares XML entities, which we do not accept.")
+        refuse_entities(read_prolog(zf, info.filename), allow_doctype=allow_doctype)
+
+
+def refuse_entities(head: bytes, *, allow_doctype: bool = False) -> None:
+    """Refuse an XML part whose prolog (its first bytes) declares a DTD or entities."""
+    if b"<!DOCTYPE" not in head and b"<!ENTITY" not in head and b"\0<\0!" not in head and b"<\0!\0" not in head:
+        return
+    if not allow_doctype or b"<!ENTITY" in head or b"[" in head.split(b"<!DOCTYPE", 1)[-1].split(b">", 1)[0]:
+        raise DocumentError(ErrorCode.XML_ENTITIES, "The document declares XML entities, which we do not accept.")

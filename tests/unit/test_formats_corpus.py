@@ -25,8 +25,6 @@ REJECTED = {
     "pdf/libreoffice-writer-password.pdf": "encrypted",
     # Both pypdf and PDFium fail on its page tree ("Invalid object in /Pages").
     "pdf/unreadablemetadata.pdf": "malformed",
-    "office/fake.doc": "unsupported_format",
-    "office/duplicate-paragraphs.doc": "unsupported_format",
     "text/fake-text-all-whitespace.txt": "empty_file",
     "email/eml__empty.eml": "empty_file",
 }
@@ -36,6 +34,9 @@ MUST_HAVE_TEXT = {
     "pdf/korean-text-with-tables.pdf": "",
     "office/simple.docx": "",
     "office/fake-power-point.pptx": "",
+    "office/fake.doc": "Lorem ipsum dolor sit amet.",
+    "office/duplicate-paragraphs.doc": "This document contains duplicates",
+    "office/language-docs__eng_spa_mult.ppt": "Todos los seres humanos",
     "office/winter-sports.epub": "Switzerland",
     "office/simple.odt": "",
     "office/fake-doc.rtf": "",

@@ -142,6 +142,35 @@ def test_xlsx_has_one_page_per_sheet_with_rows_as_lines(tmp_path: Path) -> None:
     assert (meta["title"], meta["author"]) == ("Numbers", "Excel user")
 
 
+def test_xlsx_cells_read_as_openpyxl_reads_their_cached_values(tmp_path: Path) -> None:
+    """Our streaming reader and openpyxl's data_only reader agree cell for cell:
+    dates and times by their number format, booleans, floats, gaps, rich text."""
+    import openpyxl
+    from openpyxl.cell.rich_text import CellRichText, TextBlock
+    from openpyxl.cell.text import InlineFont
+
+    from aegis.formats.xlsx import sheet_text
+
+    workbook = openpyxl.Workbook()
+    sheet = workbook.active
+    sheet.append(["when", dt.datetime(2024, 3, 1, 12, 30), dt.date(1999, 12, 31), dt.time(8, 15)])
+    sheet.append([True, False, 0.1, 1e-9, 3.0, -7])
+    sheet["F7"] = "sparse"
+    sheet["B9"] = CellRichText(["plain ", TextBlock(InlineFont(b=True), "bold")])
+    sheet["C10"] = "  padded  "
+    buffer = io.BytesIO()
+    workbook.save(buffer)
+    path = save(tmp_path, buffer.getvalue())
+    expected, _ = sheet_text(
+        openpyxl.load_workbook(io.BytesIO(buffer.getvalue()), read_only=True, data_only=True)
+        .active.iter_rows(values_only=True),
+        10**6,
+    )
+    detection, _, pages = process(path, "cells.xlsx")
+    assert pages[0].text == f"Sheet\n\n{expected}"
+    assert "2024-03-01 12:30:00" in expected and "True | False | 0.1" in expected and "plain bold" in expected
+
+
 def test_docx_bytes_named_pptx_are_a_type_mismatch(tmp_path: Path) -> None:
     with pytest.raises(DocumentError) as caught:
         validate(save(tmp_path, make_docx()), "deck.pptx", LIMITS)
@@ -155,11 +184,12 @@ def test_modern_file_with_legacy_extension_is_read_as_what_it_is(tmp_path: Path)
 
 
 @needs_corpus
-def test_legacy_word_doc_is_unsupported_with_advice() -> None:
-    with pytest.raises(DocumentError) as caught:
-        validate(CORPUS / "fake.doc", "fake.doc", LIMITS)
-    assert caught.value.code == "unsupported_format"
-    assert ".docx" in caught.value.message
+def test_legacy_word_doc_from_the_corpus_is_read_with_its_text_and_properties() -> None:
+    detection, meta, pages = process(CORPUS / "fake.doc", "fake.doc")
+    assert (detection.family, detection.mime) == ("doc", "application/msword")
+    assert [page.text for page in pages] == ["Lorem ipsum dolor sit amet."]
+    assert meta["author"] == "Mr. Miagi"
+    assert meta["created_at"] == "2013-12-24T04:15:00"
 
 
 @needs_corpus
