@@ -21,6 +21,7 @@ from sqlalchemy.orm import Session
 
 from aegis.config import Settings
 from aegis.formats.base import DocumentError
+from aegis.observability import tracing
 from aegis.persistence.db import session_scope
 from aegis.persistence.models import Document, StageRun, utcnow
 from aegis.persistence.storage import BlobStore
@@ -163,6 +164,7 @@ def _begin(
         events.publish(settings, document.tenant_id, document.id, stage, "failed", code=code)
         return Outcome.FAILED
     claim(run, task_id=task_id, worker=worker, now=now)
+    tracing.annotate(tenant=document.tenant_id, attempt=run.attempts)
     run.finished_at = None
     run.duration_ms = None
     document.status = DocumentStatus.PROCESSING
@@ -192,6 +194,7 @@ def _end(
             return Outcome.DROPPED
         fail_document(document, _run_for(document, stage), code, message, rejected=rejected)
     status = DocumentStatus.REJECTED if rejected else DocumentStatus.FAILED
+    tracing.annotate(error_code=str(code))
     events.publish(settings, info.tenant_id, info.id, stage, status, code=code, message=message)
     log.info("document %s: %s", status, code, extra=_ctx(info.id, stage, info.tenant_id))
     return Outcome.REJECTED if rejected else Outcome.FAILED
