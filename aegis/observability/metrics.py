@@ -25,7 +25,7 @@ def metrics() -> Any:
 
     from prometheus_client import Counter, Histogram
 
-    return SimpleNamespace(
+    m = SimpleNamespace(
         http_requests=Counter(
             "http_requests_total", "HTTP requests by endpoint and status", ["method", "endpoint", "status"],
             namespace=NAMESPACE,
@@ -58,7 +58,31 @@ def metrics() -> Any:
         webhook_deliveries=Counter(
             "webhook_deliveries_total", "Webhook delivery attempts by outcome", ["outcome"], namespace=NAMESPACE,
         ),
+        stage_errors=Counter(
+            "stage_errors_total", "Documents a stage failed or rejected, by error code", ["stage", "code"],
+            namespace=NAMESPACE,
+        ),
     )
+    _zero_series(m)
+    return m
+
+
+def _zero_series(m: Any) -> None:
+    """Create the known label sets at 0, so dashboards and alerts see a series (and rate() a
+    starting point) before the first event; in multiprocess mode an unused label set is absent."""
+    from aegis.pipeline.registry import REGISTRY
+
+    for spec in REGISTRY:
+        for outcome in ("succeeded", "failed", "rejected", "retry", "timeout"):
+            m.stage_tasks.labels(spec.name, outcome)
+        m.stage_duration.labels(spec.name)
+        m.reconciler_resends.labels(spec.name)
+        m.reconciler_failures.labels(spec.name)
+        if spec.fans_out:
+            for outcome in ("succeeded", "failed"):
+                m.stage_units.labels(spec.name, outcome)
+    for outcome in ("delivered", "failed", "refused", "gave_up"):
+        m.webhook_deliveries.labels(outcome)
 
 
 class StateCollector:

@@ -22,6 +22,7 @@ from sqlalchemy.orm import Session
 from aegis.config import Settings
 from aegis.formats.base import DocumentError
 from aegis.observability import tracing
+from aegis.observability.metrics import metrics
 from aegis.persistence.db import session_scope
 from aegis.persistence.models import Document, StageRun, utcnow
 from aegis.persistence.storage import BlobStore
@@ -195,6 +196,7 @@ def _end(
         fail_document(document, _run_for(document, stage), code, message, rejected=rejected)
     status = DocumentStatus.REJECTED if rejected else DocumentStatus.FAILED
     tracing.annotate(error_code=str(code))
+    metrics().stage_errors.labels(stage, str(code)).inc()
     events.publish(settings, info.tenant_id, info.id, stage, status, code=code, message=message)
     log.info("document %s: %s", status, code, extra=_ctx(info.id, stage, info.tenant_id))
     return Outcome.REJECTED if rejected else Outcome.FAILED
@@ -212,6 +214,7 @@ def record_timeout(settings: Settings, stage: str, document_id: str, token: str)
             f"The {stage} stage took longer than its {settings.time_limits[stage]} s limit and was stopped.",
             rejected=False,
         )
+    metrics().stage_errors.labels(stage, ErrorCode.TIMEOUT.value).inc()
     events.publish(settings, info_tenant, document_id, stage, "failed", code=ErrorCode.TIMEOUT)
 
 

@@ -114,12 +114,14 @@ def test_a_stage_resent_by_the_reconciler_after_a_killed_worker_reports_into_a_t
     first = doc["trace_id"]
 
     def resent() -> Span | None:
-        return next((s for s in _stage_spans(receiver, doc_id)
-                     if s.attributes["aegis.stage"] == "content" and s.trace_id != first), None)
+        return next((s for s in _stage_spans(receiver, doc_id) if s.attributes["aegis.stage"] == "content"
+                     and s.attributes["aegis.outcome"] == "succeeded"), None)
 
     content = wait_for(resent, 20, message="the re-sent content span")
-    assert content.attributes["aegis.attempt"] == 2
-    assert content.attributes["aegis.outcome"] == "succeeded"
+    assert content.trace_id != first, "the killed attempt never ended; the span that did is the re-sent one"
+    assert content.attributes["aegis.attempt"] == 2, [
+        s.attributes for s in _stage_spans(receiver, doc_id) if s.attributes["aegis.stage"] == "content"
+    ]
     links = [s for s in receiver.received() if s.trace_id == content.trace_id and first in s.links]
     assert links and links[0].attributes["aegis.document_id"] == doc_id, links
     assert links[0].name == "reconcile redispatch content"
