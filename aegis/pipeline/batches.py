@@ -160,7 +160,7 @@ def execute_batch(
     except Exception:  # noqa: BLE001 - a bug of ours: record it on the units, keep the document going
         log.exception("batch crashed", extra={"document_id": document_id, "stage": stage})
         code = ErrorCode.INTERNAL_ERROR
-    tracing.annotate(error_code=code)
+    tracing.annotate(error_code=str(code) if code else None)
     metrics().stage_units.labels(stage, "failed" if code else "succeeded").inc(len(units))
     log.info("batch %d (%d units) ran in %d ms", index, len(units), int((time.monotonic() - started) * 1000),
              extra={"document_id": document_id, "stage": stage})

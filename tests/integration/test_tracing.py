@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import signal
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 from sqlalchemy import select
@@ -14,6 +15,7 @@ from aegis.persistence.db import session_scope
 from aegis.persistence.models import StageRun
 from aegis.pipeline.registry import STAGES
 from tests.harness import CORPUS, ApiClient, Stack, pick_redis_db, postgres_database, wait_for
+from tests.ocr_samples import save_image_pdf, text_page
 from tests.otlp_receiver import OtlpReceiver, Span
 
 pytestmark = pytest.mark.integration
@@ -30,7 +32,7 @@ def traced() -> Iterator[tuple[Stack, OtlpReceiver]]:
             database_url, f"redis://127.0.0.1:6379/{index}",
             OTEL_EXPORTER_OTLP_ENDPOINT=receiver.endpoint, OTEL_EXPORTER_OTLP_PROTOCOL="http/protobuf",
             OTEL_BSP_SCHEDULE_DELAY="200",
-            AEGIS_TIME_LIMIT_CONTENT="30", AEGIS_RECONCILE_INTERVAL="1",
+            AEGIS_TIME_LIMIT_CONTENT="30", AEGIS_RECONCILE_INTERVAL="1", AEGIS_OCR_BATCH_PAGES="1",
         )
         try:
             stack.migrate()
@@ -89,6 +91,24 @@ def test_one_uploaded_document_is_one_trace_from_the_upload_span_through_every_s
         lines = [json.loads(line) for line in stack.logs[name].read_text(errors="replace").splitlines()
                  if line.startswith("{") and doc["id"] in line]
         assert lines and all(entry.get("trace_id") == trace_id for entry in lines), (name, lines)
+
+
+def test_each_ocr_batch_is_a_span_of_the_document_trace(traced: tuple[Stack, OtlpReceiver], tmp_path: Path) -> None:
+    stack, receiver = traced
+    api = ApiClient(stack.url, stack.create_tenant("traced-ocr"))
+    scan = save_image_pdf(tmp_path / "scan.pdf", [text_page(), text_page()])
+    doc = api.wait(api.upload(scan).json()["id"])
+    assert doc["status"] == "succeeded", doc
+
+    def batches() -> list[Span] | None:
+        found = [s for s in receiver.received() if s.name == "run/aegis.ocr.batch"
+                 and s.attributes.get("aegis.document_id") == doc["id"] and "aegis.outcome" in s.attributes]
+        return found if len(found) == 2 else None
+
+    spans = wait_for(batches, 20, message="a span per OCR batch")
+    assert {s.trace_id for s in spans} == {doc["trace_id"]}
+    assert sorted(s.attributes["aegis.batch"] for s in spans) == [0, 1]
+    assert all(s.attributes["aegis.stage"] == "ocr" and s.attributes["aegis.units"] == 1 for s in spans)
 
 
 def _running_worker(stack: Stack, document_id: str, stage: str) -> str | None:
