@@ -186,6 +186,12 @@ def _schemas() -> dict[str, Any]:
                 "warnings": {"type": "array", "items": _ref("Warning")},
                 "created_at": timestamp,
                 "updated_at": timestamp,
+                "trace_id": {
+                    "type": ["string", "null"],
+                    "pattern": "^[0-9a-f]{32}$",
+                    "description": "The OpenTelemetry trace of the upload (or last reprocess) and every stage "
+                                   "it started; null when tracing is off.",
+                },
                 "duplicate": {
                     "type": "boolean",
                     "description": "Only on upload: true when the tenant already had these exact bytes.",

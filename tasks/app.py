@@ -5,7 +5,7 @@ from __future__ import annotations
 from celery import Celery
 from celery.signals import setup_logging
 
-from tasks import metrics, probes
+from tasks import metrics, probes, tracing
 
 app = Celery("aegis")
 app.config_from_object("celeryconfig")
@@ -15,6 +15,7 @@ app.conf.imports = (
 )
 metrics.install(app)
 probes.install(app)
+tracing.install(app)
 
 
 def _configure_logging(**_kwargs: object) -> None:

@@ -14,6 +14,7 @@ from celery.exceptions import TimeLimitExceeded
 from sqlalchemy.exc import OperationalError
 
 from aegis.config import Settings, load_settings, soft_limit
+from aegis.observability import tracing
 from aegis.observability.logs import bind_context
 from aegis.observability.metrics import metrics
 from aegis.pipeline import batches, chain, runner
@@ -90,6 +91,8 @@ def _begin_task(task: Task, stage: str, document_id: str, registry: Registry) ->
     """Log context, the parser memory cap, and who is working: what every stage task starts with."""
     s = settings()
     bind_context(document_id=document_id, stage=stage, task_id=task.request.id)
+    # The Celery instrumentation's span for this task run (a child of the upload's trace).
+    tracing.annotate(document_id=document_id, stage=stage, retries=task.request.retries)
     if registry.get(stage).parses_untrusted:
         # Parsers of untrusted files run under an address-space cap in the pool child.
         cap_memory(s.parser_memory_mb)
@@ -104,6 +107,7 @@ def run_stage(task: Task, stage: str, document_id: str, token: str, registry: Re
         )
     except (TransientError, OperationalError) as exc:
         metrics().stage_tasks.labels(stage, "retry").inc()
+        tracing.annotate(outcome="retry")
         try:
             runner.record_transient(s, stage, document_id, token, f"{type(exc).__name__}: {exc}")
         except Exception:  # noqa: BLE001 - the database itself may be what is down
@@ -117,6 +121,7 @@ def run_stage(task: Task, stage: str, document_id: str, token: str, registry: Re
         bind_context()
     metrics().stage_tasks.labels(stage, outcome.value).inc()
     metrics().stage_duration.labels(stage).observe(time.perf_counter() - started)
+    tracing.annotate(outcome=outcome.value)
     if outcome is not runner.Outcome.SUCCEEDED:
         # Stop the chain here: the document ended, another message owns it, or its
         # batches carry it on (the join sends the rest of the chain).
@@ -155,16 +160,19 @@ class BatchTask(Task):
 
 def run_batch(task: Task, stage: str, document_id: str, token: str, index: int, registry: Registry = REGISTRY) -> str:
     s, worker, started = _begin_task(task, stage, document_id, registry)
+    tracing.annotate(batch=index)
     try:
         outcome, following = batches.execute_batch(
             s, stage, document_id, token, index, task_id=task.request.id, worker=worker, registry=registry
         )
     except (TransientError, OperationalError) as exc:
         metrics().stage_tasks.labels(stage, "retry").inc()
+        tracing.annotate(outcome="retry")
         raise task.retry(exc=exc, countdown=backoff(task.request.retries)) from exc
     finally:
         bind_context()
     metrics().stage_tasks.labels(stage, f"batch_{outcome.value}").inc()
+    tracing.annotate(outcome=f"batch_{outcome.value}")
     metrics().stage_duration.labels(stage).observe(time.perf_counter() - started)
     _after_batch(task, stage, document_id, token, outcome, following, registry)
     return outcome.value

@@ -47,9 +47,13 @@ def _on_ready(**_kwargs: Any) -> None:
     from prometheus_client import start_http_server
 
     from aegis.config import load_settings
-    from aegis.observability.metrics import exposition_registry
+    from aegis.observability.metrics import WorkerCollector, exposition_registry
 
-    start_http_server(port, registry=exposition_registry(load_settings()))
+    registry = exposition_registry(load_settings())
+    sender = _kwargs.get("sender")
+    queues = sorted(sender.app.amqp.queues.consume_from) if sender is not None else []
+    registry.register(WorkerCollector(queues))
+    start_http_server(port, registry=registry)
     log.info("metrics on port %d", port)
 
 

@@ -7,6 +7,7 @@ import logging
 import requests
 from sqlalchemy import select
 
+from aegis.observability.metrics import metrics
 from aegis.persistence.db import session_scope
 from aegis.persistence.models import Document, Tenant
 from aegis.services import webhooks
@@ -36,16 +37,21 @@ def webhook(self, document_id: str) -> str:  # type: ignore[no-untyped-def]
     try:
         status = webhooks.deliver(url, body, s)
     except webhooks.WebhookError as exc:
+        metrics().webhook_deliveries.labels("refused").inc()
         log.warning("webhook refused: %s", exc.message, extra=context)
         return exc.code
     except requests.RequestException as exc:
+        metrics().webhook_deliveries.labels("failed" if self.request.retries + 1 < MAX_DELIVERIES else "gave_up").inc()
         log.info("webhook attempt %d failed: %s", self.request.retries + 1, exc, extra=context)
         raise self.retry(countdown=backoff(self.request.retries, base=5, cap=600)) from exc
     if status >= 300:
         log.info("webhook attempt %d got HTTP %d", self.request.retries + 1, status, extra=context)
         if self.request.retries + 1 >= MAX_DELIVERIES:
+            metrics().webhook_deliveries.labels("gave_up").inc()
             return f"gave up: HTTP {status}"
+        metrics().webhook_deliveries.labels("failed").inc()
         raise self.retry(countdown=backoff(self.request.retries, base=5, cap=600))
+    metrics().webhook_deliveries.labels("delivered").inc()
     log.info("webhook delivered (HTTP %d)", status, extra=context)
     return "delivered"
 

@@ -14,6 +14,7 @@ from flask import Flask, g, request
 from aegis.ai import get_provider, get_vector_store
 from aegis.ai.types import Provider, VectorStore
 from aegis.config import Settings, SettingsError, exit_on_settings_error, load_settings
+from aegis.observability import tracing
 from aegis.observability.logs import bind_context
 from aegis.observability.logs import configure as configure_logging
 from aegis.persistence.db import session_factory
@@ -81,6 +82,7 @@ def create_app(
     streams.install(app, streams.StreamSlots(settings.gateway, settings.events_url))
     eventhub.install(app, eventhub.EventHub(settings.events_url) if settings.events_url else None)
     app.wsgi_app = SlowBodyGuard(app.wsgi_app, settings.gateway)  # type: ignore[method-assign]
+    tracing.instrument_flask(app)
 
     @app.before_request
     def _request_context() -> None:

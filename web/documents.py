@@ -13,6 +13,7 @@ from sqlalchemy.orm import Session
 from aegis.formats import needs_password
 from aegis.formats.base import DocumentError
 from aegis.formats.names import safe_filename
+from aegis.observability import tracing
 from aegis.observability.logs import add_context
 from aegis.observability.metrics import metrics
 from aegis.persistence.storage import BlobStore
@@ -105,6 +106,8 @@ def upload() -> tuple[Response, int, dict[str, str]] | tuple[Response, int]:
                 if decrypted:
                     # Stored decrypted; the metadata stage reports the original as encrypted.
                     intake.document.doc_metadata = {"decrypted_with_password": True}
+                # The upload's span is the root of the document's trace.
+                intake.document.traceparent = tracing.current_traceparent()
             results.append((intake.document, intake.duplicate))
         session.commit()
     except BaseException:

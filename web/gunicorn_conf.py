@@ -7,6 +7,8 @@ flags given on the command line (``--workers``, ``--bind``) override these.
 
 from __future__ import annotations
 
+from typing import Any
+
 # gevent: a waiting connection (an event stream, a slow upload) costs a greenlet, not a thread.
 worker_class = "web.server.GatewayWorker"
 # Connections one worker serves at once; event streams are capped well below it
@@ -25,3 +27,18 @@ limit_request_fields = 100
 limit_request_field_size = 8190
 # No gunicornc control socket: nothing should manage the gateway behind the arbiter's back.
 control_socket_disable = True
+
+
+def post_fork(_server: Any, _worker: Any) -> None:
+    """Traces (when OTEL_EXPORTER_OTLP_* ask for them) start in each worker: the exporter's
+    thread would not survive a fork from the arbiter."""
+    from aegis.observability import tracing
+
+    tracing.setup("aegis-gateway")
+
+
+def worker_exit(_server: Any, _worker: Any) -> None:
+    """Flush buffered spans before the worker goes."""
+    from aegis.observability import tracing
+
+    tracing.shutdown()

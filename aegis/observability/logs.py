@@ -1,4 +1,4 @@
-"""JSON logs, one line per event, carrying document_id, tenant, stage and task_id.
+"""JSON logs, one line per event, carrying document_id, tenant, stage, task_id and trace_id.
 
 The context is kept in a contextvar and merged into every record, so one
 ``grep <document id>`` follows a document from the upload through every stage.
@@ -12,6 +12,8 @@ import logging
 import sys
 from datetime import UTC, datetime
 from typing import Any
+
+from aegis.observability import tracing
 
 CONTEXT_KEYS = ("document_id", "tenant", "stage", "task_id", "request_id")
 _context: contextvars.ContextVar[dict[str, Any] | None] = contextvars.ContextVar("aegis_log_context", default=None)
@@ -37,6 +39,10 @@ class JsonFormatter(logging.Formatter):
             "message": record.getMessage(),
         }
         entry.update(_context.get() or {})
+        ids = tracing.current_ids()
+        if ids is not None:
+            # From a log line to the document's trace (and back, by trace id).
+            entry["trace_id"], entry["span_id"] = ids
         for key in CONTEXT_KEYS:
             value = getattr(record, key, None)
             if value is not None:

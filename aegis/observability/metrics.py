@@ -25,7 +25,7 @@ def metrics() -> Any:
 
     from prometheus_client import Counter, Histogram
 
-    return SimpleNamespace(
+    m = SimpleNamespace(
         http_requests=Counter(
             "http_requests_total", "HTTP requests by endpoint and status", ["method", "endpoint", "status"],
             namespace=NAMESPACE,
@@ -42,7 +42,47 @@ def metrics() -> Any:
             "stage_duration_seconds", "Stage task duration", ["stage"], namespace=NAMESPACE,
             buckets=(0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300, 600),
         ),
+        # Units of fanned-out work (OCR: pages) done by batches: the dashboard's pages per second.
+        stage_units=Counter(
+            "stage_units_total", "Units (pages) processed by stage batches", ["stage", "outcome"],
+            namespace=NAMESPACE,
+        ),
+        reconciler_resends=Counter(
+            "reconciler_resends_total", "Stages and batches the reconciler sent again", ["stage"],
+            namespace=NAMESPACE,
+        ),
+        reconciler_failures=Counter(
+            "reconciler_failures_total", "Documents the reconciler failed after too many attempts", ["stage"],
+            namespace=NAMESPACE,
+        ),
+        webhook_deliveries=Counter(
+            "webhook_deliveries_total", "Webhook delivery attempts by outcome", ["outcome"], namespace=NAMESPACE,
+        ),
+        stage_errors=Counter(
+            "stage_errors_total", "Documents a stage failed or rejected, by error code", ["stage", "code"],
+            namespace=NAMESPACE,
+        ),
     )
+    _zero_series(m)
+    return m
+
+
+def _zero_series(m: Any) -> None:
+    """Create the known label sets at 0, so dashboards and alerts see a series (and rate() a
+    starting point) before the first event; in multiprocess mode an unused label set is absent."""
+    from aegis.pipeline.registry import REGISTRY
+
+    for spec in REGISTRY:
+        for outcome in ("succeeded", "failed", "rejected", "retry", "timeout"):
+            m.stage_tasks.labels(spec.name, outcome)
+        m.stage_duration.labels(spec.name)
+        m.reconciler_resends.labels(spec.name)
+        m.reconciler_failures.labels(spec.name)
+        if spec.fans_out:
+            for outcome in ("succeeded", "failed"):
+                m.stage_units.labels(spec.name, outcome)
+    for outcome in ("delivered", "failed", "refused", "gave_up"):
+        m.webhook_deliveries.labels(outcome)
 
 
 class StateCollector:
@@ -62,6 +102,14 @@ class StateCollector:
         for status, value in self._documents_by_status().items():
             docs.add_metric([status], value)
         yield docs
+        oldest = GaugeMetricFamily(
+            f"{NAMESPACE}_oldest_document_age_seconds",
+            "Seconds since the longest-waiting active document at each stage last made progress",
+            labels=["stage"],
+        )
+        for stage, value in self._oldest_by_stage().items():
+            oldest.add_metric([stage], value)
+        yield oldest
 
     def _queue_depths(self) -> dict[str, float]:
         if not self.settings.broker_url.startswith(("redis://", "rediss://")):
@@ -88,6 +136,69 @@ class StateCollector:
         counts = {str(status): 0.0 for status in DocumentStatus}
         counts.update({status: float(n) for status, n in rows})
         return counts
+
+
+    def _oldest_by_stage(self) -> dict[str, float]:
+        """0 for a stage with nothing waiting, so the series (and the alert on it) always exists."""
+        from sqlalchemy import func, select
+
+        from aegis.persistence.db import session_scope
+        from aegis.persistence.models import Document, as_utc, utcnow
+        from aegis.vocabulary import ACTIVE_STATUSES
+
+        try:
+            with session_scope(self.settings) as session:
+                rows = session.execute(
+                    select(Document.stage, func.min(Document.progress_at))
+                    .where(Document.status.in_(ACTIVE_STATUSES), Document.stage.is_not(None))
+                    .group_by(Document.stage)
+                ).all()
+        except Exception:  # noqa: BLE001
+            return {}
+        now = utcnow()
+        ages = dict.fromkeys(STAGES, 0.0)
+        ages.update({stage: max(0.0, (now - as_utc(at)).total_seconds()) for stage, at in rows if stage in ages})
+        return ages
+
+
+class WorkerCollector:
+    """What a worker says about itself: the queues it consumes and its memory (main process plus pool)."""
+
+    def __init__(self, queues: list[str]) -> None:
+        self.queues = queues
+
+    def collect(self) -> Any:
+        from prometheus_client.core import GaugeMetricFamily
+
+        consuming = GaugeMetricFamily(
+            f"{NAMESPACE}_worker_consuming", "1 for each stage queue this worker consumes", labels=["stage"]
+        )
+        for queue in self.queues:
+            consuming.add_metric([queue], 1.0)
+        yield consuming
+        yield GaugeMetricFamily(
+            f"{NAMESPACE}_worker_memory_bytes", "Resident memory of the worker and its pool children",
+            value=float(process_tree_rss(os.getpid())),
+        )
+
+
+def process_tree_rss(pid: int) -> int:
+    """Resident bytes of ``pid`` and its descendants, from /proc (0 where /proc is not Linux's)."""
+    page = os.sysconf("SC_PAGE_SIZE")
+    total, todo, seen = 0, [pid], set()
+    while todo:
+        current = todo.pop()
+        if current in seen:
+            continue
+        seen.add(current)
+        try:
+            with open(f"/proc/{current}/statm") as fh:
+                total += int(fh.read().split()[1]) * page
+            with open(f"/proc/{current}/task/{current}/children") as fh:
+                todo.extend(int(child) for child in fh.read().split())
+        except (OSError, ValueError):
+            continue
+    return total
 
 
 class _ProcessCollector:

@@ -12,7 +12,8 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
-from sqlalchemy import Engine, create_engine, event
+import sqlalchemy
+from sqlalchemy import Engine, event
 from sqlalchemy.orm import Session, sessionmaker
 from sqlalchemy.pool import StaticPool
 
@@ -38,6 +39,9 @@ def get_engine(settings: Settings) -> Engine:
     key = (os.getpid(), settings.database_url)
     engine = _engines.get(key)
     if engine is None:
+        # Looked up at call time: with tracing on, the SQLAlchemy instrumentation has
+        # wrapped ``sqlalchemy.create_engine`` so queries become child spans.
+        create_engine = sqlalchemy.create_engine
         if settings.database_url == IN_MEMORY:
             # One connection shared by every session, or each would see its own empty database.
             engine = create_engine(IN_MEMORY, connect_args={"check_same_thread": False}, poolclass=StaticPool)

@@ -118,6 +118,9 @@ class Document(Base):
     warnings: Mapped[list[dict[str, Any]] | None] = mapped_column(JSON, nullable=True)
     # Per-document processing options given at upload (``ocr``, ``ocr_languages``).
     options: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
+    # W3C traceparent of the upload (or reprocess) request when tracing is on: the
+    # document's ``trace_id``, and what a reconciler re-send links to.
+    traceparent: Mapped[str | None] = mapped_column(String(55), nullable=True)
 
     stage_runs: Mapped[list[StageRun]] = relationship(
         back_populates="document", cascade="all, delete-orphan", passive_deletes=True

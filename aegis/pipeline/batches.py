@@ -26,6 +26,8 @@ from sqlalchemy.orm import Session
 
 from aegis.config import Settings
 from aegis.formats.base import DocumentError
+from aegis.observability import tracing
+from aegis.observability.metrics import metrics
 from aegis.persistence.db import session_scope
 from aegis.persistence.models import Batch, Document, StageRun, as_utc, utcnow
 from aegis.persistence.storage import BlobStore
@@ -138,6 +140,7 @@ def execute_batch(
         document.progress_at = now
         view = DocumentView.of(document)
         units = list(batch.pages)
+        tracing.annotate(tenant=view.tenant_id, attempt=batch.attempts, units=len(units))
     blob = BlobStore(settings.storage_dir).path_for(view.tenant_id, view.sha256)
     started = time.monotonic()
     result: Any = None
@@ -157,6 +160,8 @@ def execute_batch(
     except Exception:  # noqa: BLE001 - a bug of ours: record it on the units, keep the document going
         log.exception("batch crashed", extra={"document_id": document_id, "stage": stage})
         code = ErrorCode.INTERNAL_ERROR
+    tracing.annotate(error_code=str(code) if code else None)
+    metrics().stage_units.labels(stage, "failed" if code else "succeeded").inc(len(units))
     log.info("batch %d (%d units) ran in %d ms", index, len(units), int((time.monotonic() - started) * 1000),
              extra={"document_id": document_id, "stage": stage})
     with _transaction(settings) as (session, announce):

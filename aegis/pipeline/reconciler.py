@@ -32,6 +32,8 @@ class ReconcileAction:
     action: str  # "redispatch" | "failed"
     #: For a fanned-out stage: the batch to send again (None: the stage itself).
     batch: int | None = None
+    #: The document's trace (its upload's ``traceparent``): the re-send links to it.
+    traceparent: str | None = None
 
 
 def stage_deadline(settings: Settings, stage: str) -> timedelta:
@@ -89,7 +91,11 @@ def _reconcile_document(
             document.progress_at = now
             document.enqueue_count += 1
             actions.extend(
-                ReconcileAction(document.id, stage, document.dispatch_token, "redispatch", batch=i) for i in stale
+                ReconcileAction(
+                    document.id, stage, document.dispatch_token, "redispatch", batch=i,
+                    traceparent=document.traceparent,
+                )
+                for i in stale
             )
             return
     run = next((r for r in document.stage_runs if r.stage == stage), None)
@@ -104,7 +110,9 @@ def _reconcile_document(
         return
     document.progress_at = now
     document.enqueue_count += 1
-    actions.append(ReconcileAction(document.id, stage, document.dispatch_token, "redispatch"))
+    actions.append(ReconcileAction(
+        document.id, stage, document.dispatch_token, "redispatch", traceparent=document.traceparent
+    ))
 
 
 def _dead_batches(session: Session, settings: Settings, now: datetime, registry: Registry) -> list[ReconcileAction]:
@@ -120,7 +128,7 @@ def _dead_batches(session: Session, settings: Settings, now: datetime, registry:
         if not spec.fans_out:
             continue
         rows = session.execute(
-            select(Batch, Document.dispatch_token)
+            select(Batch, Document.dispatch_token, Document.traceparent)
             .join(Document, Document.id == Batch.document_id)
             .where(
                 Batch.stage == spec.name, Batch.status == StageStatus.RUNNING,
@@ -130,10 +138,12 @@ def _dead_batches(session: Session, settings: Settings, now: datetime, registry:
             .limit(500)
             .with_for_update(of=Batch, skip_locked=True)
         ).all()
-        for batch, token in rows:
+        for batch, token, traceparent in rows:
             batch.status = StageStatus.PENDING
             batch.task_id = None
-            actions.append(ReconcileAction(batch.document_id, spec.name, token, "redispatch", batch=batch.index))
+            actions.append(ReconcileAction(
+                batch.document_id, spec.name, token, "redispatch", batch=batch.index, traceparent=traceparent
+            ))
     return actions
 
 

@@ -21,6 +21,8 @@ from sqlalchemy.orm import Session, joinedload
 
 from aegis.config import Settings
 from aegis.formats.base import DocumentError
+from aegis.observability import tracing
+from aegis.observability.metrics import metrics
 from aegis.persistence.db import session_scope
 from aegis.persistence.models import Document, StageRun, utcnow
 from aegis.persistence.storage import BlobStore
@@ -172,6 +174,7 @@ def _begin(
         events.publish(settings, document.tenant_id, document.id, stage, "failed", code=code)
         return Outcome.FAILED
     claim(run, task_id=task_id, worker=worker, now=now)
+    tracing.annotate(tenant=document.tenant_id, attempt=run.attempts)
     run.finished_at = None
     run.duration_ms = None
     document.status = DocumentStatus.PROCESSING
@@ -201,6 +204,8 @@ def _end(
             return Outcome.DROPPED
         fail_document(document, _run_for(document, stage), code, message, rejected=rejected)
     status = DocumentStatus.REJECTED if rejected else DocumentStatus.FAILED
+    tracing.annotate(error_code=str(code))
+    metrics().stage_errors.labels(stage, str(code)).inc()
     events.publish(settings, info.tenant_id, info.id, stage, status, code=code, message=message)
     log.info("document %s: %s", status, code, extra=_ctx(info.id, stage, info.tenant_id))
     return Outcome.REJECTED if rejected else Outcome.FAILED
@@ -218,6 +223,7 @@ def record_timeout(settings: Settings, stage: str, document_id: str, token: str)
             f"The {stage} stage took longer than its {settings.time_limits[stage]} s limit and was stopped.",
             rejected=False,
         )
+    metrics().stage_errors.labels(stage, ErrorCode.TIMEOUT.value).inc()
     events.publish(settings, info_tenant, document_id, stage, "failed", code=ErrorCode.TIMEOUT)
 
 

@@ -16,6 +16,7 @@ from sqlalchemy import delete, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, selectinload
 
+from aegis.observability import tracing
 from aegis.persistence.models import Batch, Chunk, Document, PageText, as_utc
 from aegis.pipeline.chain import describe_runs, pending_runs, reset_for_reprocess
 from aegis.pipeline.registry import REGISTRY, Registry
@@ -155,6 +156,8 @@ def list_documents(
 
 def reprocess(session: Session, document: Document) -> None:
     reset_for_reprocess(session, document)
+    # The new run is a new trace: the reprocess request's.
+    document.traceparent = tracing.current_traceparent()
 
 
 def delete_rows(session: Session, document: Document) -> None:
@@ -224,6 +227,7 @@ def to_dict(document: Document, *, duplicate: bool | None = None) -> dict[str, A
         "warnings": document.warnings or [],
         "created_at": as_utc(document.created_at).isoformat(),
         "updated_at": as_utc(document.updated_at).isoformat(),
+        "trace_id": tracing.trace_id_of(document.traceparent),
     }
     if duplicate is not None:
         out["duplicate"] = duplicate

@@ -3,7 +3,8 @@
 Helm here is ``helm-python-sdk``, which binds the Helm v4 Go SDK (no ``helm``
 binary, no cluster). Objects are checked against the Kubernetes OpenAPI schemas that
 ``kubernetes-validate`` ships in its wheel (offline), for ``KUBE_VERSION``. KEDA's
-kinds are CRDs that package does not know: their schemas live in ``schemas/`` here.
+and the Prometheus Operator's kinds are CRDs that package does not know: their
+schemas live in ``schemas/`` here.
 """
 
 from __future__ import annotations
@@ -114,6 +115,18 @@ MINIMAL: dict[str, Any] = {
     "storage": {"persistence": {"enabled": False}},
 }
 
+# The Prometheus Operator and Grafana objects, with what kube-prometheus-stack users set.
+MONITORING: dict[str, Any] = {
+    "monitoring": {
+        "serviceMonitor": {"enabled": True, "namespace": "monitoring", "labels": {"release": "kube-prometheus-stack"}},
+        "prometheusRule": {
+            "enabled": True, "labels": {"release": "kube-prometheus-stack"}, "additionalRuleLabels": {"team": "docs"},
+            "runbookBaseUrl": "https://runbooks.example.com/aegis",
+        },
+        "grafanaDashboard": {"enabled": True, "namespace": "monitoring", "annotations": {"grafana_folder": "Aegis"}},
+    },
+}
+
 VALUE_SETS: dict[str, dict[str, Any]] = {
     "default": {},
     "external-services": EXTERNAL_SERVICES,
@@ -121,6 +134,7 @@ VALUE_SETS: dict[str, dict[str, Any]] = {
     "ingress-network-policies": INGRESS_AND_NETWORK_POLICIES,
     "production": PRODUCTION,
     "minimal": MINIMAL,
+    "monitoring": MONITORING,
 }
 
 
@@ -265,7 +279,7 @@ def _crd_schema(kind: str, api_version: str) -> Obj:
 
 def validate_object(obj: Obj) -> None:
     """Validate against Kubernetes' schemas (strict: unknown fields are errors)."""
-    if obj["apiVersion"].startswith("keda.sh/"):
+    if obj["apiVersion"].startswith(("keda.sh/", "monitoring.coreos.com/")):
         schema = _crd_schema(obj["kind"], obj["apiVersion"])
         jsonschema.Draft202012Validator(schema, registry=_k8s_registry()).validate(obj)
         return

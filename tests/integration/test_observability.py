@@ -69,3 +69,54 @@ def test_every_stage_logs_the_document_id_as_json(api: ApiClient, stack: Stack) 
         assert all(e.get("tenant") for e in entries if e.get("message", "").startswith("stage succeeded"))
     gateway = wait_for(lambda: lines_for("gateway"), 10, message="gateway log lines")
     assert any(e.get("message") == "document accepted" and e.get("tenant") for e in gateway)
+
+
+_LABEL_LISTS = re.compile(r"\b(?:by|without|on|ignoring|group_left|group_right)\s*\([^)]*\)")
+_NOT_METRICS = {"by", "without", "on", "ignoring", "group_left", "group_right", "bool", "offset", "and", "or", "unless"}
+
+
+def promql_metric_names(expr: str) -> set[str]:
+    """The metric names a PromQL expression reads: identifiers left once strings, label
+    matchers, ranges, grouping lists and function calls are set aside."""
+    expr = re.sub(r'"(?:[^"\\]|\\.)*"', "", expr)
+    expr = re.sub(r"\{[^}]*\}", " ", expr)
+    expr = re.sub(r"\[[^\]]*\]", " ", expr)
+    expr = _LABEL_LISTS.sub(" ", expr)
+    names = set()
+    for match in re.finditer(r"(?<![\w.$])([a-zA-Z_:][a-zA-Z0-9_:]*)(\s*\()?", expr):
+        if match.group(2) is None and match.group(1) not in _NOT_METRICS:
+            names.add(match.group(1))
+    return names
+
+
+def test_promql_metric_names_are_found_in_expressions() -> None:
+    expr = ('sum by (stage) (rate(aegis_a_total{outcome=~"failed|x"}[15m])) / clamp_min(sum(aegis_b), 1e-9) '
+            "unless on (stage) max by (stage) (aegis_c) > 0.5")
+    assert promql_metric_names(expr) == {"aegis_a_total", "aegis_b", "aegis_c"}
+
+
+def _exposed_names(text: str) -> set[str]:
+    return {m.group(1) for m in re.finditer(r"^([a-zA-Z_:][a-zA-Z0-9_:]*)[{ ]", text, re.M)}
+
+
+def test_every_metric_in_the_dashboard_and_alert_rules_is_exposed_by_the_gateway_or_a_worker(
+    api: ApiClient, stack: Stack
+) -> None:
+    from tests.chart.chartlib import CHART_DIR, render
+
+    dashboard = json.loads((CHART_DIR / "dashboards" / "aegis.json").read_text())
+    queries = [t["expr"] for panel in dashboard["panels"] for t in panel["targets"]]
+    (rule,) = render({"monitoring": {"prometheusRule": {"enabled": True}}}).kinds("PrometheusRule")
+    queries += [r["expr"] for group in rule["spec"]["groups"] for r in group["rules"]]
+    used = set().union(*(promql_metric_names(q) for q in queries))
+    assert len(used) >= 12 and all(name.startswith("aegis_") for name in used), used
+
+    # A document that succeeds and one that is rejected, so error counters have a sample too.
+    good = api.upload(CORPUS / "pdf" / "minimal-document.pdf").json()["id"]
+    bad = api.upload_bytes("broken.pdf", b"%PDF-1.7\n this is not a PDF").json()["id"]
+    assert api.wait(good)["status"] == "succeeded"
+    assert api.wait(bad)["status"] in ("rejected", "failed")
+    exposed = _exposed_names(requests.get(stack.url + "/metrics", timeout=10).text)
+    for stage in STAGES:
+        exposed |= _exposed_names(_worker_metrics(stack, stage))
+    assert used - exposed == set()
