@@ -160,7 +160,10 @@ class S3BlobStore(BlobStore):
             self.client.head_bucket(Bucket=self.bucket)
             self.client.list_objects_v2(Bucket=self.bucket, Prefix=self._key(""), MaxKeys=1)
         except (ClientError, BotoCoreError) as exc:
-            raise translate(exc, f"access to {self.location}") from exc
+            error = translate(exc, f"access to {self.location}")
+            if isinstance(error, BlobMissing):  # HEAD on a bucket has no body: a bare 404
+                error = StorageMisconfigured(f"the bucket {self.bucket!r} does not exist")
+            raise error from exc
 
 
 class _Body:
