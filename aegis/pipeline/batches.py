@@ -149,7 +149,9 @@ def execute_batch(
     except StorageError as exc:
         # The store is down: give the claim back uncounted and let the task retry later.
         _release(settings, document_id, stage, index, token, task_id, f"{type(exc).__name__}: {exc}")
-        raise TransientError(str(exc), retry_after=getattr(exc, "retry_after", None)) from exc
+        raise TransientError(
+            str(exc), retry_after=getattr(exc, "retry_after", None), code=ErrorCode.STORAGE_UNAVAILABLE
+        ) from exc
     except SoftTimeLimitExceeded:
         code = ErrorCode.OCR_TIMEOUT
     except DocumentError as exc:

@@ -81,7 +81,9 @@ def execute(
     except StorageError as exc:
         # The store is down, not the file at fault: this try does not count against the document.
         release(settings, stage, document_id, token, task_id, f"{type(exc).__name__}: {exc}")
-        raise TransientError(str(exc), retry_after=getattr(exc, "retry_after", None)) from exc
+        raise TransientError(
+            str(exc), retry_after=getattr(exc, "retry_after", None), code=ErrorCode.STORAGE_UNAVAILABLE
+        ) from exc
     except DocumentError as exc:
         return _end(settings, stage, info, token, exc.code, exc.message, rejected=exc.rejected)
     except SoftTimeLimitExceeded:
@@ -233,14 +235,17 @@ def release(settings: Settings, stage: str, document_id: str, token: str, task_i
             unclaim(run, ErrorCode.STORAGE_UNAVAILABLE, message)
 
 
-def record_transient(settings: Settings, stage: str, document_id: str, token: str, message: str) -> None:
+def record_transient(
+    settings: Settings, stage: str, document_id: str, token: str, message: str,
+    code: str = ErrorCode.TRANSIENT_ERROR,
+) -> None:
     """Note why an attempt failed so the final failure, if it comes, says so."""
     with session_scope(settings) as session:
         document = _lock_document(session, document_id)
         if document is None or document.dispatch_token != token or document.stage != stage:
             return
         run = _run_for(document, stage)
-        run.error_code = ErrorCode.TRANSIENT_ERROR
+        run.error_code = code
         run.error_message = message[:1000]
 
 
