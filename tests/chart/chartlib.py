@@ -114,6 +114,19 @@ MINIMAL: dict[str, Any] = {
     "storage": {"persistence": {"enabled": False}},
 }
 
+# Blobs in a bucket: no shared volume, credentials from a Secret, an IRSA role, policies on.
+S3_STORAGE: dict[str, Any] = {
+    "storage": {
+        "type": "s3",
+        "s3": {
+            "bucket": "aegis-docs", "prefix": "prod/eu", "region": "eu-west-1",
+            "endpoint": "https://minio.storage.svc:9000", "addressingStyle": "path",
+            "sse": "aws:kms", "kmsKeyId": "alias/aegis", "existingSecret": "aegis-s3",
+        },
+    },
+    "serviceAccount": {"annotations": {"eks.amazonaws.com/role-arn": "arn:aws:iam::123456789012:role/aegis"}},
+}
+
 VALUE_SETS: dict[str, dict[str, Any]] = {
     "default": {},
     "external-services": EXTERNAL_SERVICES,
@@ -121,6 +134,7 @@ VALUE_SETS: dict[str, dict[str, Any]] = {
     "ingress-network-policies": INGRESS_AND_NETWORK_POLICIES,
     "production": PRODUCTION,
     "minimal": MINIMAL,
+    "s3-storage": S3_STORAGE,
 }
 
 

@@ -68,7 +68,7 @@ def test_corpus_pdfs_succeed_with_blobs_only_in_the_bucket(
     s3_stack: tuple[Stack, str], s3: S3Server, api: ApiClient, tmp_path: Path
 ) -> None:
     stack, bucket = s3_stack
-    scan = save_scan_pdf(tmp_path / "scan.pdf", scan_pages(CORPUS / "pdf" / "minimal-document.pdf", [0]))
+    scan = save_scan_pdf(tmp_path / "scan.pdf", scan_pages(CORPUS / "pdf" / "minimal-document.pdf", [1]))
     paths = [CORPUS / "pdf" / name for name in PDFS] + [scan]  # the scan goes through OCR's batches
     ids = {path.name: api.upload(path).json()["id"] for path in paths}
     duplicate = api.upload(paths[0], name="again.pdf")
