@@ -105,3 +105,13 @@ def test_an_unreachable_bucket_answers_503_with_retry_after_and_keeps_no_row(
     ready = app.test_client().get("/ready")
     assert ready.status_code == 503
     assert ready.get_json()["checks"]["storage"].startswith("error")
+
+
+def test_the_gateway_refuses_to_start_on_a_bucket_that_does_not_exist(
+    make_app: AppFactory, s3: S3Server, capsys: pytest.CaptureFixture[str]
+) -> None:
+    with pytest.raises(SystemExit) as stopped:
+        make_app(**s3.env("no-such-bucket-anywhere"))
+    assert stopped.value.code == 4  # gunicorn's "App failed to load": no restart loop
+    lines = [line for line in capsys.readouterr().err.splitlines() if line.startswith("aegis: error:")]
+    assert lines == ["aegis: error: AEGIS_STORAGE_URL: the bucket 'no-such-bucket-anywhere' does not exist"]
