@@ -14,7 +14,10 @@ retrying) or :class:`StorageMisconfigured` (a person must act).
 
 from __future__ import annotations
 
+import functools
 import hashlib
+import os
+import tempfile
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -83,8 +86,7 @@ class S3BlobStore(BlobStore):
             connect_timeout=5,
             read_timeout=60,
         )
-        # A session per store: boto3's default session is shared module state.
-        self.client: Any = boto3.session.Session().client("s3", endpoint_url=self._endpoint, config=config)
+        self.client: Any = _session(os.getpid()).client("s3", endpoint_url=self._endpoint, config=config)
 
     @property
     def location(self) -> str:
@@ -164,6 +166,13 @@ class S3BlobStore(BlobStore):
             if isinstance(error, BlobMissing):  # HEAD on a bucket has no body: a bare 404
                 error = StorageMisconfigured(f"the bucket {self.bucket!r} does not exist")
             raise error from exc
+
+
+@functools.lru_cache(maxsize=1)
+def _session(_pid: int) -> boto3.session.Session:
+    """One boto3 session per process: it caches the service models every client loads
+    (most of a client's cost); clients are made per store, never shared across a fork."""
+    return boto3.session.Session()
 
 
 class _Body:
@@ -280,9 +289,6 @@ class S3Incoming:
 
     @contextmanager
     def spooled(self) -> Iterator[Path]:
-        import os
-        import tempfile
-
         self.close()
         folder = self._store.temp_dir
         folder.mkdir(parents=True, exist_ok=True)
