@@ -22,8 +22,9 @@ import logging
 import math
 import os
 import sys
+import tempfile
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Literal, NoReturn, TypeVar
 
@@ -179,6 +180,29 @@ class GatewayLimits:
     max_streams_per_process: int = 500
 
 
+S3_ADDRESSING_STYLES = ("auto", "path", "virtual")
+S3_SSE_MODES = ("AES256", "aws:kms")
+
+
+@dataclass(frozen=True)
+class StorageSettings:
+    """Where blobs live (``AEGIS_STORAGE_URL``) and how to reach a bucket (``AEGIS_S3_*``).
+
+    ``bucket`` is None for the volume store (``file://``); credentials and the region
+    are not here on purpose: boto3's standard chain reads them (``AWS_*``, web identity).
+    """
+
+    url: str = ""
+    bucket: str | None = None
+    prefix: str = ""
+    s3_endpoint_url: str | None = None
+    s3_addressing_style: str = "auto"
+    s3_sse: str | None = None
+    s3_kms_key_id: str | None = None
+    #: Local copies of blobs for parsers; removed after each task, stale ones at start.
+    temp_dir: Path = Path(tempfile.gettempdir()) / "aegis"
+
+
 @dataclass(frozen=True)
 class Settings:
     """Everything configurable, with the embedded defaults filled in and validated."""
@@ -234,6 +258,8 @@ class Settings:
     ocr: OcrSettings = field(default_factory=OcrSettings)
     #: AEGIS_BODY_TIMEOUT, AEGIS_BODY_MIN_RATE, AEGIS_MAX_STREAMS_PER_TENANT, AEGIS_MAX_STREAMS_PER_PROCESS.
     gateway: GatewayLimits = field(default_factory=GatewayLimits)
+    #: AEGIS_STORAGE_URL, AEGIS_S3_*, AEGIS_TEMP_DIR.
+    storage: StorageSettings = field(default_factory=StorageSettings)
 
     def __post_init__(self) -> None:
         _validate(self)
@@ -394,6 +420,51 @@ def _gateway(env: Mapping[str, str]) -> GatewayLimits:
     return limits
 
 
+def _storage(env: Mapping[str, str], data_dir: Path) -> tuple[Path, StorageSettings]:
+    """``AEGIS_STORAGE_URL`` (``file:///path`` or ``s3://bucket/prefix``) and the S3 options.
+
+    Without it the volume store lives in ``AEGIS_STORAGE_DIR`` (default
+    ``<AEGIS_DATA_DIR>/storage``), as before the setting existed.
+    """
+    from urllib.parse import unquote, urlsplit
+
+    url = _raw(env, "AEGIS_STORAGE_URL")
+    storage_dir = Path(env.get("AEGIS_STORAGE_DIR") or data_dir / "storage")
+    raw_temp = _raw(env, "AEGIS_TEMP_DIR")
+    temp_dir = Path(raw_temp).expanduser().resolve() if raw_temp else StorageSettings.temp_dir
+    style = _raw(env, "AEGIS_S3_ADDRESSING_STYLE").lower() or "auto"
+    _require(style in S3_ADDRESSING_STYLES,
+             f"AEGIS_S3_ADDRESSING_STYLE must be one of {', '.join(S3_ADDRESSING_STYLES)}, got {style!r}")
+    sse = _raw(env, "AEGIS_S3_SSE") or None
+    _require(sse is None or sse in S3_SSE_MODES, f"AEGIS_S3_SSE must be AES256 or aws:kms, got {sse!r}")
+    kms_key = _raw(env, "AEGIS_S3_KMS_KEY_ID") or None
+    _require(kms_key is None or sse == "aws:kms", "AEGIS_S3_KMS_KEY_ID needs AEGIS_S3_SSE=aws:kms")
+    endpoint = _raw(env, "AEGIS_S3_ENDPOINT_URL") or None
+    _require(endpoint is None or endpoint.startswith(("http://", "https://")),
+             f"AEGIS_S3_ENDPOINT_URL must be an http(s) URL, got {endpoint!r}")
+    settings = StorageSettings(
+        url=url, s3_endpoint_url=endpoint, s3_addressing_style=style, s3_sse=sse, s3_kms_key_id=kms_key,
+        temp_dir=temp_dir,
+    )
+    if not url:
+        return storage_dir.resolve(), settings
+    parts = urlsplit(url)
+    if parts.scheme == "file":
+        _require(not parts.netloc or parts.netloc == "localhost" and bool(parts.path),
+                 f"AEGIS_STORAGE_URL must be file:///absolute/path, got {url!r}")
+        return Path(unquote(parts.path)).resolve(), settings
+    _require(parts.scheme == "s3", f"AEGIS_STORAGE_URL must start with file:// or s3://, got {url!r}")
+    bucket = parts.netloc
+    # The bucket naming rules S3 enforces (3-63 of a-z 0-9 . -), checked here rather than at the first upload.
+    _require(3 <= len(bucket) <= 63 and all(c.isdigit() or c.islower() or c in ".-" for c in bucket)
+             and bucket[0].isalnum() and bucket[-1].isalnum(),
+             f"AEGIS_STORAGE_URL names a bucket S3 does not allow: {bucket!r}")
+    prefix = parts.path.strip("/")
+    _require(not parts.query and not parts.fragment and ".." not in prefix.split("/") and "//" not in prefix,
+             f"AEGIS_STORAGE_URL must be s3://bucket/prefix, got {url!r}")
+    return storage_dir.resolve(), replace(settings, bucket=bucket, prefix=prefix)
+
+
 def load_settings(env: Mapping[str, str] | None = None) -> Settings:
     """Build and validate Settings from ``env`` (defaults to ``os.environ``).
 
@@ -415,12 +486,14 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         for stage, default in DEFAULT_TIME_LIMITS.items()
     }
     heartbeat = _raw(env, "AEGIS_HEARTBEAT_FILE")
+    storage_dir, storage = _storage(env, data_dir)
     return Settings(
         data_dir=data_dir,
         database_url=database_url,
         broker_url=broker_url,
         events_url=events_url,
-        storage_dir=Path(env.get("AEGIS_STORAGE_DIR") or data_dir / "storage").resolve(),
+        storage_dir=storage_dir,
+        storage=storage,
         max_upload_bytes=_int(env, "AEGIS_MAX_UPLOAD_BYTES", 100 * 1024 * 1024),
         max_pages=_int(env, "AEGIS_MAX_PAGES", 5000),
         max_text_chars=_int(env, "AEGIS_MAX_TEXT_CHARS", 20_000_000),

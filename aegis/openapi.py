@@ -350,7 +350,9 @@ def _schemas() -> dict[str, Any]:
                 "status": {"type": "string", "enum": ["ok", "unavailable"]},
                 "checks": {
                     "type": "object",
-                    "properties": {"database": {"type": "string"}, "broker": {"type": "string"}},
+                    "properties": {
+                        "database": {"type": "string"}, "broker": {"type": "string"}, "storage": {"type": "string"},
+                    },
                     "additionalProperties": {"type": "string"},
                 },
             },
@@ -447,6 +449,13 @@ def _paths(max_upload_bytes: int | None) -> dict[str, Any]:
                         "413": _problem_response(f"The upload is larger than the limit{limit}."),
                         "415": _problem_response("The request body is not `multipart/form-data`."),
                         "422": _problem_response("An encrypted PDF could not be opened with the password given."),
+                        "503": {
+                            **_problem_response(
+                                "The blob store cannot be reached (`storage_unavailable`); nothing was kept. "
+                                "Send the upload again after `Retry-After` seconds."
+                            ),
+                            "headers": {"Retry-After": {"schema": {"type": "integer"}}},
+                        },
                     },
                     "400",
                 ),
@@ -623,7 +632,7 @@ def _paths(max_upload_bytes: int | None) -> dict[str, Any]:
             "get": {
                 "operationId": "ready",
                 "tags": ["operations"],
-                "summary": "Readiness: the database and the broker answer",
+                "summary": "Readiness: the database, the broker and the blob store answer",
                 "security": [],
                 "responses": {
                     "200": _json(_ref("Readiness"), "Ready for traffic."),

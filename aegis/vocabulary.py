@@ -142,6 +142,7 @@ class ErrorCode(StrEnum):
     URI_TOO_LONG = "uri_too_long"
     HEADERS_TOO_LARGE = "headers_too_large"
     TOO_MANY_STREAMS = "too_many_streams"
+    STORAGE_UNAVAILABLE = "storage_unavailable"
 
 
 @dataclass(frozen=True)
@@ -236,6 +237,7 @@ _DECLARED: tuple[tuple[ErrorCode, int | None, ErrorKind, str], ...] = (
     (_E.URI_TOO_LONG, 414, _K.API, "The request line is longer than the server accepts."),
     (_E.HEADERS_TOO_LARGE, 431, _K.API, "The request headers are larger than the server accepts."),
     (_E.TOO_MANY_STREAMS, 429, _K.API, "Too many event streams are open; close one or retry after a while."),
+    (_E.STORAGE_UNAVAILABLE, 503, _K.TRANSIENT, "The blob store cannot be reached right now; retry after a while."),
 )
 
 ERRORS: dict[ErrorCode, ErrorInfo] = {

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from celery import Celery
-from celery.signals import setup_logging
+from celery.signals import setup_logging, worker_init
 
 from tasks import metrics, probes, tracing
 
@@ -28,3 +28,19 @@ def _configure_logging(**_kwargs: object) -> None:
 
 # With a receiver on setup_logging, Celery leaves logging to us: JSON lines everywhere.
 setup_logging.connect(_configure_logging, weak=False)
+
+
+def _prepare_storage(**_kwargs: object) -> None:
+    """Before the pool forks: stale temporaries removed, a bucket that refuses us stops the worker."""
+    import logging
+
+    from aegis.config import SettingsError, exit_on_settings_error, load_settings
+    from aegis.persistence.storage import StorageMisconfigured, prepare_at_start
+
+    try:
+        prepare_at_start(load_settings(), logging.getLogger("aegis.worker"))
+    except StorageMisconfigured as exc:
+        exit_on_settings_error(SettingsError(f"AEGIS_STORAGE_URL: {exc}"))
+
+
+worker_init.connect(_prepare_storage, weak=False)

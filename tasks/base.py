@@ -20,6 +20,7 @@ from aegis.observability.metrics import metrics
 from aegis.pipeline import batches, chain, runner
 from aegis.pipeline.errors import TransientError
 from aegis.pipeline.registry import REGISTRY, Registry, StageSpec
+from aegis.vocabulary import ErrorCode
 
 log = logging.getLogger("aegis.tasks")
 
@@ -109,7 +110,10 @@ def run_stage(task: Task, stage: str, document_id: str, token: str, registry: Re
         metrics().stage_tasks.labels(stage, "retry").inc()
         tracing.annotate(outcome="retry")
         try:
-            runner.record_transient(s, stage, document_id, token, f"{type(exc).__name__}: {exc}")
+            runner.record_transient(
+                s, stage, document_id, token, f"{type(exc).__name__}: {exc}",
+                getattr(exc, "code", ErrorCode.TRANSIENT_ERROR),
+            )
         except Exception:  # noqa: BLE001 - the database itself may be what is down
             pass
         countdown = backoff(task.request.retries)

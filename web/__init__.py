@@ -6,6 +6,7 @@ slow clients then cost a greenlet each instead of one of a few request threads.
 
 from __future__ import annotations
 
+import logging
 import uuid
 from typing import TYPE_CHECKING
 
@@ -18,7 +19,7 @@ from aegis.observability import tracing
 from aegis.observability.logs import bind_context
 from aegis.observability.logs import configure as configure_logging
 from aegis.persistence.db import session_factory
-from aegis.persistence.storage import BlobStore
+from aegis.persistence.storage import BlobStore, StorageMisconfigured, prepare_at_start
 from web import context, db, errors, eventhub, streams
 from web.slowbody import SlowBodyGuard
 from web.uploads import StreamingRequest, discard_leftovers
@@ -66,13 +67,20 @@ def create_app(
         JSON_SORT_KEYS=False,
     )
     app.json.sort_keys = False  # type: ignore[attr-defined]
-    settings.storage_dir.mkdir(parents=True, exist_ok=True)
+    if settings.storage.bucket is None:
+        settings.storage_dir.mkdir(parents=True, exist_ok=True)
+    if store is None:
+        try:
+            # Stale temporaries of a killed predecessor go; a bucket that refuses us stops the gateway.
+            store = prepare_at_start(settings, logging.getLogger("aegis.gateway"))
+        except StorageMisconfigured as exc:
+            exit_on_settings_error(SettingsError(f"AEGIS_STORAGE_URL: {exc}"), _GUNICORN_APP_LOAD_ERROR)
     context.install(
         app,
         context.Services(
             settings=settings,
             sessions=sessions,
-            blob_store=store if store is not None else BlobStore(settings.storage_dir),
+            blob_store=store,
             vector_store=vector_store if vector_store is not None else get_vector_store(settings, sessions),
             provider=provider if provider is not None else get_provider(settings),
             celery=celery,

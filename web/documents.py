@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 from flask import Blueprint, Response, g, jsonify, request, send_file, url_for
@@ -16,7 +17,7 @@ from aegis.formats.names import safe_filename
 from aegis.observability import tracing
 from aegis.observability.logs import add_context
 from aegis.observability.metrics import metrics
-from aegis.persistence.storage import BlobStore
+from aegis.persistence.storage import CHUNK, BlobMissing, BlobStore, StorageError
 from aegis.pipeline import chain as pipeline
 from aegis.pipeline.registry import REGISTRY
 from aegis.services import documents as docs
@@ -89,7 +90,10 @@ def upload() -> tuple[Response, int, dict[str, str]] | tuple[Response, int]:
                     f"{settings().max_upload_bytes} bytes.",
                 )
             # The password is for encrypted PDFs; other files in the same upload pass as they are.
-            decrypted = bool(password) and needs_password(incoming.path)
+            decrypted = False
+            if password:
+                with incoming.spooled() as path:
+                    decrypted = needs_password(path)
             if decrypted:
                 incoming = _decrypted(store, incoming, password or "")
             ready.append((part, incoming, decrypted))
@@ -168,21 +172,26 @@ def _ocr_options(form: Any) -> dict[str, str] | None:
 
 def _decrypted(store: BlobStore, incoming: Any, password: str) -> Any:
     """Replace an encrypted PDF by an unencrypted copy; the password is never stored."""
+    import tempfile
+
     from aegis.formats import decrypt_pdf
 
-    plain = store.incoming()
-    # Removed at teardown unless committed, like the parts themselves (a later file may fail).
-    g.setdefault("incoming_blobs", []).append(plain)
-    plain.close()
-    try:
-        decrypt_pdf(incoming.path, plain.path, password)
-    except DocumentError as exc:
-        plain.discard()
-        incoming.discard()
-        # Whatever the code's kind, a file we cannot open at upload is unprocessable content.
-        raise ApiError(exc.code, exc.message, status=422) from exc
+    store.temp_dir.mkdir(parents=True, exist_ok=True)
+    with tempfile.NamedTemporaryFile(dir=store.temp_dir, prefix="upload-") as out, incoming.spooled() as source:
+        try:
+            decrypt_pdf(source, Path(out.name), password)
+        except DocumentError as exc:
+            incoming.discard()
+            # Whatever the code's kind, a file we cannot open at upload is unprocessable content.
+            raise ApiError(exc.code, exc.message, status=422) from exc
+        plain = store.incoming()
+        # Removed at teardown unless committed, like the parts themselves (a later file may fail).
+        g.setdefault("incoming_blobs", []).append(plain)
+        with open(out.name, "rb") as decrypted:
+            while data := decrypted.read(CHUNK):
+                plain.write(data)
+        plain.close()
     incoming.discard()
-    plain.recompute()
     return plain
 
 
@@ -232,9 +241,16 @@ def searchable_pdf(document_id: str) -> Response:
     layers = docs.ocr_layers(db_session(), document) if kind and document.status == "succeeded" else {}
     if not kind or not layers:
         raise ApiError(ErrorCode.NO_SEARCHABLE_PDF)
-    source = blob_store().path_for(document.tenant_id, document.sha256)
     spool = tempfile.SpooledTemporaryFile(max_size=8 * 1024 * 1024)  # noqa: SIM115 - closed by the response
-    write_searchable_pdf(source, kind, layers, spool)
+    try:
+        with blob_store().local_copy(document.tenant_id, document.sha256) as source:
+            write_searchable_pdf(source, kind, layers, spool)
+    except BlobMissing as exc:
+        spool.close()
+        raise ApiError(ErrorCode.BLOB_MISSING, status=410) from exc
+    except BaseException:
+        spool.close()
+        raise
     spool.seek(0)
     name = document.filename.rsplit(".", 1)[0] + ".searchable.pdf"
     return send_file(spool, mimetype="application/pdf", download_name=name, as_attachment=True)
@@ -272,7 +288,15 @@ def remove(document_id: str) -> tuple[str, int]:
         return sha256
 
     sha256 = _with_lock_retry(delete)
-    blob_store().delete(tenant_id, sha256)
+    # Documents are unique per tenant and digest today; the check keeps the bytes of
+    # any other row that points at them (a restored backup, a future copy endpoint).
+    if docs.find_by_sha(db_session(), tenant_id, sha256) is None:
+        try:
+            blob_store().delete(tenant_id, sha256)
+        except StorageError as exc:
+            # The rows are gone and the client's request is done; an orphan blob is
+            # unreachable (content-addressed per tenant) and a re-upload reuses it.
+            log.warning("blob of a deleted document left in storage: %s", exc, extra={"document_id": doc_id})
     return "", 204
 
 

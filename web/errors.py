@@ -7,6 +7,7 @@ sentence when it has one) and the answer cannot disagree with the docs.
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 from flask import Flask, Response, jsonify
@@ -69,6 +70,16 @@ def problem(
 
 
 def register(app: Flask) -> None:
+    from aegis.persistence.storage import StorageError
+
+    @app.errorhandler(StorageError)
+    def _storage_error(exc: StorageError) -> Response:
+        # Raised from inside the multipart parser too (a part is streamed to the store as it arrives).
+        logging.getLogger("aegis.gateway").warning("blob store unavailable: %s", exc)
+        response = problem(ErrorCode.STORAGE_UNAVAILABLE)
+        response.headers["Retry-After"] = str(int(getattr(exc, "retry_after", 5)))
+        return response
+
     @app.errorhandler(ApiError)
     def _api_error(exc: ApiError) -> Response:
         response = problem(exc.code, exc.detail, status=exc.status, title=exc.title, **exc.extra)

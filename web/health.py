@@ -1,7 +1,8 @@
 """Liveness and readiness.
 
 ``/health`` answers as long as the process serves requests (restart if not);
-``/ready`` also checks the database and the broker (stop routing traffic if not).
+``/ready`` also checks the database, the broker and the blob store (stop routing
+traffic if not: an upload could not be stored).
 """
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ from typing import Any
 from flask import Blueprint, Response, jsonify
 from sqlalchemy import text
 
-from web.context import celery
+from web.context import blob_store, celery
 from web.db import db_session
 
 bp = Blueprint("health", __name__)
@@ -36,5 +37,10 @@ def ready() -> tuple[Response, int]:
         checks["broker"] = "ok"
     except Exception as exc:  # noqa: BLE001
         checks["broker"] = f"error: {type(exc).__name__}"
+    try:
+        blob_store().check()
+        checks["storage"] = "ok"
+    except Exception as exc:  # noqa: BLE001
+        checks["storage"] = f"error: {type(exc).__name__}"
     ok = all(v == "ok" for v in checks.values())
     return jsonify({"status": "ok" if ok else "unavailable", "checks": checks}), 200 if ok else 503

@@ -202,6 +202,48 @@ def dev(port: int, host: str, flower_port: int, concurrency: int, as_json: bool,
                      as_json=as_json, verbose=verbose))
 
 
+# --- blob storage ---------------------------------------------------------------------
+
+
+@main.group()
+def storage() -> None:
+    """Blob store commands."""
+
+
+@storage.command("migrate")
+@click.option("--to", "to_url", required=True, metavar="URL",
+              help="Destination store: s3://bucket/prefix (or file:///path).")
+@click.option("--from", "from_url", default=None, metavar="URL",
+              help="Source store (default: AEGIS_STORAGE_URL, or the storage folder).")
+@json_option
+def storage_migrate(to_url: str, from_url: str | None, as_json: bool) -> None:
+    """Copy every blob to another store, verifying each sha256; safe to re-run.
+
+    Blobs the destination already holds are skipped, so an interrupted run resumes
+    where it stopped. The destination uses the same AEGIS_S3_* and AWS_* settings as
+    the processes will. When it ends with nothing corrupt, set AEGIS_STORAGE_URL to
+    URL and restart the gateway and workers. Exit status 1 if any blob is corrupt.
+    """
+    import os
+
+    from aegis.cli.storage import run_migration
+    from aegis.persistence.storage import open_store
+
+    env = dict(os.environ)
+    source_settings = load_settings({**env, "AEGIS_STORAGE_URL": from_url} if from_url else env)
+    dest_settings = load_settings({**env, "AEGIS_STORAGE_URL": to_url})
+    if open_store(source_settings).location == open_store(dest_settings).location:
+        raise click.UsageError("the destination is the source")
+    report = run_migration(source_settings, dest_settings, quiet=as_json)
+    emit(as_json, {
+        "copied": report.copied, "skipped": report.skipped, "bytes_copied": report.bytes_copied,
+        "corrupt": report.corrupt,
+    }, [f"{report.copied} copied ({report.bytes_copied} bytes), {report.skipped} already there, "
+        f"{len(report.corrupt)} corrupt"] + [f"corrupt (not copied): {name}" for name in report.corrupt])
+    if report.corrupt:
+        sys.exit(1)
+
+
 # --- extract (everything in this process) ---------------------------------------------
 
 

@@ -30,9 +30,9 @@ from aegis.observability import tracing
 from aegis.observability.metrics import metrics
 from aegis.persistence.db import session_scope
 from aegis.persistence.models import Batch, Document, StageRun, as_utc, utcnow
-from aegis.persistence.storage import BlobStore
+from aegis.persistence.storage import BlobMissing, StorageError, open_store
 from aegis.pipeline.chain import fail_document
-from aegis.pipeline.claims import claim, held_elsewhere
+from aegis.pipeline.claims import claim, held_elsewhere, unclaim
 from aegis.pipeline.errors import TransientError
 from aegis.pipeline.registry import REGISTRY, Registry
 from aegis.pipeline.stage import DocumentView, FanOutPlan, FanOutStage
@@ -141,14 +141,20 @@ def execute_batch(
         view = DocumentView.of(document)
         units = list(batch.pages)
         tracing.annotate(tenant=view.tenant_id, attempt=batch.attempts, units=len(units))
-    blob = BlobStore(settings.storage_dir).path_for(view.tenant_id, view.sha256)
     started = time.monotonic()
     result: Any = None
     code: ErrorCode | None = None
     try:
-        if not blob.exists():
-            raise DocumentError(ErrorCode.BLOB_MISSING)
-        result = impl.run_batch(settings, view, blob, units)
+        with open_store(settings).local_copy(view.tenant_id, view.sha256) as blob:
+            result = impl.run_batch(settings, view, blob, units)
+    except BlobMissing:
+        code = ErrorCode.BLOB_MISSING
+    except StorageError as exc:
+        # The store is down: give the claim back uncounted and let the task retry later.
+        _release(settings, document_id, stage, index, token, task_id, f"{type(exc).__name__}: {exc}")
+        raise TransientError(
+            str(exc), retry_after=getattr(exc, "retry_after", None), code=ErrorCode.STORAGE_UNAVAILABLE
+        ) from exc
     except SoftTimeLimitExceeded:
         code = ErrorCode.OCR_TIMEOUT
     except DocumentError as exc:
@@ -170,6 +176,15 @@ def execute_batch(
             return BatchOutcome.DROPPED, None  # a redelivery took over; its result counts
         document, batch = locked
         return _finish(settings, session, announce, impl, document, batch, stage, result, code, registry)
+
+
+def _release(
+    settings: Settings, document_id: str, stage: str, index: int, token: str, task_id: str, message: str
+) -> None:
+    with session_scope(settings) as session:
+        locked = _lock(session, document_id, stage, index, token, (StageStatus.RUNNING,))
+        if locked is not None and locked[1].task_id == task_id:
+            unclaim(locked[1], ErrorCode.STORAGE_UNAVAILABLE, message)
 
 
 def _finish(

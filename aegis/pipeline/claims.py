@@ -27,3 +27,14 @@ def claim(row: StageRun | Batch, *, task_id: str, worker: str, now: datetime) ->
     row.task_id = task_id
     row.worker = worker
     row.started_at = now
+
+
+def unclaim(row: StageRun | Batch, code: str, message: str) -> None:
+    """Undo :func:`claim` for work that never started; the reason stays on the row."""
+    row.attempts = max(0, row.attempts - 1)
+    row.status = StageStatus.PENDING
+    row.task_id = None
+    row.started_at = None
+    row.error_code = code
+    if isinstance(row, StageRun):  # batches keep a code only
+        row.error_message = message[:1000]

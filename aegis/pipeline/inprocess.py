@@ -23,10 +23,10 @@ from typing import Any
 
 from sqlalchemy import func, select
 
-from aegis.config import Settings
+from aegis.config import Settings, StorageSettings
 from aegis.persistence.db import IN_MEMORY, dispose_engines, get_engine, session_scope
 from aegis.persistence.models import Base, Chunk, Document, Tenant
-from aegis.persistence.storage import BlobStore
+from aegis.persistence.storage import VolumeBlobStore
 from aegis.pipeline.batches import BatchOutcome, execute_batch, open_batches
 from aegis.pipeline.registry import REGISTRY, Registry
 from aegis.pipeline.runner import Outcome, execute
@@ -42,6 +42,8 @@ def local_settings(settings: Settings) -> Iterator[Settings]:
     local = dataclasses.replace(
         settings, database_url=IN_MEMORY, data_dir=folder, storage_dir=folder / "storage",
         events_url=None, vector_store="local",
+        # Always the volume store in the temporary folder, whatever AEGIS_STORAGE_URL says.
+        storage=StorageSettings(temp_dir=folder / "tmp"),
     )
     try:
         Base.metadata.create_all(get_engine(local))
@@ -64,7 +66,7 @@ def extract(settings: Settings, path: Path, *, ai: bool = True, registry: Regist
             tenant = Tenant(name=WORKER)
             session.add(tenant)
             session.flush()
-        blob = BlobStore(settings.storage_dir).path_for(tenant.id, sha)
+        blob = VolumeBlobStore(settings.storage_dir).path_for(tenant.id, sha)
         blob.parent.mkdir(parents=True, exist_ok=True)
         if not blob.exists():
             _link_or_copy(path, blob)

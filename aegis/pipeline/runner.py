@@ -25,10 +25,10 @@ from aegis.observability import tracing
 from aegis.observability.metrics import metrics
 from aegis.persistence.db import session_scope
 from aegis.persistence.models import Document, StageRun, utcnow
-from aegis.persistence.storage import BlobStore
+from aegis.persistence.storage import BlobMissing, StorageError, open_store
 from aegis.pipeline.batches import fan_out
 from aegis.pipeline.chain import fail_document
-from aegis.pipeline.claims import claim, held_elsewhere
+from aegis.pipeline.claims import claim, held_elsewhere, unclaim
 from aegis.pipeline.errors import TransientError
 from aegis.pipeline.registry import REGISTRY, Registry
 from aegis.pipeline.stage import DocumentView, FanOutPlan
@@ -83,11 +83,18 @@ def execute(
             return claim
         info, inputs = claim
     events.publish(settings, info.tenant_id, info.id, stage, "started")
-    blob = BlobStore(settings.storage_dir).path_for(info.tenant_id, info.sha256)
     try:
-        if not blob.exists():
-            raise DocumentError(ErrorCode.BLOB_MISSING)
-        result = impl.run(settings, info, blob, inputs)
+        # A bucket's object is read into a temporary file deleted when the block ends.
+        with open_store(settings).local_copy(info.tenant_id, info.sha256) as blob:
+            result = impl.run(settings, info, blob, inputs)
+    except BlobMissing:
+        return _end(settings, stage, info, token, ErrorCode.BLOB_MISSING)
+    except StorageError as exc:
+        # The store is down, not the file at fault: this try does not count against the document.
+        release(settings, stage, document_id, token, task_id, f"{type(exc).__name__}: {exc}")
+        raise TransientError(
+            str(exc), retry_after=getattr(exc, "retry_after", None), code=ErrorCode.STORAGE_UNAVAILABLE
+        ) from exc
     except DocumentError as exc:
         return _end(settings, stage, info, token, exc.code, exc.message, rejected=exc.rejected)
     except SoftTimeLimitExceeded:
@@ -227,14 +234,33 @@ def record_timeout(settings: Settings, stage: str, document_id: str, token: str)
     events.publish(settings, info_tenant, document_id, stage, "failed", code=ErrorCode.TIMEOUT)
 
 
-def record_transient(settings: Settings, stage: str, document_id: str, token: str, message: str) -> None:
+def release(settings: Settings, stage: str, document_id: str, token: str, task_id: str, message: str) -> None:
+    """Give back a claim whose work never started (the blob store was unreachable).
+
+    An outage of the store says nothing about the document, so the attempt is not
+    counted: documents wait through an outage of any length instead of failing after
+    ``max_attempts`` retries. The task retries with backoff; the reconciler covers a lost retry.
+    """
+    with session_scope(settings) as session:
+        document = _lock_document(session, document_id)
+        if document is None or document.dispatch_token != token or document.stage != stage:
+            return
+        run = _run_for(document, stage)
+        if run.task_id == task_id and run.status == StageStatus.RUNNING:
+            unclaim(run, ErrorCode.STORAGE_UNAVAILABLE, message)
+
+
+def record_transient(
+    settings: Settings, stage: str, document_id: str, token: str, message: str,
+    code: str = ErrorCode.TRANSIENT_ERROR,
+) -> None:
     """Note why an attempt failed so the final failure, if it comes, says so."""
     with session_scope(settings) as session:
         document = _lock_document(session, document_id)
         if document is None or document.dispatch_token != token or document.stage != stage:
             return
         run = _run_for(document, stage)
-        run.error_code = ErrorCode.TRANSIENT_ERROR
+        run.error_code = code
         run.error_message = message[:1000]
 
 

@@ -127,6 +127,19 @@ MONITORING: dict[str, Any] = {
     },
 }
 
+# Blobs in a bucket: no shared volume, credentials from a Secret, an IRSA role, policies on.
+S3_STORAGE: dict[str, Any] = {
+    "storage": {
+        "type": "s3",
+        "s3": {
+            "bucket": "aegis-docs", "prefix": "prod/eu", "region": "eu-west-1",
+            "endpoint": "https://minio.storage.svc:9000", "addressingStyle": "path",
+            "sse": "aws:kms", "kmsKeyId": "alias/aegis", "existingSecret": "aegis-s3",
+        },
+    },
+    "serviceAccount": {"annotations": {"eks.amazonaws.com/role-arn": "arn:aws:iam::123456789012:role/aegis"}},
+}
+
 VALUE_SETS: dict[str, dict[str, Any]] = {
     "default": {},
     "external-services": EXTERNAL_SERVICES,
@@ -135,6 +148,7 @@ VALUE_SETS: dict[str, dict[str, Any]] = {
     "production": PRODUCTION,
     "minimal": MINIMAL,
     "monitoring": MONITORING,
+    "s3-storage": S3_STORAGE,
 }
 
 

@@ -80,6 +80,11 @@ BAD_VALUES: dict[str, dict[str, Any]] = {
     "bad image digest": {"image": {"digest": "latest"}},
     "unknown log level": {"config": {"logLevel": "VERBOSE"}},
     "relative storage path": {"storage": {"mountPath": "data"}},
+    "unknown storage type": {"storage": {"type": "gcs"}},
+    "bucket name S3 refuses": {"storage": {"type": "s3", "s3": {"bucket": "My_Docs"}}},
+    "unknown server-side encryption": {"storage": {"type": "s3", "s3": {"bucket": "docs", "sse": "aes"}}},
+    "s3 endpoint without a scheme": {"storage": {"type": "s3", "s3": {"bucket": "docs", "endpoint": "minio:9000"}}},
+    "unknown s3 key": {"storage": {"s3": {"bukket": "docs"}}},
     "heartbeat outside /tmp": {"workerSettings": {"heartbeatFile": "/var/run/hb"}},
     "flower user with a colon": {"flower": {"auth": {"username": "a:b"}}},
     "ingress path without slash": {
@@ -133,6 +138,11 @@ REFUSED_BY_TEMPLATES: dict[str, tuple[dict[str, Any], str]] = {
     "OCR page cap above the decoding cap": (
         {"config": {"ocr": {"maxPixels": 200000000}}},
         "maxPixels must not exceed config.ocr.maxImagePixels",
+    ),
+    "s3 storage without a bucket": ({"storage": {"type": "s3"}}, "storage.type s3 needs storage.s3.bucket"),
+    "KMS key without aws:kms": (
+        {"storage": {"type": "s3", "s3": {"bucket": "docs", "kmsKeyId": "k"}}},
+        "kmsKeyId needs storage.s3.sse: aws:kms",
     ),
     "gateway autoscaling to zero": (
         {"gateway": {"autoscaling": {"minReplicas": 0}}},

@@ -7,7 +7,7 @@ import hashlib
 from aegis.config import Settings
 from aegis.persistence.db import session_scope
 from aegis.persistence.models import Tenant, new_id
-from aegis.persistence.storage import BlobStore
+from aegis.persistence.storage import VolumeBlobStore
 from aegis.pipeline.registry import REGISTRY, Registry
 from aegis.services.documents import create_document
 
@@ -21,7 +21,7 @@ def stored_document(
         tenant = Tenant(name=new_id())
         session.add(tenant)
         session.flush()
-        path = BlobStore(settings.storage_dir).path_for(tenant.id, sha)
+        path = VolumeBlobStore(settings.storage_dir).path_for(tenant.id, sha)
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_bytes(data)
         doc = create_document(session, tenant.id, name, sha, len(data), registry=registry).document

@@ -109,6 +109,16 @@ REJECTED: list[tuple[dict[str, str], str]] = [
     ({"AEGIS_BROKER_URL": "localhost:6379"}, "AEGIS_BROKER_URL"),
     ({"AEGIS_EVENTS_URL": "amqp://h"}, "AEGIS_EVENTS_URL"),
     ({**OPENAI, "OPENAI_BASE_URL": "ollama:11434"}, "OPENAI_BASE_URL"),
+    ({"AEGIS_STORAGE_URL": "/srv/blobs"}, "AEGIS_STORAGE_URL"),
+    ({"AEGIS_STORAGE_URL": "gs://bucket"}, "AEGIS_STORAGE_URL"),
+    ({"AEGIS_STORAGE_URL": "s3://"}, "AEGIS_STORAGE_URL"),
+    ({"AEGIS_STORAGE_URL": "s3://My_Bucket/x"}, "AEGIS_STORAGE_URL"),
+    ({"AEGIS_STORAGE_URL": "s3://bucket/a/../b"}, "AEGIS_STORAGE_URL"),
+    ({"AEGIS_STORAGE_URL": "file://host/srv"}, "AEGIS_STORAGE_URL"),
+    ({"AEGIS_S3_ENDPOINT_URL": "minio:9000"}, "AEGIS_S3_ENDPOINT_URL"),
+    ({"AEGIS_S3_ADDRESSING_STYLE": "dns"}, "AEGIS_S3_ADDRESSING_STYLE"),
+    ({"AEGIS_S3_SSE": "aes"}, "AEGIS_S3_SSE"),
+    ({"AEGIS_S3_SSE": "AES256", "AEGIS_S3_KMS_KEY_ID": "k"}, "AEGIS_S3_KMS_KEY_ID"),
     # keys the chosen provider and store need
     ({"AEGIS_AI_PROVIDER": "openai"}, "OPENAI_API_KEY"),
     ({"AEGIS_VECTOR_STORE": "pinecone", "AEGIS_PINECONE_INDEX": "i"}, "PINECONE_API_KEY"),
@@ -144,6 +154,22 @@ def test_each_rule_rejects_with_one_line_naming_the_variable(env: dict[str, str]
 )
 def test_valid_combinations_load(env: dict[str, str]) -> None:
     load_settings(env)
+
+
+def test_the_storage_url_names_a_volume_or_a_bucket_and_prefix(tmp_path: Path) -> None:
+    default = load_settings({"AEGIS_DATA_DIR": str(tmp_path)})
+    assert default.storage.bucket is None and default.storage_dir == tmp_path / "storage"
+    volume = load_settings({"AEGIS_STORAGE_URL": f"file://{tmp_path}/blobs", "AEGIS_STORAGE_DIR": "/ignored"})
+    assert volume.storage.bucket is None and volume.storage_dir == tmp_path / "blobs"
+    s3 = load_settings({
+        "AEGIS_STORAGE_URL": "s3://aegis-docs/prod/eu/", "AEGIS_S3_ENDPOINT_URL": "http://minio:9000",
+        "AEGIS_S3_ADDRESSING_STYLE": "PATH", "AEGIS_S3_SSE": "aws:kms", "AEGIS_S3_KMS_KEY_ID": "alias/aegis",
+        "AEGIS_TEMP_DIR": str(tmp_path / "tmp"),
+    })
+    st = s3.storage
+    assert (st.bucket, st.prefix, st.s3_endpoint_url, st.s3_addressing_style) == (
+        "aegis-docs", "prod/eu", "http://minio:9000", "path")
+    assert (st.s3_sse, st.s3_kms_key_id, st.temp_dir) == ("aws:kms", "alias/aegis", tmp_path / "tmp")
 
 
 def test_settings_changed_in_code_are_validated_too() -> None:

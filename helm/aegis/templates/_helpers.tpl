@@ -249,6 +249,20 @@ from another Secret (the migrations hook Secret).
       key: {{ index $item 2 }}
 {{- end }}
 {{- end }}
+{{- with .Values.storage.s3.existingSecret }}
+{{- if eq $.Values.storage.type "s3" }}
+- name: AWS_ACCESS_KEY_ID
+  valueFrom:
+    secretKeyRef:
+      name: {{ . }}
+      key: {{ $.Values.storage.s3.accessKeyIdKey }}
+- name: AWS_SECRET_ACCESS_KEY
+  valueFrom:
+    secretKeyRef:
+      name: {{ . }}
+      key: {{ $.Values.storage.s3.secretAccessKeyKey }}
+{{- end }}
+{{- end }}
 {{- end -}}
 
 {{/* ---------- settings ---------- */}}
@@ -257,7 +271,27 @@ from another Secret (the migrations hook Secret).
 {{- define "aegis.config.data" -}}
 {{- $v := .Values -}}
 AEGIS_DATA_DIR: "/tmp"
+{{- if eq $v.storage.type "s3" }}
+{{- with $v.storage.s3 }}
+AEGIS_STORAGE_URL: {{ printf "s3://%s/%s" .bucket (.prefix | trimAll "/") | trimSuffix "/" | quote }}
+AEGIS_TEMP_DIR: "/tmp/aegis"
+AEGIS_S3_ADDRESSING_STYLE: {{ .addressingStyle | quote }}
+{{- with .endpoint }}
+AEGIS_S3_ENDPOINT_URL: {{ . | quote }}
+{{- end }}
+{{- with .region }}
+AWS_DEFAULT_REGION: {{ . | quote }}
+{{- end }}
+{{- with .sse }}
+AEGIS_S3_SSE: {{ . | quote }}
+{{- end }}
+{{- with .kmsKeyId }}
+AEGIS_S3_KMS_KEY_ID: {{ . | quote }}
+{{- end }}
+{{- end }}
+{{- else }}
 AEGIS_STORAGE_DIR: {{ $v.storage.mountPath | quote }}
+{{- end }}
 AEGIS_MAX_UPLOAD_BYTES: {{ $v.config.maxUploadBytes | int64 | quote }}
 AEGIS_VISIBILITY_TIMEOUT: {{ $v.config.visibilityTimeout | int64 | quote }}
 AEGIS_RECONCILE_INTERVAL: {{ $v.config.reconcileInterval | toString | quote }}
@@ -458,6 +492,12 @@ spec:
 
 {{- define "aegis.validate" -}}
 {{- $v := .Values -}}
+{{- if and (eq $v.storage.type "s3") (not $v.storage.s3.bucket) -}}
+{{- fail "storage.type s3 needs storage.s3.bucket" -}}
+{{- end -}}
+{{- if and $v.storage.s3.kmsKeyId (ne $v.storage.s3.sse "aws:kms") -}}
+{{- fail "storage.s3.kmsKeyId needs storage.s3.sse: aws:kms" -}}
+{{- end -}}
 {{- $stages := splitList " " (include "aegis.stages" .) -}}
 {{- range $stage := $stages -}}
 {{- $limit := int (index $v.workers $stage).timeLimitSeconds -}}

@@ -14,10 +14,10 @@ def test_health_answers_while_the_process_serves(client: FlaskClient) -> None:
     assert response.get_json() == {"status": "ok"}
 
 
-def test_ready_checks_the_database_and_the_embedded_broker(client: FlaskClient) -> None:
+def test_ready_checks_the_database_the_embedded_broker_and_storage(client: FlaskClient) -> None:
     response = client.get("/ready")
     assert response.status_code == 200
-    assert response.get_json() == {"status": "ok", "checks": {"database": "ok", "broker": "ok"}}
+    assert response.get_json() == {"status": "ok", "checks": {"database": "ok", "broker": "ok", "storage": "ok"}}
 
 
 def test_ready_is_503_when_the_database_cannot_be_opened(make_app: Callable[..., Flask]) -> None:
