@@ -6,9 +6,9 @@ import logging
 
 from aegis.persistence.db import session_scope
 from aegis.pipeline import chain, reconciler
+from tasks.admission import admit_all, ended
 from tasks.app import app
 from tasks.base import settings
-from tasks.webhooks import notify_end
 
 log = logging.getLogger("aegis.reconcile")
 
@@ -31,5 +31,8 @@ def reconcile() -> int:
             log.info("re-enqueued from %s", action.stage, extra=context)
         else:
             log.warning("failed after too many attempts", extra=context)
-            notify_end(action.document_id)
+            ended(action.document_id)
+    # The safety net of fair share: a slot freed by a process that died before it
+    # admitted the next document is filled here.
+    sent += admit_all()
     return sent

@@ -16,8 +16,8 @@ from aegis.formats.names import safe_filename
 from aegis.observability.logs import add_context
 from aegis.observability.metrics import metrics
 from aegis.persistence.storage import BlobStore
+from aegis.pipeline import admission
 from aegis.pipeline import chain as pipeline
-from aegis.pipeline.registry import REGISTRY
 from aegis.services import documents as docs
 from aegis.services import webhooks
 from aegis.vocabulary import ErrorCode
@@ -40,6 +40,24 @@ def _dispatch(document_id: str, token: str, stage: str) -> None:
         pipeline.send(context.celery(), document_id, token, stage)
     except Exception as exc:  # noqa: BLE001 - the row is committed; the reconciler owns it now
         log.warning("could not enqueue, the reconciler will: %s", exc, extra={"document_id": document_id})
+
+
+def _admit(tenant_id: str) -> None:
+    """Let the tenant's waiting documents into the queues as far as its in-flight cap allows.
+
+    Committed before the chains are sent; if this fails the documents stay
+    ``queued`` and the next document end or reconciler tick admits them.
+    """
+    session = db_session()
+    try:
+        admitted = admission.admit(session, settings(), [tenant_id])
+        session.commit()
+    except OperationalError as exc:
+        session.rollback()
+        log.warning("admission deferred to the reconciler: %s", exc)
+        return
+    for doc in admitted:
+        _dispatch(doc.document_id, doc.token, doc.stage)
 
 
 def _document_or_404(document_id: str) -> Any:
@@ -95,7 +113,7 @@ def upload() -> tuple[Response, int, dict[str, str]] | tuple[Response, int]:
         for part, incoming, decrypted in ready:
             intake = docs.create_document(
                 session, tenant_id, safe_filename(part.filename or ""), incoming.sha256, incoming.size, callback_url,
-                options=options,
+                options=options, admitted=False,
             )
             if intake.duplicate:
                 incoming.discard()
@@ -120,7 +138,9 @@ def upload() -> tuple[Response, int, dict[str, str]] | tuple[Response, int]:
         if not duplicate:
             add_context(document_id=document.id)
             log.info("document accepted", extra={"document_id": document.id, "tenant": g.tenant.name})
-            _dispatch(document.id, document.dispatch_token, REGISTRY.first.name)
+    if not all(dup for _, dup in results):
+        # Sent now if the tenant has room in flight; otherwise it waits `queued` for its turn.
+        _admit(tenant_id)
     all_duplicates = all(dup for _, dup in results)
     status = 200 if all_duplicates else 202
     first = results[0][0]
@@ -251,7 +271,7 @@ def reprocess(document_id: str) -> tuple[Response, int]:
         return document
 
     document = _with_lock_retry(reset)
-    _dispatch(document.id, document.dispatch_token, REGISTRY.first.name)
+    _admit(g.tenant.id)
     return jsonify(docs.to_dict(document)), 202
 
 
@@ -270,6 +290,7 @@ def remove(document_id: str) -> tuple[str, int]:
 
     sha256 = _with_lock_retry(delete)
     blob_store().delete(tenant_id, sha256)
+    _admit(tenant_id)  # a deleted in-flight document frees its slot
     return "", 204
 
 

@@ -24,6 +24,7 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    text,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
@@ -57,6 +58,8 @@ class Tenant(Base):
     token_budget: Mapped[int] = mapped_column(BigInteger, default=0)
     tokens_used: Mapped[int] = mapped_column(BigInteger, default=0)
     callback_url: Mapped[str | None] = mapped_column(Text, nullable=True)
+    # Fair share: documents of this tenant in the queues at once (null: AEGIS_TENANT_MAX_IN_FLIGHT).
+    max_in_flight: Mapped[int | None] = mapped_column(Integer, nullable=True)
 
     keys: Mapped[list[ApiKey]] = relationship(back_populates="tenant", cascade="all, delete-orphan")
 
@@ -81,6 +84,12 @@ class Document(Base):
         UniqueConstraint("tenant_id", "sha256", name="uq_documents_tenant_sha256"),
         Index("ix_documents_tenant_created", "tenant_id", "created_at"),
         Index("ix_documents_status_progress", "status", "progress_at"),
+        # Admission counts a tenant's in-flight documents and picks its oldest waiting ones.
+        Index("ix_documents_tenant_status", "tenant_id", "status"),
+        Index(
+            "ix_documents_waiting", "tenant_id", "created_at",
+            postgresql_where=text("admitted_at IS NULL"), sqlite_where=text("admitted_at IS NULL"),
+        ),
     )
 
     id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_id)
@@ -106,6 +115,9 @@ class Document(Base):
     # Last time a stage started, ended or was (re-)enqueued: what the reconciler watches.
     progress_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     enqueue_count: Mapped[int] = mapped_column(Integer, default=0)
+    # When admission let the document into the queues; null while it waits its tenant's turn
+    # (status ``queued``). Only admitted documents are sent, re-sent or counted as in flight.
+    admitted_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
     # Things a user should know about a succeeded document (a page OCR could not read).
     warnings: Mapped[list[dict[str, Any]] | None] = mapped_column(JSON, nullable=True)
     # Per-document processing options given at upload (``ocr``, ``ocr_languages``).

@@ -56,7 +56,12 @@ def reconcile(
     shortest = min(stage_deadline(settings, s) for s in registry.names)
     candidates: Sequence[Document] = session.scalars(
         select(Document)
-        .where(Document.status.in_(ACTIVE_STATUSES), Document.progress_at < now - shortest)
+        .where(
+            Document.status.in_(ACTIVE_STATUSES),
+            Document.progress_at < now - shortest,
+            # A document still waiting for admission has no message to lose.
+            Document.admitted_at.is_not(None),
+        )
         .order_by(Document.progress_at)
         .limit(500)
         .with_for_update(skip_locked=True)

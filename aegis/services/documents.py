@@ -16,7 +16,7 @@ from sqlalchemy import delete, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, selectinload
 
-from aegis.persistence.models import Batch, Chunk, Document, PageText, as_utc
+from aegis.persistence.models import Batch, Chunk, Document, PageText, as_utc, utcnow
 from aegis.pipeline.chain import create_stage_runs, describe_runs, reset_for_reprocess
 from aegis.pipeline.registry import REGISTRY, Registry
 from aegis.vocabulary import DocumentStatus
@@ -54,11 +54,16 @@ def create_document(
     callback_url: str | None = None,
     registry: Registry = REGISTRY,
     options: dict[str, Any] | None = None,
+    *,
+    admitted: bool = True,
 ) -> Intake:
     """Insert a queued document with its stage rows, or return the existing duplicate.
 
     The caller commits, then sends the chain: if sending fails the row is still
-    ``queued`` and the reconciler sends it later.
+    ``queued`` and the reconciler sends it later. The gateway passes
+    ``admitted=False``: the document waits for its tenant's turn and admission
+    (aegis/pipeline/admission.py) decides when it is sent; tools that run the
+    stages themselves (``aegis extract``) take it as admitted at once.
     """
     existing = find_by_sha(session, tenant_id, sha256)
     if existing is not None:
@@ -72,6 +77,7 @@ def create_document(
         stage=registry.first.name,
         callback_url=callback_url,
         options=options,
+        admitted_at=utcnow() if admitted else None,
     )
     try:
         with session.begin_nested():

@@ -1,0 +1,38 @@
+"""tenants on one installation: fair-share admission, per-tenant limits
+
+Revision ID: 0004
+Revises: 0002
+"""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+from alembic import op
+
+revision = "0004"
+down_revision = "0002"
+branch_labels = None
+depends_on = None
+
+
+def upgrade() -> None:
+    with op.batch_alter_table("documents") as batch:
+        batch.add_column(sa.Column("admitted_at", sa.DateTime(timezone=True), nullable=True))
+    # Documents that exist already were sent (or will be by the reconciler): admitted.
+    op.execute("UPDATE documents SET admitted_at = created_at")
+    op.create_index("ix_documents_tenant_status", "documents", ["tenant_id", "status"])
+    op.create_index(
+        "ix_documents_waiting", "documents", ["tenant_id", "created_at"],
+        postgresql_where=sa.text("admitted_at IS NULL"), sqlite_where=sa.text("admitted_at IS NULL"),
+    )
+    with op.batch_alter_table("tenants") as batch:
+        batch.add_column(sa.Column("max_in_flight", sa.Integer(), nullable=True))
+
+
+def downgrade() -> None:
+    with op.batch_alter_table("tenants") as batch:
+        batch.drop_column("max_in_flight")
+    op.drop_index("ix_documents_waiting", table_name="documents")
+    op.drop_index("ix_documents_tenant_status", table_name="documents")
+    with op.batch_alter_table("documents") as batch:
+        batch.drop_column("admitted_at")
