@@ -142,6 +142,9 @@ class ErrorCode(StrEnum):
     URI_TOO_LONG = "uri_too_long"
     HEADERS_TOO_LARGE = "headers_too_large"
     TOO_MANY_STREAMS = "too_many_streams"
+    QUOTA_EXCEEDED = "quota_exceeded"
+    RATE_LIMITED = "rate_limited"
+    INSUFFICIENT_SCOPE = "insufficient_scope"
 
 
 @dataclass(frozen=True)
@@ -236,6 +239,10 @@ _DECLARED: tuple[tuple[ErrorCode, int | None, ErrorKind, str], ...] = (
     (_E.URI_TOO_LONG, 414, _K.API, "The request line is longer than the server accepts."),
     (_E.HEADERS_TOO_LARGE, 431, _K.API, "The request headers are larger than the server accepts."),
     (_E.TOO_MANY_STREAMS, 429, _K.API, "Too many event streams are open; close one or retry after a while."),
+    (_E.QUOTA_EXCEEDED, 429, _K.API,
+     "A quota of the tenant is used up (the answer names it); a document over the page quota is rejected."),
+    (_E.RATE_LIMITED, 429, _K.API, "The tenant sends requests faster than its rate limit; retry after a while."),
+    (_E.INSUFFICIENT_SCOPE, 403, _K.API, "This API key's scope does not allow this request."),
 )
 
 ERRORS: dict[ErrorCode, ErrorInfo] = {

@@ -94,6 +94,9 @@ def create_app(
 
     db.register(app)
     errors.register(app)
+    from web.auth import rate_headers
+
+    app.after_request(rate_headers)
 
     from web import documents, events, health, metrics, search
 

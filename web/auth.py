@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 from functools import wraps
 from typing import Any, TypeVar
@@ -9,12 +10,15 @@ from typing import Any, TypeVar
 from flask import g, request
 
 from aegis.observability.logs import add_context
+from aegis.services import limits
 from aegis.services.tenants import authenticate
 from aegis.vocabulary import ErrorCode
+from web.context import settings
 from web.db import db_session
 from web.errors import ApiError
 
 F = TypeVar("F", bound=Callable[..., Any])
+log = logging.getLogger("aegis.gateway.auth")
 
 
 def bearer_key() -> str | None:
@@ -38,6 +42,7 @@ def require_tenant(view: F) -> F:
         if tenant is None:
             raise ApiError(ErrorCode.UNAUTHORIZED, "The API key is not valid or has been revoked.")
         g.tenant = tenant
+        _count_request(tenant)
         # Hand the connection back to the pool now: an upload may then take minutes to
         # arrive and an event stream minutes to end, and neither may hold a connection
         # meanwhile (the pool is small; other tenants' requests need it).
@@ -46,3 +51,37 @@ def require_tenant(view: F) -> F:
         return view(*args, **kwargs)
 
     return wrapper  # type: ignore[return-value]
+
+
+def _count_request(tenant: Any) -> None:
+    """The tenant's request rate, shared by every gateway replica through Redis.
+
+    Counted after authentication (the bucket is the tenant's, not the caller's
+    address) and before the view does any work. Redis being down must not take the
+    API down with it: the request then goes uncounted.
+    """
+    try:
+        decision = limits.take_request(limits.counters(settings().events_url), tenant)
+    except Exception as exc:  # noqa: BLE001 - fail open; the rate limit is a courtesy, not a guard
+        log.warning("request rate not counted: %s", exc)
+        return
+    if decision is None:
+        return
+    g.rate = decision
+    if not decision.allowed:
+        raise ApiError(
+            ErrorCode.RATE_LIMITED,
+            f"This tenant may send {tenant.requests_per_second:g} requests a second "
+            f"(bursts of {decision.limit}); retry in {decision.retry_after} s.",
+            headers={"Retry-After": str(decision.retry_after)},
+            retry_after=decision.retry_after,
+        )
+
+
+def rate_headers(response: Any) -> Any:
+    """``X-RateLimit-Limit`` and ``X-RateLimit-Remaining`` on every answer to a rate-limited tenant."""
+    decision = g.get("rate")
+    if decision is not None:
+        response.headers["X-RateLimit-Limit"] = str(decision.limit)
+        response.headers["X-RateLimit-Remaining"] = str(decision.remaining)
+    return response

@@ -19,7 +19,7 @@ from aegis.persistence.storage import BlobStore
 from aegis.pipeline import admission
 from aegis.pipeline import chain as pipeline
 from aegis.services import documents as docs
-from aegis.services import webhooks
+from aegis.services import limits, webhooks
 from aegis.vocabulary import ErrorCode
 from web import context
 from web.auth import require_tenant
@@ -91,6 +91,7 @@ def upload() -> tuple[Response, int, dict[str, str]] | tuple[Response, int]:
     tenant_id = g.tenant.id
     results: list[tuple[Any, bool]] = []
     placed: list[str] = []  # blobs moved into the store by this request
+    charge: limits.Charge | None = None
     try:
         # Every file is checked (size, password) before any row is written, so a
         # refused file fails the whole upload without leaving its siblings behind.
@@ -110,6 +111,7 @@ def upload() -> tuple[Response, int, dict[str, str]] | tuple[Response, int]:
             if decrypted:
                 incoming = _decrypted(store, incoming, password or "")
             ready.append((part, incoming, decrypted))
+        charge = _charge_quotas(session, ready)
         for part, incoming, decrypted in ready:
             intake = docs.create_document(
                 session, tenant_id, safe_filename(part.filename or ""), incoming.sha256, incoming.size, callback_url,
@@ -128,6 +130,8 @@ def upload() -> tuple[Response, int, dict[str, str]] | tuple[Response, int]:
     except BaseException:
         # No row will point at these blobs: remove them rather than leak disk.
         session.rollback()
+        if charge is not None:
+            _refund(charge)
         for sha256 in placed:
             store.delete(tenant_id, sha256)
         raise
@@ -150,6 +154,53 @@ def upload() -> tuple[Response, int, dict[str, str]] | tuple[Response, int]:
     else:
         body = {"documents": [docs.to_dict(d, duplicate=dup) for d, dup in results]}
     return jsonify(body), status, headers
+
+
+def _charge_quotas(session: Session, ready: list[tuple[Any, Any, bool]]) -> limits.Charge:
+    """Count the upload's new documents and bytes against the tenant's quotas, all or nothing.
+
+    Duplicates (same bytes as a document the tenant has, or twice in this upload)
+    cost nothing: they create no document. Over a quota the whole upload is
+    refused with 429 ``quota_exceeded`` naming it, before any row is written.
+    """
+    tenant = g.tenant
+    seen: set[str] = set()
+    count = size = 0
+    for _part, incoming, _decrypted in ready:
+        if incoming.sha256 in seen or docs.find_by_sha(session, tenant.id, incoming.sha256) is not None:
+            continue
+        seen.add(incoming.sha256)
+        count += 1
+        size += incoming.size
+    try:
+        limits.check_storage(session, tenant, size)
+        return limits.charge_daily(
+            _counters(), tenant, {"max_documents_per_day": count, "max_bytes_per_day": size}
+        )
+    except limits.QuotaExceeded as exc:
+        raise _quota_error(exc) from exc
+    except Exception as exc:  # noqa: BLE001 - Redis down: accept rather than refuse everyone
+        log.warning("upload quotas not counted: %s", exc)
+        return limits.Charge()
+
+
+def _quota_error(exc: limits.QuotaExceeded) -> ApiError:
+    headers = {"Retry-After": str(exc.retry_after)} if exc.retry_after is not None else {}
+    return ApiError(
+        ErrorCode.QUOTA_EXCEEDED, str(exc), headers=headers,
+        quota=exc.quota, limit=exc.limit, used=exc.used, retry_after=exc.retry_after,
+    )
+
+
+def _counters() -> limits.Counters:
+    return limits.counters(settings().events_url)
+
+
+def _refund(charge: limits.Charge) -> None:
+    try:
+        charge.refund(_counters())
+    except Exception as exc:  # noqa: BLE001 - the day's count stays a little high
+        log.warning("quota refund failed: %s", exc)
 
 
 def _ocr_options(form: Any) -> dict[str, str] | None:

@@ -101,14 +101,42 @@ def tenant_list(as_json: bool) -> None:
     from sqlalchemy import select
 
     from aegis.persistence.models import Tenant
+    from aegis.services import limits
 
     with admin_session() as session:
         rows = [
             {"tenant": t.name, "tenant_id": t.id, "created_at": t.created_at,
-             "active_keys": sum(1 for k in t.keys if k.revoked_at is None)}
+             "active_keys": sum(1 for k in t.keys if k.revoked_at is None), "limits": limits.describe(t)}
             for t in session.scalars(select(Tenant).order_by(Tenant.name))
         ]
     emit(as_json, rows, (f"{r['tenant']:<30} {r['tenant_id']}  keys: {r['active_keys']}" for r in rows))
+
+
+@tenant.command("set-limits")
+@click.argument("name")
+@click.option("--max-documents-per-day", type=click.IntRange(min=0), help="New documents a UTC day.")
+@click.option("--max-bytes-per-day", type=click.IntRange(min=0), help="Bytes of new documents a UTC day.")
+@click.option("--max-pages-per-day", type=click.IntRange(min=0),
+              help="Pages a UTC day (counted after metadata; a document past it is rejected).")
+@click.option("--max-stored-bytes", type=click.IntRange(min=0), help="Bytes stored at once.")
+@click.option("--requests-per-second", type=click.FloatRange(min=0), help="API requests a second, all replicas.")
+@click.option("--burst", "rate_burst", type=click.IntRange(min=0),
+              help="Requests allowed at once above the rate (default: one second's worth).")
+@click.option("--retention-days", type=click.IntRange(min=0), help="Delete documents older than this.")
+@click.option("--max-in-flight", type=click.IntRange(min=0),
+              help="Documents in the queues at once (default: AEGIS_TENANT_MAX_IN_FLIGHT).")
+@json_option
+def tenant_set_limits(name: str, as_json: bool, **values: float | None) -> None:
+    """Set NAME's quotas, rate limit, retention and fair-share cap; 0 removes a limit, unnamed ones stay."""
+    from aegis.services import limits
+    from aegis.services.tenants import find_tenant
+
+    changes = {k: v for k, v in values.items() if v is not None}
+    with admin_session() as session:
+        found = find_tenant(session, name)
+        now = limits.set_limits(found, changes)
+        out = {"tenant": found.name, "tenant_id": found.id, "limits": now}
+    emit(as_json, out, [f"{out['tenant']}:"] + [f"  {k}: {'no limit' if v is None else v}" for k, v in now.items()])
 
 
 @tenant.command("set-callback")

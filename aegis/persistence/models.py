@@ -60,6 +60,15 @@ class Tenant(Base):
     callback_url: Mapped[str | None] = mapped_column(Text, nullable=True)
     # Fair share: documents of this tenant in the queues at once (null: AEGIS_TENANT_MAX_IN_FLIGHT).
     max_in_flight: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    # Quotas and rate limits (aegis/services/limits.py); null: no limit.
+    max_documents_per_day: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+    max_bytes_per_day: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+    max_pages_per_day: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+    max_stored_bytes: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+    requests_per_second: Mapped[float | None] = mapped_column(Float, nullable=True)
+    rate_burst: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    # Documents older than this many days are deleted by beat; null: kept for ever.
+    retention_days: Mapped[int | None] = mapped_column(Integer, nullable=True)
 
     keys: Mapped[list[ApiKey]] = relationship(back_populates="tenant", cascade="all, delete-orphan")
 

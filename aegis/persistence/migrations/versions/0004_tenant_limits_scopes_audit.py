@@ -27,11 +27,18 @@ def upgrade() -> None:
     )
     with op.batch_alter_table("tenants") as batch:
         batch.add_column(sa.Column("max_in_flight", sa.Integer(), nullable=True))
+        for name in ("max_documents_per_day", "max_bytes_per_day", "max_pages_per_day", "max_stored_bytes"):
+            batch.add_column(sa.Column(name, sa.BigInteger(), nullable=True))
+        batch.add_column(sa.Column("requests_per_second", sa.Float(), nullable=True))
+        batch.add_column(sa.Column("rate_burst", sa.Integer(), nullable=True))
+        batch.add_column(sa.Column("retention_days", sa.Integer(), nullable=True))
 
 
 def downgrade() -> None:
     with op.batch_alter_table("tenants") as batch:
-        batch.drop_column("max_in_flight")
+        for name in ("retention_days", "rate_burst", "requests_per_second", "max_stored_bytes",
+                     "max_pages_per_day", "max_bytes_per_day", "max_documents_per_day", "max_in_flight"):
+            batch.drop_column(name)
     op.drop_index("ix_documents_waiting", table_name="documents")
     op.drop_index("ix_documents_tenant_status", table_name="documents")
     with op.batch_alter_table("documents") as batch:
