@@ -111,4 +111,7 @@ def create_app(
     app.register_blueprint(openapi.bp)
     app.register_blueprint(events.bp)
     app.register_blueprint(search.bp)
+    from web import account
+
+    app.register_blueprint(account.bp)
     return app

@@ -5,13 +5,13 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 from functools import wraps
-from typing import Any, TypeVar
+from typing import Any, NoReturn, TypeVar
 
 from flask import g, request
 
 from aegis.observability.logs import add_context
 from aegis.services import limits
-from aegis.services.tenants import authenticate
+from aegis.services.tenants import allows, authenticate_key
 from aegis.vocabulary import ErrorCode
 from web.context import settings
 from web.db import db_session
@@ -32,17 +32,40 @@ def bearer_key() -> str | None:
     return None
 
 
+# Methods that only read; every other method on /v1 needs the ``write`` scope.
+_READ_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+
+
 def require_tenant(view: F) -> F:
+    """Authenticate, then require ``read`` for reading methods and ``write`` for the others."""
+    return _guarded(view, None)
+
+
+def require_scope(scope: str) -> Callable[[F], F]:
+    """Like :func:`require_tenant`, with the scope named (``admin`` for the audit log)."""
+    def decorate(view: F) -> F:
+        return _guarded(view, scope)
+
+    return decorate
+
+
+def _guarded(view: F, scope: str | None) -> F:
     @wraps(view)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         key = bearer_key()
         if key is None:
             raise ApiError(ErrorCode.UNAUTHORIZED, "Send an API key as 'Authorization: Bearer <key>'.")
-        tenant = authenticate(db_session(), key)
-        if tenant is None:
+        row = authenticate_key(db_session(), key)
+        if row is None:
             raise ApiError(ErrorCode.UNAUTHORIZED, "The API key is not valid or has been revoked.")
+        tenant = row.tenant
         g.tenant = tenant
+        g.key_id = row.id
+        g.scope = row.scope
         _count_request(tenant)
+        needed = scope or ("read" if request.method in _READ_METHODS else "write")
+        if not allows(row.scope, needed):
+            denied(needed)
         # Hand the connection back to the pool now: an upload may then take minutes to
         # arrive and an event stream minutes to end, and neither may hold a connection
         # meanwhile (the pool is small; other tenants' requests need it).
@@ -51,6 +74,15 @@ def require_tenant(view: F) -> F:
         return view(*args, **kwargs)
 
     return wrapper  # type: ignore[return-value]
+
+
+def denied(needed: str) -> NoReturn:
+    """403 ``insufficient_scope``, naming the scope the key has and the one it needs."""
+    raise ApiError(
+        ErrorCode.INSUFFICIENT_SCOPE,
+        f"This API key has the {g.scope!r} scope; {request.method} {request.path} needs {needed!r}.",
+        scope=g.scope, needed=needed,
+    )
 
 
 def _count_request(tenant: Any) -> None:

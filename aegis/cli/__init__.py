@@ -165,15 +165,19 @@ def key() -> None:
 
 @key.command("create")
 @click.argument("tenant_name")
+@click.option("--scope", type=click.Choice(["read", "write", "admin"]), default="write", show_default=True,
+              help="read: list, get, content, events, search; write: also upload, reprocess, delete; "
+                   "admin: also the audit log.")
 @json_option
-def key_create(tenant_name: str, as_json: bool) -> None:
+def key_create(tenant_name: str, scope: str, as_json: bool) -> None:
     """Issue another API key for TENANT_NAME (shown once)."""
     from aegis.services.tenants import create_key
 
     with admin_session() as session:
-        issued = create_key(session, tenant_name)
-    emit(as_json, {"tenant": issued.tenant_name, "key_id": issued.key_id, "api_key": issued.api_key},
-         f"API key for {issued.tenant_name} (shown once): {issued.api_key}")
+        issued = create_key(session, tenant_name, scope)
+    emit(as_json, {"tenant": issued.tenant_name, "key_id": issued.key_id, "scope": issued.scope,
+                   "api_key": issued.api_key},
+         f"{issued.scope} API key for {issued.tenant_name} (shown once): {issued.api_key}")
 
 
 @key.command("list")
@@ -185,11 +189,13 @@ def key_list(tenant_name: str, as_json: bool) -> None:
 
     with admin_session() as session:
         rows = [
-            {"key_id": k.id, "prefix": k.prefix, "created_at": k.created_at, "revoked_at": k.revoked_at}
+            {"key_id": k.id, "prefix": k.prefix, "scope": k.scope, "created_at": k.created_at,
+             "revoked_at": k.revoked_at}
             for k in find_tenant(session, tenant_name).keys
         ]
     emit(as_json, rows,
-         (f"{r['key_id']}  {r['prefix']}…  {'revoked' if r['revoked_at'] else 'active'}" for r in rows))
+         (f"{r['key_id']}  {r['prefix']}…  {r['scope']:<5}  {'revoked' if r['revoked_at'] else 'active'}"
+          for r in rows))
 
 
 @key.command("revoke")

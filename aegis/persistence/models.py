@@ -81,6 +81,8 @@ class ApiKey(Base):
     # SHA-256 of the key; the key itself is shown once and never stored.
     key_hash: Mapped[str] = mapped_column(String(64), unique=True)
     prefix: Mapped[str] = mapped_column(String(16))
+    # read | write | admin (aegis/services/tenants.py SCOPES).
+    scope: Mapped[str] = mapped_column(String(10), default="write")
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     revoked_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
 

@@ -1,4 +1,4 @@
-"""tenants on one installation: fair-share admission, per-tenant limits
+"""tenants on one installation: fair-share admission, per-tenant limits, key scopes
 
 Revision ID: 0004
 Revises: 0002
@@ -34,7 +34,14 @@ def upgrade() -> None:
         batch.add_column(sa.Column("retention_days", sa.Integer(), nullable=True))
 
 
+    with op.batch_alter_table("api_keys") as batch:
+        # Keys issued before scopes existed keep every right they had.
+        batch.add_column(sa.Column("scope", sa.String(length=10), nullable=False, server_default="admin"))
+
+
 def downgrade() -> None:
+    with op.batch_alter_table("api_keys") as batch:
+        batch.drop_column("scope")
     with op.batch_alter_table("tenants") as batch:
         for name in ("retention_days", "rate_burst", "requests_per_second", "max_stored_bytes",
                      "max_pages_per_day", "max_bytes_per_day", "max_documents_per_day", "max_in_flight"):
