@@ -11,6 +11,7 @@ from flask import g, request
 
 from aegis.observability.logs import add_context
 from aegis.services import limits
+from aegis.services.documents import parse_id
 from aegis.services.tenants import allows, authenticate_key
 from aegis.vocabulary import ErrorCode
 from web.context import settings
@@ -77,7 +78,15 @@ def _guarded(view: F, scope: str | None) -> F:
 
 
 def denied(needed: str) -> NoReturn:
-    """403 ``insufficient_scope``, naming the scope the key has and the one it needs."""
+    """403 ``insufficient_scope``, naming the scope the key has and the one it needs; audited."""
+    from web import auditing
+
+    raw = (request.view_args or {}).get("document_id")
+    document_id = parse_id(raw) if isinstance(raw, str) else None  # never a caller's garbage in the log
+    auditing.record(
+        "auth.denied", ErrorCode.INSUFFICIENT_SCOPE, document_ids=[document_id],
+        detail={"method": request.method, "path": request.path[:200], "scope": g.scope, "needed": needed},
+    )
     raise ApiError(
         ErrorCode.INSUFFICIENT_SCOPE,
         f"This API key has the {g.scope!r} scope; {request.method} {request.path} needs {needed!r}.",

@@ -21,7 +21,7 @@ from aegis.pipeline import chain as pipeline
 from aegis.services import documents as docs
 from aegis.services import limits, webhooks
 from aegis.vocabulary import ErrorCode
-from web import context
+from web import auditing, context
 from web.auth import require_tenant
 from web.context import blob_store, settings
 from web.db import db_session
@@ -142,6 +142,10 @@ def upload() -> tuple[Response, int, dict[str, str]] | tuple[Response, int]:
         if not duplicate:
             add_context(document_id=document.id)
             log.info("document accepted", extra={"document_id": document.id, "tenant": g.tenant.name})
+    for outcome in ("accepted", "duplicate"):
+        ids: list[str | None] = [d.id for d, dup in results if dup == (outcome == "duplicate")]
+        if ids:
+            auditing.record("upload", outcome, document_ids=ids)
     if not all(dup for _, dup in results):
         # Sent now if the tenant has room in flight; otherwise it waits `queued` for its turn.
         _admit(tenant_id)
@@ -178,6 +182,7 @@ def _charge_quotas(session: Session, ready: list[tuple[Any, Any, bool]]) -> limi
             _counters(), tenant, {"max_documents_per_day": count, "max_bytes_per_day": size}
         )
     except limits.QuotaExceeded as exc:
+        auditing.record("upload", ErrorCode.QUOTA_EXCEEDED, detail={"quota": exc.quota, "files": count})
         raise _quota_error(exc) from exc
     except Exception as exc:  # noqa: BLE001 - Redis down: accept rather than refuse everyone
         log.warning("upload quotas not counted: %s", exc)
@@ -322,6 +327,7 @@ def reprocess(document_id: str) -> tuple[Response, int]:
         return document
 
     document = _with_lock_retry(reset)
+    auditing.record("reprocess", "accepted", document_ids=[document.id])
     _admit(g.tenant.id)
     return jsonify(docs.to_dict(document)), 202
 
@@ -341,6 +347,7 @@ def remove(document_id: str) -> tuple[str, int]:
 
     sha256 = _with_lock_retry(delete)
     blob_store().delete(tenant_id, sha256)
+    auditing.record("delete", "deleted", document_ids=[doc_id])
     _admit(tenant_id)  # a deleted in-flight document frees its slot
     return "", 204
 

@@ -128,13 +128,16 @@ def tenant_list(as_json: bool) -> None:
 @json_option
 def tenant_set_limits(name: str, as_json: bool, **values: float | None) -> None:
     """Set NAME's quotas, rate limit, retention and fair-share cap; 0 removes a limit, unnamed ones stay."""
-    from aegis.services import limits
+    from aegis.services import audit, limits
     from aegis.services.tenants import find_tenant
 
     changes = {k: v for k, v in values.items() if v is not None}
     with admin_session() as session:
         found = find_tenant(session, name)
+        before = limits.describe(found)
         now = limits.set_limits(found, changes)
+        audit.record(session, found.id, "limits.change", "changed",
+                     detail={"by": "cli", "changed": {k: [before[k], v] for k, v in now.items() if before[k] != v}})
         out = {"tenant": found.name, "tenant_id": found.id, "limits": now}
     emit(as_json, out, [f"{out['tenant']}:"] + [f"  {k}: {'no limit' if v is None else v}" for k, v in now.items()])
 
@@ -171,10 +174,13 @@ def key() -> None:
 @json_option
 def key_create(tenant_name: str, scope: str, as_json: bool) -> None:
     """Issue another API key for TENANT_NAME (shown once)."""
+    from aegis.services import audit
     from aegis.services.tenants import create_key
 
     with admin_session() as session:
         issued = create_key(session, tenant_name, scope)
+        audit.record(session, issued.tenant_id, "key.create", "created", audit.Actor(key_id=issued.key_id),
+                     detail={"scope": scope, "by": "cli"})
     emit(as_json, {"tenant": issued.tenant_name, "key_id": issued.key_id, "scope": issued.scope,
                    "api_key": issued.api_key},
          f"{issued.scope} API key for {issued.tenant_name} (shown once): {issued.api_key}")
@@ -203,12 +209,42 @@ def key_list(tenant_name: str, as_json: bool) -> None:
 @json_option
 def key_revoke(key_id: str, as_json: bool) -> None:
     """Revoke a key by its id or prefix; requests with it get 401 from now on."""
+    from aegis.services import audit
     from aegis.services.tenants import revoke_key
 
     with admin_session() as session:
         revoked = revoke_key(session, key_id)
+        audit.record(session, revoked.tenant_id, "key.revoke", "revoked", audit.Actor(key_id=revoked.id),
+                     detail={"by": "cli"})
         out = {"key_id": revoked.id, "revoked_at": revoked.revoked_at}
     emit(as_json, out, f"revoked {out['key_id']}")
+
+
+@main.command("audit")
+@click.argument("tenant_name")
+@click.option("--since", help="Only events at or after this ISO 8601 time (UTC if no offset).")
+@click.option("--action", type=click.Choice(["upload", "delete", "reprocess", "search", "key.create", "key.revoke",
+                                             "limits.change", "retention.delete", "auth.denied"]),
+              help="Only this action.")
+@click.option("--limit", default=1000, show_default=True, type=click.IntRange(min=1), help="At most this many events.")
+@json_option
+def audit_cmd(tenant_name: str, since: str | None, action: str | None, limit: int, as_json: bool) -> None:
+    """TENANT_NAME's audit log, oldest first: who did what to which document, and how it ended."""
+    from aegis.services import audit
+    from aegis.services.tenants import TenantError, find_tenant
+
+    with admin_session() as session:
+        tenant_id = find_tenant(session, tenant_name).id
+        try:
+            events, _ = audit.list_events(session, tenant_id, since=audit.parse_since(since), action=action,
+                                          limit=limit)
+        except audit.InvalidQuery as exc:
+            raise TenantError(str(exc)) from exc
+        rows = [audit.to_dict(e) for e in events]
+    emit(as_json, rows, (
+        f"{r['at']}  {r['action']:<16} {r['outcome']:<20} key={r['key_id'] or '-'} "
+        f"doc={r['document_id'] or '-'} from={r['client'] or '-'}" for r in rows
+    ))
 
 
 # --- dev ---------------------------------------------------------------------------------

@@ -223,3 +223,32 @@ class Chunk(Base):
     text: Mapped[str] = mapped_column(Text)
     # float32 little-endian vector written by the AI stage (local vector store).
     embedding: Mapped[bytes | None] = mapped_column(LargeBinary, nullable=True)
+
+
+class AuditEvent(Base):
+    """Who did what to which document, from where, and how it ended: append-only.
+
+    Nothing updates a row; rows leave only through the audit log's own retention
+    (``AEGIS_AUDIT_RETENTION_DAYS``). ``key_id`` is the key's id, never the key.
+    """
+
+    __tablename__ = "audit_events"
+    __table_args__ = (
+        # GET /v1/audit pages through one tenant's events by id, filtered by action or document.
+        Index("ix_audit_tenant_id", "tenant_id", "id"),
+        Index("ix_audit_tenant_action", "tenant_id", "action", "id"),
+        Index("ix_audit_tenant_document", "tenant_id", "document_id"),
+        Index("ix_audit_at", "at"),
+    )
+
+    # SQLite autoincrements only an INTEGER primary key.
+    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True)
+    at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    tenant_id: Mapped[str] = mapped_column(String(36))
+    key_id: Mapped[str | None] = mapped_column(String(36), nullable=True)
+    action: Mapped[str] = mapped_column(String(40))
+    document_id: Mapped[str | None] = mapped_column(String(36), nullable=True)
+    request_id: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    client: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    outcome: Mapped[str] = mapped_column(String(64))
+    detail: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)

@@ -1,4 +1,4 @@
-"""tenants on one installation: fair-share admission, per-tenant limits, key scopes
+"""tenants on one installation: fair-share admission, per-tenant limits, key scopes, audit log
 
 Revision ID: 0004
 Revises: 0002
@@ -38,8 +38,27 @@ def upgrade() -> None:
         # Keys issued before scopes existed keep every right they had.
         batch.add_column(sa.Column("scope", sa.String(length=10), nullable=False, server_default="admin"))
 
+    op.create_table(
+        "audit_events",
+        sa.Column("id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), primary_key=True, autoincrement=True),
+        sa.Column("at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("tenant_id", sa.String(length=36), nullable=False),
+        sa.Column("key_id", sa.String(length=36), nullable=True),
+        sa.Column("action", sa.String(length=40), nullable=False),
+        sa.Column("document_id", sa.String(length=36), nullable=True),
+        sa.Column("request_id", sa.String(length=64), nullable=True),
+        sa.Column("client", sa.String(length=64), nullable=True),
+        sa.Column("outcome", sa.String(length=64), nullable=False),
+        sa.Column("detail", sa.JSON(), nullable=True),
+    )
+    op.create_index("ix_audit_tenant_id", "audit_events", ["tenant_id", "id"])
+    op.create_index("ix_audit_tenant_action", "audit_events", ["tenant_id", "action", "id"])
+    op.create_index("ix_audit_tenant_document", "audit_events", ["tenant_id", "document_id"])
+    op.create_index("ix_audit_at", "audit_events", ["at"])
+
 
 def downgrade() -> None:
+    op.drop_table("audit_events")
     with op.batch_alter_table("api_keys") as batch:
         batch.drop_column("scope")
     with op.batch_alter_table("tenants") as batch:
