@@ -38,6 +38,16 @@ TERMINAL_STATUSES: tuple[DocumentStatus, ...] = (
 )
 
 
+#: What an API key may do, each scope holding the ones before it (aegis/services/tenants.py).
+KEY_SCOPES: tuple[str, ...] = ("read", "write", "admin")
+
+#: The actions the audit log records (aegis/services/audit.py).
+AUDIT_ACTIONS: tuple[str, ...] = (
+    "upload", "delete", "reprocess", "search", "key.create", "key.revoke", "limits.change",
+    "retention.delete", "auth.denied",
+)
+
+
 class StageStatus(StrEnum):
     """One stage's progress for one document (``stage_runs.status``)."""
 

@@ -10,7 +10,7 @@ import click
 
 from aegis.cli.common import admin_session, api_call, echo_json, emit, json_option, redact_url
 from aegis.config import SettingsError, load_settings
-from aegis.vocabulary import DocumentStatus
+from aegis.vocabulary import AUDIT_ACTIONS, KEY_SCOPES, DocumentStatus
 
 # The exit status of a usage error (click's, argparse's): the command never ran.
 EXIT_CONFIG = 2
@@ -168,7 +168,7 @@ def key() -> None:
 
 @key.command("create")
 @click.argument("tenant_name")
-@click.option("--scope", type=click.Choice(["read", "write", "admin"]), default="write", show_default=True,
+@click.option("--scope", type=click.Choice(KEY_SCOPES), default="write", show_default=True,
               help="read: list, get, content, events, search; write: also upload, reprocess, delete; "
                    "admin: also the audit log.")
 @json_option
@@ -223,9 +223,7 @@ def key_revoke(key_id: str, as_json: bool) -> None:
 @main.command("audit")
 @click.argument("tenant_name")
 @click.option("--since", help="Only events at or after this ISO 8601 time (UTC if no offset).")
-@click.option("--action", type=click.Choice(["upload", "delete", "reprocess", "search", "key.create", "key.revoke",
-                                             "limits.change", "retention.delete", "auth.denied"]),
-              help="Only this action.")
+@click.option("--action", type=click.Choice(AUDIT_ACTIONS), help="Only this action.")
 @click.option("--limit", default=1000, show_default=True, type=click.IntRange(min=1), help="At most this many events.")
 @json_option
 def audit_cmd(tenant_name: str, since: str | None, action: str | None, limit: int, as_json: bool) -> None:

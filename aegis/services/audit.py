@@ -18,12 +18,10 @@ from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
 from aegis.persistence.models import AuditEvent, as_utc, utcnow
+from aegis.vocabulary import AUDIT_ACTIONS
 
 #: The actions, as clients filter on them (``?action=``).
-ACTIONS = (
-    "upload", "delete", "reprocess", "search", "key.create", "key.revoke", "limits.change",
-    "retention.delete", "auth.denied",
-)
+ACTIONS = AUDIT_ACTIONS
 
 
 class InvalidQuery(ValueError):

@@ -16,12 +16,13 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from aegis.persistence.models import ApiKey, Tenant, utcnow
+from aegis.vocabulary import KEY_SCOPES
 
 KEY_PREFIX = "aeg_"
 #: What a key may do, each scope including the ones before it: ``read`` lists, gets,
 #: reads content, follows events and searches; ``write`` adds upload, reprocess and
 #: delete; ``admin`` adds the tenant's audit log and settings.
-SCOPES = ("read", "write", "admin")
+SCOPES = KEY_SCOPES
 DEFAULT_SCOPE = "write"
 
 
