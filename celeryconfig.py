@@ -97,5 +97,6 @@ worker_hijack_root_logger = False
 
 beat_schedule = {
     "reconcile": {"task": "aegis.reconcile", "schedule": _settings.reconcile_interval},
+    "retention": {"task": "aegis.retention", "schedule": _settings.retention_interval},
 }
 beat_schedule_filename = str(_settings.data_dir / "celerybeat-schedule")

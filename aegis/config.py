@@ -41,6 +41,10 @@ def soft_limit(hard: int) -> int:
     return max(1, hard - max(2, hard // 10))
 
 
+# Enough documents per tenant to keep a few workers per stage busy, few enough that
+# one tenant's burst is a short wait for the next tenant, not a queue of thousands.
+DEFAULT_TENANT_MAX_IN_FLIGHT = 32
+
 AIProviderName = Literal["local", "openai"]
 VectorStoreName = Literal["local", "pinecone"]
 LocalEmbeddingsName = Literal["hashing", "minilm"]
@@ -253,6 +257,13 @@ class Settings:
     metrics_port: int | None = None
     #: Search hits scoring below this are not results (see aegis/services/search.py).
     search_min_score: float = DEFAULT_SEARCH_MIN_SCORE
+    #: Fair share: a tenant's documents in the queues at once; the rest wait ``queued``
+    #: (aegis/pipeline/admission.py). A tenant's own ``max_in_flight`` overrides it.
+    tenant_max_in_flight: int = DEFAULT_TENANT_MAX_IN_FLIGHT
+    #: Audit events older than this many days are purged by beat (0: kept for ever).
+    audit_retention_days: int = 365
+    #: Seconds between retention runs (documents past a tenant's retention_days, old audit events).
+    retention_interval: float = 3600.0
     extra: dict[str, str] = field(default_factory=dict)
     #: AEGIS_OCR, AEGIS_OCR_* (aegis/ocr/settings.py validates them).
     ocr: OcrSettings = field(default_factory=OcrSettings)
@@ -352,6 +363,9 @@ def _validate(s: Settings) -> None:
         f"AEGIS_SEARCH_MIN_SCORE must be between 0 and 1, got {s.search_min_score}",
     )
     _at_least(s.tenant_token_budget, 0, "AEGIS_TENANT_TOKEN_BUDGET")  # 0: unlimited
+    _at_least(s.tenant_max_in_flight, 1, "AEGIS_TENANT_MAX_IN_FLIGHT")
+    _at_least(s.audit_retention_days, 0, "AEGIS_AUDIT_RETENTION_DAYS")  # 0: kept for ever
+    _positive(s.retention_interval, "AEGIS_RETENTION_INTERVAL")
     _positive(s.openai_timeout, "AEGIS_OPENAI_TIMEOUT")
     _at_least(s.openai_max_retries, 0, "AEGIS_OPENAI_MAX_RETRIES")
     _positive(s.openai_max_output_tokens, "AEGIS_OPENAI_MAX_OUTPUT_TOKENS")
@@ -541,4 +555,7 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         gateway=_gateway(env),
         metrics_port=_optional_int(env, "AEGIS_METRICS_PORT"),
         search_min_score=_float(env, "AEGIS_SEARCH_MIN_SCORE", DEFAULT_SEARCH_MIN_SCORE),
+        tenant_max_in_flight=_int(env, "AEGIS_TENANT_MAX_IN_FLIGHT", DEFAULT_TENANT_MAX_IN_FLIGHT),
+        audit_retention_days=_int(env, "AEGIS_AUDIT_RETENTION_DAYS", 365),
+        retention_interval=_float(env, "AEGIS_RETENTION_INTERVAL", 3600.0),
     )

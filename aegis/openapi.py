@@ -14,7 +14,7 @@ from importlib import metadata
 from typing import Any
 
 from aegis.pipeline.registry import STAGES
-from aegis.vocabulary import ERRORS, DocumentStatus, ErrorKind, StageStatus
+from aegis.vocabulary import AUDIT_ACTIONS, ERRORS, KEY_SCOPES, DocumentStatus, ErrorCode, ErrorKind, StageStatus
 
 DOCUMENT_STATUSES: tuple[str, ...] = tuple(DocumentStatus)
 STAGE_STATUSES: tuple[str, ...] = tuple(StageStatus)
@@ -23,7 +23,10 @@ STAGE_EVENTS: tuple[str, ...] = ("snapshot", "started", "succeeded", "failed", "
 # Stable error codes a client may branch on: every code the service can answer with.
 ERROR_CODES: tuple[str, ...] = tuple(ERRORS)
 # The codes a document or a stage can end with (the gateway's own refusals never reach one).
-DOCUMENT_ERROR_CODES: tuple[str, ...] = tuple(c for c, item in ERRORS.items() if item.kind is not ErrorKind.API)
+# quota_exceeded is both: a refused upload, and a document past the daily page quota.
+DOCUMENT_ERROR_CODES: tuple[str, ...] = tuple(
+    c for c, item in ERRORS.items() if item.kind is not ErrorKind.API or c is ErrorCode.QUOTA_EXCEEDED
+)
 
 PROBLEM = "application/problem+json"
 JSON = "application/json"
@@ -67,8 +70,60 @@ def _schemas() -> dict[str, Any]:
                     "description": "Stable machine-readable code; the README's table says what each one means.",
                     "example": "not_found",
                 },
+                "quota": {
+                    "type": "string",
+                    "enum": ["max_documents_per_day", "max_bytes_per_day", "max_pages_per_day", "max_stored_bytes"],
+                    "description": "With `quota_exceeded`: the quota the request would pass.",
+                },
+                "limit": {"type": "number", "description": "With `quota_exceeded`: the quota's value."},
+                "used": {"type": "integer", "description": "With `quota_exceeded`: how much of it is used."},
+                "retry_after": {
+                    "type": ["integer", "null"],
+                    "description": "With `quota_exceeded` and `rate_limited`: seconds until it frees "
+                    "(null for `max_stored_bytes`: only deleting documents frees room).",
+                },
+                "scope": {"type": "string", "description": "With `insufficient_scope`: the key's scope."},
+                "needed": {"type": "string", "description": "With `insufficient_scope`: the scope the request needs."},
             },
             "additionalProperties": True,
+        },
+        "Me": {
+            "type": "object",
+            "description": "The signed-in key: its tenant and what it may do.",
+            "required": ["tenant", "key_id", "scope", "scopes"],
+            "properties": {
+                "tenant": {"type": "string"},
+                "key_id": {"type": "string"},
+                "scope": {"type": "string", "enum": list(KEY_SCOPES)},
+                "scopes": {
+                    "type": "array", "items": {"type": "string", "enum": list(KEY_SCOPES)},
+                    "description": "Every scope the key holds (`admin` holds `write`, which holds `read`).",
+                },
+            },
+        },
+        "AuditEvent": {
+            "type": "object",
+            "description": "One recorded action; append-only.",
+            "required": ["id", "at", "action", "outcome", "key_id", "document_id", "request_id", "client", "detail"],
+            "properties": {
+                "id": {"type": "integer"},
+                "at": {"type": "string", "format": "date-time"},
+                "action": {"type": "string", "enum": list(AUDIT_ACTIONS)},
+                "outcome": {"type": "string", "description": "What happened: `accepted`, `deleted`, an error code..."},
+                "key_id": _nullable({"type": "string", "description": "The acting key's id (never the key)."}),
+                "document_id": _nullable({"type": "string"}),
+                "request_id": _nullable({"type": "string"}),
+                "client": _nullable({"type": "string", "description": "The client's address."}),
+                "detail": _nullable({"type": "object"}),
+            },
+        },
+        "AuditPage": {
+            "type": "object",
+            "required": ["events", "next_cursor"],
+            "properties": {
+                "events": {"type": "array", "items": _ref("AuditEvent")},
+                "next_cursor": _nullable({"type": "string"}),
+            },
         },
         "ErrorDetail": {
             "type": "object",
@@ -373,7 +428,39 @@ def _responses() -> dict[str, Any]:
         },
         "NotFound": _problem_response("No such document for this tenant (another tenant's document is also a 404)."),
         "ServerError": _problem_response("Something went wrong on the server; it has been logged."),
+        "InsufficientScope": _problem_response(
+            "The key's scope does not allow this (`insufficient_scope`): `read` keys may list, get, read "
+            "content, follow events and search; `write` keys also upload, reprocess and delete; `admin` keys "
+            "also read the audit log."
+        ),
+        "TooManyRequests": {
+            **_problem_response(
+                "`rate_limited`: the tenant's `requests_per_second` (shared by every gateway replica) is used "
+                "up; `quota_exceeded` (uploads): a daily quota or `max_stored_bytes` would be passed, named in "
+                "`quota`; `too_many_streams` (event streams)."
+            ),
+            "headers": {
+                "Retry-After": {
+                    "description": "Seconds until the limit frees (absent for `max_stored_bytes`).",
+                    "schema": {"type": "integer", "minimum": 1},
+                },
+                **RATE_HEADERS,
+            },
+        },
     }
+
+
+#: On every /v1 answer to a tenant with a request rate limit.
+RATE_HEADERS: dict[str, Any] = {
+    "X-RateLimit-Limit": {
+        "description": "Requests the tenant may make at once (its burst); only for tenants with a rate limit.",
+        "schema": {"type": "integer"},
+    },
+    "X-RateLimit-Remaining": {
+        "description": "Requests left right now; refills at the tenant's `requests_per_second`.",
+        "schema": {"type": "integer"},
+    },
+}
 
 
 def _json(schema: dict[str, Any], description: str) -> dict[str, Any]:
@@ -385,10 +472,19 @@ _SHARED_ERRORS = {"400": "BadRequest", "404": "NotFound"}
 
 def _with_errors(responses: dict[str, Any], *statuses: str) -> dict[str, Any]:
     """Every /v1 call can fail auth or crash: list those too, so generated clients handle them."""
-    out = dict(responses)
+    out = {}
+    for status, response in responses.items():
+        # A rate-limited tenant's answers carry X-RateLimit-*.
+        out[status] = {**response, "headers": {**response.get("headers", {}), **RATE_HEADERS}}
     for status in statuses:
         out[status] = _response(_SHARED_ERRORS[status])
     out["401"] = _response("Unauthorized")
+    out["403"] = _response("InsufficientScope")
+    if "429" in out:
+        # The endpoint's own 429 (too many streams) and the rate limit share the status.
+        out["429"]["description"] += " Or `rate_limited`: the tenant's request rate is used up."
+    else:
+        out["429"] = _response("TooManyRequests")
     out["500"] = _response("ServerError")
     return out
 
@@ -617,6 +713,38 @@ def _paths(max_upload_bytes: int | None) -> dict[str, Any]:
                     },
                     "400",
                 ),
+            },
+        },
+        "/v1/me": {
+            "get": {
+                "operationId": "getMe",
+                "tags": ["account"],
+                "summary": "The signed-in key's tenant and scope",
+                "responses": _with_errors({"200": _json(_ref("Me"), "The key.")}),
+            },
+        },
+        "/v1/audit": {
+            "get": {
+                "operationId": "listAuditEvents",
+                "tags": ["account"],
+                "summary": "The tenant's audit log, oldest first (admin keys only)",
+                "description": (
+                    "Uploads, deletes, reprocesses, searches, refused requests, key and limit changes and "
+                    "retention deletions of the key's own tenant; never another tenant's."
+                ),
+                "parameters": [
+                    {"name": "since", "in": "query", "description": "Only events at or after this time (ISO 8601).",
+                     "schema": {"type": "string", "format": "date-time"}},
+                    {"name": "action", "in": "query", "description": "Only this action.",
+                     "schema": {"type": "string", "enum": list(AUDIT_ACTIONS)}},
+                    {"name": "document_id", "in": "query", "description": "Only events about this document.",
+                     "schema": {"type": "string", "format": "uuid"}},
+                    {"name": "limit", "in": "query", "description": "Page size.",
+                     "schema": {"type": "integer", "minimum": 1, "maximum": 500, "default": 100}},
+                    {"name": "cursor", "in": "query", "description": "The `next_cursor` of the previous page.",
+                     "schema": {"type": "string"}},
+                ],
+                "responses": _with_errors({"200": _json(_ref("AuditPage"), "A page of events.")}, "400"),
             },
         },
         "/health": {

@@ -38,6 +38,16 @@ TERMINAL_STATUSES: tuple[DocumentStatus, ...] = (
 )
 
 
+#: What an API key may do, each scope holding the ones before it (aegis/services/tenants.py).
+KEY_SCOPES: tuple[str, ...] = ("read", "write", "admin")
+
+#: The actions the audit log records (aegis/services/audit.py).
+AUDIT_ACTIONS: tuple[str, ...] = (
+    "upload", "delete", "reprocess", "search", "key.create", "key.revoke", "limits.change",
+    "retention.delete", "auth.denied",
+)
+
+
 class StageStatus(StrEnum):
     """One stage's progress for one document (``stage_runs.status``)."""
 
@@ -143,6 +153,9 @@ class ErrorCode(StrEnum):
     HEADERS_TOO_LARGE = "headers_too_large"
     TOO_MANY_STREAMS = "too_many_streams"
     STORAGE_UNAVAILABLE = "storage_unavailable"
+    QUOTA_EXCEEDED = "quota_exceeded"
+    RATE_LIMITED = "rate_limited"
+    INSUFFICIENT_SCOPE = "insufficient_scope"
 
 
 @dataclass(frozen=True)
@@ -238,6 +251,10 @@ _DECLARED: tuple[tuple[ErrorCode, int | None, ErrorKind, str], ...] = (
     (_E.HEADERS_TOO_LARGE, 431, _K.API, "The request headers are larger than the server accepts."),
     (_E.TOO_MANY_STREAMS, 429, _K.API, "Too many event streams are open; close one or retry after a while."),
     (_E.STORAGE_UNAVAILABLE, 503, _K.TRANSIENT, "The blob store cannot be reached right now; retry after a while."),
+    (_E.QUOTA_EXCEEDED, 429, _K.API,
+     "A quota of the tenant is used up (the answer names it); a document over the page quota is rejected."),
+    (_E.RATE_LIMITED, 429, _K.API, "The tenant sends requests faster than its rate limit; retry after a while."),
+    (_E.INSUFFICIENT_SCOPE, 403, _K.API, "This API key's scope does not allow this request."),
 )
 
 ERRORS: dict[ErrorCode, ErrorInfo] = {

@@ -11,7 +11,7 @@ app = Celery("aegis")
 app.config_from_object("celeryconfig")
 # Stage tasks (one per registry entry), the reconciler and webhooks; imported when a worker starts.
 app.conf.imports = (
-    "tasks.stages", "tasks.reconcile", "tasks.webhooks",
+    "tasks.stages", "tasks.reconcile", "tasks.webhooks", "tasks.retention",
 )
 metrics.install(app)
 probes.install(app)

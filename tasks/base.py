@@ -83,9 +83,9 @@ class StageTask(Task):
             except Exception:  # noqa: BLE001 - the reconciler is the safety net
                 log.exception("could not record timeout")
                 return
-            from tasks.webhooks import notify_end
+            from tasks.admission import ended
 
-            notify_end(args[0])
+            ended(args[0])
 
 
 def _begin_task(task: Task, stage: str, document_id: str, registry: Registry) -> tuple[Settings, str, float]:
@@ -135,9 +135,9 @@ def run_stage(task: Task, stage: str, document_id: str, token: str, registry: Re
     if outcome in (runner.Outcome.REJECTED, runner.Outcome.FAILED) or (
         outcome is runner.Outcome.SUCCEEDED and registry.next(stage) is None
     ):
-        from tasks.webhooks import notify_end
+        from tasks.admission import ended
 
-        notify_end(document_id)
+        ended(document_id)
     return outcome.value
 
 
@@ -191,6 +191,6 @@ def _after_batch(
         # delays the document until the reconciler sends it.
         chain.send(task.app, document_id, token, following, registry)
     elif outcome is batches.BatchOutcome.ENDED:
-        from tasks.webhooks import notify_end
+        from tasks.admission import ended
 
-        notify_end(document_id)
+        ended(document_id)

@@ -8,9 +8,9 @@ from aegis.observability import tracing
 from aegis.observability.metrics import metrics
 from aegis.persistence.db import session_scope
 from aegis.pipeline import chain, reconciler
+from tasks.admission import admit_all, ended
 from tasks.app import app
 from tasks.base import settings
-from tasks.webhooks import notify_end
 
 log = logging.getLogger("aegis.reconcile")
 
@@ -43,5 +43,8 @@ def reconcile() -> int:
             else:
                 m.reconciler_failures.labels(action.stage).inc()
                 log.warning("failed after too many attempts", extra=context)
-                notify_end(action.document_id)
+                ended(action.document_id)
+    # The safety net of fair share: a slot freed by a process that died before it
+    # admitted the next document is filled here.
+    sent += admit_all()
     return sent

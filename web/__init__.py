@@ -104,6 +104,9 @@ def create_app(
 
     db.register(app)
     errors.register(app)
+    from web.auth import rate_headers
+
+    app.after_request(rate_headers)
 
     from web import documents, events, health, metrics, search
 
@@ -118,4 +121,7 @@ def create_app(
     app.register_blueprint(openapi.bp)
     app.register_blueprint(events.bp)
     app.register_blueprint(search.bp)
+    from web import account
+
+    app.register_blueprint(account.bp)
     return app

@@ -18,12 +18,12 @@ from aegis.observability import tracing
 from aegis.observability.logs import add_context
 from aegis.observability.metrics import metrics
 from aegis.persistence.storage import CHUNK, BlobMissing, BlobStore, StorageError
+from aegis.pipeline import admission
 from aegis.pipeline import chain as pipeline
-from aegis.pipeline.registry import REGISTRY
 from aegis.services import documents as docs
-from aegis.services import webhooks
+from aegis.services import limits, webhooks
 from aegis.vocabulary import ErrorCode
-from web import context
+from web import auditing, context
 from web.auth import require_tenant
 from web.context import blob_store, settings
 from web.db import db_session
@@ -42,6 +42,24 @@ def _dispatch(document_id: str, token: str, stage: str) -> None:
         pipeline.send(context.celery(), document_id, token, stage)
     except Exception as exc:  # noqa: BLE001 - the row is committed; the reconciler owns it now
         log.warning("could not enqueue, the reconciler will: %s", exc, extra={"document_id": document_id})
+
+
+def _admit(tenant_id: str) -> None:
+    """Let the tenant's waiting documents into the queues as far as its in-flight cap allows.
+
+    Committed before the chains are sent; if this fails the documents stay
+    ``queued`` and the next document end or reconciler tick admits them.
+    """
+    session = db_session()
+    try:
+        admitted = admission.admit(session, settings(), [tenant_id])
+        session.commit()
+    except OperationalError as exc:
+        session.rollback()
+        log.warning("admission deferred to the reconciler: %s", exc)
+        return
+    for doc in admitted:
+        _dispatch(doc.document_id, doc.token, doc.stage)
 
 
 def _document_or_404(document_id: str) -> Any:
@@ -75,6 +93,7 @@ def upload() -> tuple[Response, int, dict[str, str]] | tuple[Response, int]:
     tenant_id = g.tenant.id
     results: list[tuple[Any, bool]] = []
     placed: list[str] = []  # blobs moved into the store by this request
+    charge: limits.Charge | None = None
     try:
         # Every file is checked (size, password) before any row is written, so a
         # refused file fails the whole upload without leaving its siblings behind.
@@ -97,10 +116,11 @@ def upload() -> tuple[Response, int, dict[str, str]] | tuple[Response, int]:
             if decrypted:
                 incoming = _decrypted(store, incoming, password or "")
             ready.append((part, incoming, decrypted))
+        charge = _charge_quotas(session, ready)
         for part, incoming, decrypted in ready:
             intake = docs.create_document(
                 session, tenant_id, safe_filename(part.filename or ""), incoming.sha256, incoming.size, callback_url,
-                options=options,
+                options=options, admitted=False,
             )
             if intake.duplicate:
                 incoming.discard()
@@ -117,6 +137,8 @@ def upload() -> tuple[Response, int, dict[str, str]] | tuple[Response, int]:
     except BaseException:
         # No row will point at these blobs: remove them rather than leak disk.
         session.rollback()
+        if charge is not None:
+            _refund(charge)
         for sha256 in placed:
             store.delete(tenant_id, sha256)
         raise
@@ -127,7 +149,13 @@ def upload() -> tuple[Response, int, dict[str, str]] | tuple[Response, int]:
         if not duplicate:
             add_context(document_id=document.id)
             log.info("document accepted", extra={"document_id": document.id, "tenant": g.tenant.name})
-            _dispatch(document.id, document.dispatch_token, REGISTRY.first.name)
+    for outcome in ("accepted", "duplicate"):
+        ids: list[str | None] = [d.id for d, dup in results if dup == (outcome == "duplicate")]
+        if ids:
+            auditing.record("upload", outcome, document_ids=ids)
+    if not all(dup for _, dup in results):
+        # Sent now if the tenant has room in flight; otherwise it waits `queued` for its turn.
+        _admit(tenant_id)
     all_duplicates = all(dup for _, dup in results)
     status = 200 if all_duplicates else 202
     first = results[0][0]
@@ -137,6 +165,54 @@ def upload() -> tuple[Response, int, dict[str, str]] | tuple[Response, int]:
     else:
         body = {"documents": [docs.to_dict(d, duplicate=dup) for d, dup in results]}
     return jsonify(body), status, headers
+
+
+def _charge_quotas(session: Session, ready: list[tuple[Any, Any, bool]]) -> limits.Charge:
+    """Count the upload's new documents and bytes against the tenant's quotas, all or nothing.
+
+    Duplicates (same bytes as a document the tenant has, or twice in this upload)
+    cost nothing: they create no document. Over a quota the whole upload is
+    refused with 429 ``quota_exceeded`` naming it, before any row is written.
+    """
+    tenant = g.tenant
+    seen: set[str] = set()
+    count = size = 0
+    for _part, incoming, _decrypted in ready:
+        if incoming.sha256 in seen or docs.find_by_sha(session, tenant.id, incoming.sha256) is not None:
+            continue
+        seen.add(incoming.sha256)
+        count += 1
+        size += incoming.size
+    try:
+        limits.check_storage(session, tenant, size)
+        return limits.charge_daily(
+            _counters(), tenant, {"max_documents_per_day": count, "max_bytes_per_day": size}
+        )
+    except limits.QuotaExceeded as exc:
+        auditing.record("upload", ErrorCode.QUOTA_EXCEEDED, detail={"quota": exc.quota, "files": count})
+        raise _quota_error(exc) from exc
+    except Exception as exc:  # noqa: BLE001 - Redis down: accept rather than refuse everyone
+        log.warning("upload quotas not counted: %s", exc)
+        return limits.Charge()
+
+
+def _quota_error(exc: limits.QuotaExceeded) -> ApiError:
+    headers = {"Retry-After": str(exc.retry_after)} if exc.retry_after is not None else {}
+    return ApiError(
+        ErrorCode.QUOTA_EXCEEDED, str(exc), headers=headers,
+        quota=exc.quota, limit=exc.limit, used=exc.used, retry_after=exc.retry_after,
+    )
+
+
+def _counters() -> limits.Counters:
+    return limits.counters(settings().events_url)
+
+
+def _refund(charge: limits.Charge) -> None:
+    try:
+        charge.refund(_counters())
+    except Exception as exc:  # noqa: BLE001 - the day's count stays a little high
+        log.warning("quota refund failed: %s", exc)
 
 
 def _ocr_options(form: Any) -> dict[str, str] | None:
@@ -270,7 +346,8 @@ def reprocess(document_id: str) -> tuple[Response, int]:
         return document
 
     document = _with_lock_retry(reset)
-    _dispatch(document.id, document.dispatch_token, REGISTRY.first.name)
+    auditing.record("reprocess", "accepted", document_ids=[document.id])
+    _admit(g.tenant.id)
     return jsonify(docs.to_dict(document)), 202
 
 
@@ -297,6 +374,8 @@ def remove(document_id: str) -> tuple[str, int]:
             # The rows are gone and the client's request is done; an orphan blob is
             # unreachable (content-addressed per tenant) and a re-upload reuses it.
             log.warning("blob of a deleted document left in storage: %s", exc, extra={"document_id": doc_id})
+    auditing.record("delete", "deleted", document_ids=[doc_id])
+    _admit(tenant_id)  # a deleted in-flight document frees its slot
     return "", 204
 
 

@@ -34,9 +34,11 @@ class ApiError(Exception):
         *,
         status: int | None = None,
         title: str | None = None,
+        headers: dict[str, str] | None = None,
         **extra: Any,
     ) -> None:
         self.code = ErrorCode(code)
+        self.headers = headers or {}
         self.status = _status_of(self.code, status)
         self.detail = detail or ERRORS[self.code].message
         super().__init__(self.detail)
@@ -83,6 +85,7 @@ def register(app: Flask) -> None:
     @app.errorhandler(ApiError)
     def _api_error(exc: ApiError) -> Response:
         response = problem(exc.code, exc.detail, status=exc.status, title=exc.title, **exc.extra)
+        response.headers.update(exc.headers)
         if exc.status == 401:
             response.headers["WWW-Authenticate"] = 'Bearer realm="aegis"'
         return response

@@ -8,6 +8,7 @@ from aegis.ai import AIError
 from aegis.services.documents import parse_id
 from aegis.services.search import MAX_K, search
 from aegis.vocabulary import ErrorCode
+from web import auditing
 from web.auth import require_tenant
 from web.context import provider, settings, vector_store
 from web.db import db_session
@@ -41,4 +42,7 @@ def search_chunks() -> Response:
     except AIError as exc:
         # Any AI failure, permanent or not, makes search unavailable rather than the request wrong.
         raise ApiError(exc.code, f"Search is unavailable right now: {exc.message}", status=503) from exc
+    # The query itself may be sensitive: the log keeps its length, not its words.
+    auditing.record("search", "ok", document_ids=[document_id],
+                    detail={"query_chars": len(q), "k": k, "results": len(results)})
     return jsonify({"query": q, "results": results})

@@ -10,7 +10,7 @@ import click
 
 from aegis.cli.common import admin_session, api_call, echo_json, emit, json_option, redact_url
 from aegis.config import SettingsError, load_settings
-from aegis.vocabulary import DocumentStatus
+from aegis.vocabulary import AUDIT_ACTIONS, KEY_SCOPES, DocumentStatus
 
 # The exit status of a usage error (click's, argparse's): the command never ran.
 EXIT_CONFIG = 2
@@ -101,14 +101,45 @@ def tenant_list(as_json: bool) -> None:
     from sqlalchemy import select
 
     from aegis.persistence.models import Tenant
+    from aegis.services import limits
 
     with admin_session() as session:
         rows = [
             {"tenant": t.name, "tenant_id": t.id, "created_at": t.created_at,
-             "active_keys": sum(1 for k in t.keys if k.revoked_at is None)}
+             "active_keys": sum(1 for k in t.keys if k.revoked_at is None), "limits": limits.describe(t)}
             for t in session.scalars(select(Tenant).order_by(Tenant.name))
         ]
     emit(as_json, rows, (f"{r['tenant']:<30} {r['tenant_id']}  keys: {r['active_keys']}" for r in rows))
+
+
+@tenant.command("set-limits")
+@click.argument("name")
+@click.option("--max-documents-per-day", type=click.IntRange(min=0), help="New documents a UTC day.")
+@click.option("--max-bytes-per-day", type=click.IntRange(min=0), help="Bytes of new documents a UTC day.")
+@click.option("--max-pages-per-day", type=click.IntRange(min=0),
+              help="Pages a UTC day (counted after metadata; a document past it is rejected).")
+@click.option("--max-stored-bytes", type=click.IntRange(min=0), help="Bytes stored at once.")
+@click.option("--requests-per-second", type=click.FloatRange(min=0), help="API requests a second, all replicas.")
+@click.option("--burst", "rate_burst", type=click.IntRange(min=0),
+              help="Requests allowed at once above the rate (default: one second's worth).")
+@click.option("--retention-days", type=click.IntRange(min=0), help="Delete documents older than this.")
+@click.option("--max-in-flight", type=click.IntRange(min=0),
+              help="Documents in the queues at once (default: AEGIS_TENANT_MAX_IN_FLIGHT).")
+@json_option
+def tenant_set_limits(name: str, as_json: bool, **values: float | None) -> None:
+    """Set NAME's quotas, rate limit, retention and fair-share cap; 0 removes a limit, unnamed ones stay."""
+    from aegis.services import audit, limits
+    from aegis.services.tenants import find_tenant
+
+    changes = {k: v for k, v in values.items() if v is not None}
+    with admin_session() as session:
+        found = find_tenant(session, name)
+        before = limits.describe(found)
+        now = limits.set_limits(found, changes)
+        audit.record(session, found.id, "limits.change", "changed",
+                     detail={"by": "cli", "changed": {k: [before[k], v] for k, v in now.items() if before[k] != v}})
+        out = {"tenant": found.name, "tenant_id": found.id, "limits": now}
+    emit(as_json, out, [f"{out['tenant']}:"] + [f"  {k}: {'no limit' if v is None else v}" for k, v in now.items()])
 
 
 @tenant.command("set-callback")
@@ -137,15 +168,22 @@ def key() -> None:
 
 @key.command("create")
 @click.argument("tenant_name")
+@click.option("--scope", type=click.Choice(KEY_SCOPES), default="write", show_default=True,
+              help="read: list, get, content, events, search; write: also upload, reprocess, delete; "
+                   "admin: also the audit log.")
 @json_option
-def key_create(tenant_name: str, as_json: bool) -> None:
+def key_create(tenant_name: str, scope: str, as_json: bool) -> None:
     """Issue another API key for TENANT_NAME (shown once)."""
+    from aegis.services import audit
     from aegis.services.tenants import create_key
 
     with admin_session() as session:
-        issued = create_key(session, tenant_name)
-    emit(as_json, {"tenant": issued.tenant_name, "key_id": issued.key_id, "api_key": issued.api_key},
-         f"API key for {issued.tenant_name} (shown once): {issued.api_key}")
+        issued = create_key(session, tenant_name, scope)
+        audit.record(session, issued.tenant_id, "key.create", "created", audit.Actor(key_id=issued.key_id),
+                     detail={"scope": scope, "by": "cli"})
+    emit(as_json, {"tenant": issued.tenant_name, "key_id": issued.key_id, "scope": issued.scope,
+                   "api_key": issued.api_key},
+         f"{issued.scope} API key for {issued.tenant_name} (shown once): {issued.api_key}")
 
 
 @key.command("list")
@@ -157,11 +195,13 @@ def key_list(tenant_name: str, as_json: bool) -> None:
 
     with admin_session() as session:
         rows = [
-            {"key_id": k.id, "prefix": k.prefix, "created_at": k.created_at, "revoked_at": k.revoked_at}
+            {"key_id": k.id, "prefix": k.prefix, "scope": k.scope, "created_at": k.created_at,
+             "revoked_at": k.revoked_at}
             for k in find_tenant(session, tenant_name).keys
         ]
     emit(as_json, rows,
-         (f"{r['key_id']}  {r['prefix']}…  {'revoked' if r['revoked_at'] else 'active'}" for r in rows))
+         (f"{r['key_id']}  {r['prefix']}…  {r['scope']:<5}  {'revoked' if r['revoked_at'] else 'active'}"
+          for r in rows))
 
 
 @key.command("revoke")
@@ -169,12 +209,40 @@ def key_list(tenant_name: str, as_json: bool) -> None:
 @json_option
 def key_revoke(key_id: str, as_json: bool) -> None:
     """Revoke a key by its id or prefix; requests with it get 401 from now on."""
+    from aegis.services import audit
     from aegis.services.tenants import revoke_key
 
     with admin_session() as session:
         revoked = revoke_key(session, key_id)
+        audit.record(session, revoked.tenant_id, "key.revoke", "revoked", audit.Actor(key_id=revoked.id),
+                     detail={"by": "cli"})
         out = {"key_id": revoked.id, "revoked_at": revoked.revoked_at}
     emit(as_json, out, f"revoked {out['key_id']}")
+
+
+@main.command("audit")
+@click.argument("tenant_name")
+@click.option("--since", help="Only events at or after this ISO 8601 time (UTC if no offset).")
+@click.option("--action", type=click.Choice(AUDIT_ACTIONS), help="Only this action.")
+@click.option("--limit", default=1000, show_default=True, type=click.IntRange(min=1), help="At most this many events.")
+@json_option
+def audit_cmd(tenant_name: str, since: str | None, action: str | None, limit: int, as_json: bool) -> None:
+    """TENANT_NAME's audit log, oldest first: who did what to which document, and how it ended."""
+    from aegis.services import audit
+    from aegis.services.tenants import TenantError, find_tenant
+
+    with admin_session() as session:
+        tenant_id = find_tenant(session, tenant_name).id
+        try:
+            events, _ = audit.list_events(session, tenant_id, since=audit.parse_since(since), action=action,
+                                          limit=limit)
+        except audit.InvalidQuery as exc:
+            raise TenantError(str(exc)) from exc
+        rows = [audit.to_dict(e) for e in events]
+    emit(as_json, rows, (
+        f"{r['at']}  {r['action']:<16} {r['outcome']:<20} key={r['key_id'] or '-'} "
+        f"doc={r['document_id'] or '-'} from={r['client'] or '-'}" for r in rows
+    ))
 
 
 # --- dev ---------------------------------------------------------------------------------

@@ -63,6 +63,17 @@ class Tenant(Base):
     token_budget: Mapped[int] = mapped_column(BigInteger, default=0)
     tokens_used: Mapped[int] = mapped_column(BigInteger, default=0)
     callback_url: Mapped[str | None] = mapped_column(Text, nullable=True)
+    # Fair share: documents of this tenant in the queues at once (null: AEGIS_TENANT_MAX_IN_FLIGHT).
+    max_in_flight: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    # Quotas and rate limits (aegis/services/limits.py); null: no limit.
+    max_documents_per_day: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+    max_bytes_per_day: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+    max_pages_per_day: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+    max_stored_bytes: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+    requests_per_second: Mapped[float | None] = mapped_column(Float, nullable=True)
+    rate_burst: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    # Documents older than this many days are deleted by beat; null: kept for ever.
+    retention_days: Mapped[int | None] = mapped_column(Integer, nullable=True)
 
     keys: Mapped[list[ApiKey]] = relationship(back_populates="tenant", cascade="all, delete-orphan")
 
@@ -75,6 +86,8 @@ class ApiKey(Base):
     # SHA-256 of the key; the key itself is shown once and never stored.
     key_hash: Mapped[str] = mapped_column(String(64), unique=True)
     prefix: Mapped[str] = mapped_column(String(16))
+    # read | write | admin (aegis/services/tenants.py SCOPES).
+    scope: Mapped[str] = mapped_column(String(10), default="write")
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     revoked_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
 
@@ -89,6 +102,13 @@ class Document(Base):
         # The reconciler's scan: only documents in flight, oldest progress first (0003).
         Index("ix_documents_active_progress", "progress_at",
               postgresql_where=text(_ACTIVE), sqlite_where=text(_ACTIVE)),
+        Index("ix_documents_status_progress", "status", "progress_at"),
+        # Admission counts a tenant's in-flight documents and picks its oldest waiting ones.
+        Index("ix_documents_tenant_status", "tenant_id", "status"),
+        Index(
+            "ix_documents_waiting", "tenant_id", "created_at",
+            postgresql_where=text("admitted_at IS NULL"), sqlite_where=text("admitted_at IS NULL"),
+        ),
     )
 
     id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_id)
@@ -114,6 +134,9 @@ class Document(Base):
     # Last time a stage started, ended or was (re-)enqueued: what the reconciler watches.
     progress_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     enqueue_count: Mapped[int] = mapped_column(Integer, default=0)
+    # When admission let the document into the queues; null while it waits its tenant's turn
+    # (status ``queued``). Only admitted documents are sent, re-sent or counted as in flight.
+    admitted_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
     # Things a user should know about a succeeded document (a page OCR could not read).
     warnings: Mapped[list[dict[str, Any]] | None] = mapped_column(JSON, nullable=True)
     # Per-document processing options given at upload (``ocr``, ``ocr_languages``).
@@ -214,3 +237,32 @@ class Chunk(Base):
     text: Mapped[str] = mapped_column(Text)
     # float32 little-endian vector written by the AI stage (local vector store).
     embedding: Mapped[bytes | None] = mapped_column(LargeBinary, nullable=True)
+
+
+class AuditEvent(Base):
+    """Who did what to which document, from where, and how it ended: append-only.
+
+    Nothing updates a row; rows leave only through the audit log's own retention
+    (``AEGIS_AUDIT_RETENTION_DAYS``). ``key_id`` is the key's id, never the key.
+    """
+
+    __tablename__ = "audit_events"
+    __table_args__ = (
+        # GET /v1/audit pages through one tenant's events by id, filtered by action or document.
+        Index("ix_audit_tenant_id", "tenant_id", "id"),
+        Index("ix_audit_tenant_action", "tenant_id", "action", "id"),
+        Index("ix_audit_tenant_document", "tenant_id", "document_id"),
+        Index("ix_audit_at", "at"),
+    )
+
+    # SQLite autoincrements only an INTEGER primary key.
+    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True)
+    at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    tenant_id: Mapped[str] = mapped_column(String(36))
+    key_id: Mapped[str | None] = mapped_column(String(36), nullable=True)
+    action: Mapped[str] = mapped_column(String(40))
+    document_id: Mapped[str | None] = mapped_column(String(36), nullable=True)
+    request_id: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    client: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    outcome: Mapped[str] = mapped_column(String(64))
+    detail: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)

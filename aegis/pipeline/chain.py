@@ -56,6 +56,8 @@ def reset_for_reprocess(session: Session, document: Document, registry: Registry
     """Put a document back at the start with a new token (older messages go stale)."""
     document.dispatch_token = new_id()
     document.status = DocumentStatus.QUEUED
+    # Back in line: admission sends it again when its tenant has room (aegis/pipeline/admission.py).
+    document.admitted_at = None
     document.stage = registry.first.name
     document.error_code = None
     document.error_message = None

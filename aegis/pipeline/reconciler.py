@@ -62,7 +62,12 @@ def reconcile(
     candidates: Sequence[Document] = session.scalars(
         select(Document)
         .options(selectinload(Document.stage_runs))
-        .where(Document.status.in_(ACTIVE_STATUSES), Document.progress_at < now - shortest)
+        .where(
+            Document.status.in_(ACTIVE_STATUSES),
+            Document.progress_at < now - shortest,
+            # A document still waiting for admission has no message to lose.
+            Document.admitted_at.is_not(None),
+        )
         .order_by(Document.progress_at)
         .limit(500)
         .with_for_update(skip_locked=True)

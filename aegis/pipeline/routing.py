@@ -13,7 +13,7 @@ from kombu import Exchange, Queue
 from aegis.pipeline.registry import REGISTRY, Registry
 
 #: Light tasks that are not stages share the first stage's queue.
-SIDE_TASKS = ("aegis.reconcile", "aegis.webhook")
+SIDE_TASKS = ("aegis.reconcile", "aegis.webhook", "aegis.retention")
 
 
 def task_queues(registry: Registry = REGISTRY) -> list[Queue]:

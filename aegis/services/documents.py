@@ -17,7 +17,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, selectinload
 
 from aegis.observability import tracing
-from aegis.persistence.models import Batch, Chunk, Document, PageText, as_utc
+from aegis.persistence.models import Batch, Chunk, Document, PageText, as_utc, utcnow
 from aegis.pipeline.chain import describe_runs, pending_runs, reset_for_reprocess
 from aegis.pipeline.registry import REGISTRY, Registry
 from aegis.vocabulary import DocumentStatus
@@ -55,11 +55,16 @@ def create_document(
     callback_url: str | None = None,
     registry: Registry = REGISTRY,
     options: dict[str, Any] | None = None,
+    *,
+    admitted: bool = True,
 ) -> Intake:
     """Insert a queued document with its stage rows, or return the existing duplicate.
 
     The caller commits, then sends the chain: if sending fails the row is still
-    ``queued`` and the reconciler sends it later.
+    ``queued`` and the reconciler sends it later. The gateway passes
+    ``admitted=False``: the document waits for its tenant's turn and admission
+    (aegis/pipeline/admission.py) decides when it is sent; tools that run the
+    stages themselves (``aegis extract``) take it as admitted at once.
     """
     existing = find_by_sha(session, tenant_id, sha256)
     if existing is not None:
@@ -74,6 +79,7 @@ def create_document(
         callback_url=callback_url,
         options=options,
         stage_runs=pending_runs(registry),
+        admitted_at=utcnow() if admitted else None,
     )
     try:
         with session.begin_nested():

@@ -346,3 +346,23 @@ def test_long_mime_types_stay_on_one_line_and_words_do_not_break_on_a_phone(
         assert page.evaluate("getComputedStyle(document.querySelector('main')).hyphens") == "auto"
     finally:
         context.close()
+
+
+def test_a_read_key_is_told_what_it_may_do_and_sees_no_upload_or_delete(page: Any, stack: Stack) -> None:
+    from aegis.persistence.db import session_scope
+    from aegis.services.tenants import create_key
+
+    name = "e2e-read-scope"
+    writer = ApiClient(stack.url, stack.create_tenant(name))
+    doc = writer.upload_bytes("note.txt", b"a note a read key may read\n").json()
+    with session_scope(stack.settings()) as session:
+        reader = create_key(session, name, "read").api_key
+    page.goto(stack.url + "/")
+    sign_in(page, reader)
+    expect(page.locator("#key-scope")).to_contain_text("read key")
+    expect(page.locator("#key-scope")).to_contain_text("need a write key")
+    expect(page.get_by_role("heading", name="Upload")).to_be_hidden()
+    row = page.locator("#documents-body tr", has_text="note.txt")
+    expect(row).to_be_visible()
+    expect(row.get_by_role("button", name=re.compile("Delete"))).to_be_hidden()
+    assert writer.get(f"/v1/documents/{doc['id']}").status_code == 200

@@ -175,3 +175,23 @@ def test_building_the_spec_imports_neither_flask_nor_the_database_layer() -> Non
     )
     out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"
+
+
+def test_tenant_limits_scopes_and_the_audit_log_are_documented() -> None:
+    spec = build_spec()
+    assert {"/v1/me", "/v1/audit"} <= set(spec["paths"])
+    for path, method, op in _operations(spec):
+        if not path.startswith("/v1/"):
+            continue
+        responses = op["responses"]
+        assert responses["403"] == {"$ref": "#/components/responses/InsufficientScope"}, (path, method)
+        assert "429" in responses, (path, method)
+        ok = next(r for s, r in responses.items() if s.startswith("2"))
+        assert {"X-RateLimit-Limit", "X-RateLimit-Remaining"} <= set(ok["headers"]), (path, method)
+    limited = spec["components"]["responses"]["TooManyRequests"]
+    assert {"Retry-After", "X-RateLimit-Limit", "X-RateLimit-Remaining"} <= set(limited["headers"])
+    for code in ("rate_limited", "quota_exceeded"):
+        assert f"`{code}`" in limited["description"]
+    codes = spec["components"]["schemas"]["Problem"]["properties"]["code"]["enum"]
+    assert {"quota_exceeded", "rate_limited", "insufficient_scope"} <= set(codes)
+    assert "quota" in spec["components"]["schemas"]["Problem"]["properties"]

@@ -207,11 +207,36 @@
     $("app").hidden = false;
     $("signout").hidden = false;
     announce("Signed in.");
+    await showScope();
     await loadDocuments(true);
     route();
   }
 
+  /* What the key may do: a read key sees no upload, reprocess or delete controls. */
+  const SCOPE_TEXT = {
+    read: "may list, read and search documents; uploading, reprocessing and deleting need a write key",
+    write: "may list, read, search, upload, reprocess and delete documents",
+    admin: "may do everything, including reading the audit log",
+  };
+
+  async function showScope() {
+    const box = $("key-scope");
+    let me;
+    try {
+      me = await api("/v1/me");
+    } catch (err) {
+      box.hidden = true;
+      return;
+    }
+    const canWrite = me.scopes.includes("write");
+    document.body.classList.toggle("read-only", !canWrite);
+    box.textContent = `Tenant ${me.tenant}, ${me.scope} key: ${SCOPE_TEXT[me.scope] || "may do nothing"}.`;
+    box.hidden = false;
+  }
+
   function signOut(message) {
+    document.body.classList.remove("read-only");
+    $("key-scope").hidden = true;
     for (const id of [...state.watchers.keys()]) unwatch(id);
     state.key = null;
     sessionStorage.removeItem(KEY_STORAGE);
@@ -268,9 +293,9 @@
       stageCells[stage] = el("td", { class: "stage", "data-stage": stage });
       tr.append(stageCells[stage]);
     }
-    const reprocess = el("button", { type: "button", class: "button small", text: "Reprocess",
+    const reprocess = el("button", { type: "button", class: "button small needs-write", text: "Reprocess",
       onclick: () => reprocessDocument(doc.id) });
-    const remove = el("button", { type: "button", class: "button small danger", text: "Delete",
+    const remove = el("button", { type: "button", class: "button small danger needs-write", text: "Delete",
       onclick: () => deleteDocument(doc.id) });
     tr.append(el("td", { class: "actions" }, reprocess, remove));
     return { tr, open, sub, status, stageCells, reprocess, remove };

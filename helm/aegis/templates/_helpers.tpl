@@ -296,6 +296,9 @@ AEGIS_MAX_UPLOAD_BYTES: {{ $v.config.maxUploadBytes | int64 | quote }}
 AEGIS_VISIBILITY_TIMEOUT: {{ $v.config.visibilityTimeout | int64 | quote }}
 AEGIS_RECONCILE_INTERVAL: {{ $v.config.reconcileInterval | toString | quote }}
 AEGIS_MAX_ATTEMPTS: {{ $v.config.maxAttempts | int64 | quote }}
+AEGIS_TENANT_MAX_IN_FLIGHT: {{ $v.config.tenantMaxInFlight | int64 | quote }}
+AEGIS_RETENTION_INTERVAL: {{ $v.config.retentionInterval | toString | quote }}
+AEGIS_AUDIT_RETENTION_DAYS: {{ $v.config.auditRetentionDays | int64 | quote }}
 {{- range $stage := splitList " " (include "aegis.stages" .) }}
 AEGIS_TIME_LIMIT_{{ upper $stage }}: {{ (index $v.workers $stage).timeLimitSeconds | int64 | quote }}
 {{- end }}
