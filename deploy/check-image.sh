@@ -124,7 +124,7 @@ build_base() {
   } >"$root/etc/apt/sources.list"
   if compgen -G '/usr/local/share/ca-certificates/*.crt' >/dev/null; then
     cp /usr/local/share/ca-certificates/*.crt "$root/usr/local/share/ca-certificates/"
-    chroot "$root" update-ca-certificates >/dev/null
+    chroot "$root" update-ca-certificates >/dev/null 2>&1
   fi
   # What a slim base leaves out: documentation, translations, apt's lists and caches;
   # and dpkg skips them in packages installed later (the Dockerfile's Tesseract).
@@ -330,17 +330,39 @@ FILES=(
   text/fake-text.txt
 )
 
+# A scanned page as an image: page 1 of a corpus PDF rendered to a grayscale PNG by
+# the image's own pypdfium2 (the corpus has no image files); it must go through OCR.
+make_scan() {
+  mkdir -p "$WORK/scan"
+  chmod 777 "$WORK/scan"
+  podman run --rm --network none --read-only --cap-drop ALL --user 10001:10001 \
+    -v "$1/pdf:/corpus:ro" -v "$WORK/scan:/out" "$IMAGE" python -c '
+import pypdfium2 as pdfium
+page = pdfium.PdfDocument("/corpus/pdflatex-4-pages.pdf")[0]
+page.render(scale=200 / 72, grayscale=True).to_pil().save("/out/scan.png")
+'
+  echo "$WORK/scan/scan.png"
+}
+
 upload_formats() {
-  local corpus ids=() i
+  local corpus scan scan_id ids=() i
   corpus=$(corpus_dir)
+  scan=$(make_scan "$corpus")
   for i in "${!FILES[@]}"; do ids+=("$(upload "$corpus/${FILES[$i]}")"); done
+  scan_id=$(upload "$scan")
   for i in "${!FILES[@]}"; do wait_document "${ids[$i]}" "${FILES[$i]}" 300; done
-  # The scan really went through Tesseract inside the image.
-  api "/v1/documents/${ids[1]}" | python3 -c '
+  wait_document "$scan_id" "scan.png (page 1 of pdflatex-4-pages.pdf)" 300
+  # The scan really went through Tesseract inside the image and gave its words back.
+  api "/v1/documents/$scan_id" >"$WORK/scan.json"
+  api "/v1/documents/$scan_id/content" >"$WORK/scan-content.json"
+  python3 - "$WORK/scan.json" "$WORK/scan-content.json" <<'EOF' || die "the scan was not OCRd"
 import json, sys
-ocr = json.load(sys.stdin)["stages"]["ocr"]
-assert ocr["status"] == "succeeded" and ocr.get("pages_total"), ocr
-' || die "the scan was not OCRd"
+ocr = json.load(open(sys.argv[1]))["stages"]["ocr"]
+assert ocr["status"] == "succeeded", ocr
+text = " ".join(page["text"] for page in json.load(open(sys.argv[2]))["pages"])
+assert len(text.split()) > 50, text
+print(f"scan.png: OCR gave {len(text.split())} words")
+EOF
 }
 
 stage_status() {  # stage_status ID STAGE
