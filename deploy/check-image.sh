@@ -151,8 +151,10 @@ EOF
 # ------------------------------------------------------------------------- image
 build_image() {
   "${NICE[@]}" podman build --layers --build-arg "PYTHON_IMAGE=$BASE_IMAGE" \
-    -f deploy/Dockerfile -t "$IMAGE" . >"$WORK/build.log" 2>&1 \
+    --label org.aegis.check-image=1 -f deploy/Dockerfile -t "$IMAGE" . >"$WORK/build.log" 2>&1 \
     || { tail -60 "$WORK/build.log" >&2; die "podman build"; }
+  # The image this build replaced, now untagged (the layer cache stays).
+  podman image prune -f --filter label=org.aegis.check-image=1 >/dev/null
   local size
   size=$(podman image inspect --format '{{.Size}}' "$IMAGE")
   log "image $IMAGE: $((size / 1000000)) MB ($(podman image inspect --format '{{.Size}}' "$BASE_IMAGE" \
@@ -275,7 +277,7 @@ worker_ready() {  # the chart's readiness probe
 
 start_workers() {
   STAGES=$(podman run --rm --read-only --network none "$IMAGE" \
-    python -c 'from aegis.pipeline.registry import REGISTRY; print(" ".join(REGISTRY.queues()))')
+    python -c 'from aegis.pipeline.registry import REGISTRY; print(" ".join(REGISTRY.queues))')
   log "stage queues from the registry: $STAGES"
   local stage
   for stage in $STAGES; do start_worker "$stage"; done
@@ -413,7 +415,7 @@ main() {
   step "gateway" start_gateway
   step "workers and beat" start_workers
   step "tenant" create_tenant
-  step "uploads of ${#FILES[@]} formats" upload_formats
+  step "uploads of $((${#FILES[@]} + 1)) files" upload_formats
   step "worker SIGKILLed mid-stage" kill_worker_mid_stage
 }
 
