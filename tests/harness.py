@@ -67,10 +67,12 @@ def pick_redis_db(host: str = REDIS_HOST, port: int = REDIS_PORT) -> int:
 class RedisServer:
     """A test-owned ``redis-server`` on a free port (for restart tests)."""
 
-    def __init__(self) -> None:
+    def __init__(self, appendonly: bool = False) -> None:
         self.port = free_port()
         self.dir = Path(tempfile.mkdtemp(prefix="aegis-redis-"))
         self.proc: subprocess.Popen[bytes] | None = None
+        # With AOF every write is fsynced: a restart keeps every message (as production runs).
+        self.persistence = ["--appendonly", "yes", "--appendfsync", "always"] if appendonly else ["--appendonly", "no"]
 
     @property
     def url(self) -> str:
@@ -79,7 +81,7 @@ class RedisServer:
     def start(self) -> None:
         self.proc = subprocess.Popen(
             ["redis-server", "--port", str(self.port), "--bind", "127.0.0.1", "--save", "",
-             "--appendonly", "no", "--dir", str(self.dir)],
+             *self.persistence, "--dir", str(self.dir)],
             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
         )
         deadline = time.monotonic() + 10
@@ -96,6 +98,18 @@ class RedisServer:
             self.proc.terminate()
             self.proc.wait(10)
         self.proc = None
+
+    def kill(self) -> None:
+        """SIGKILL: what an evicted pod or a lost node does; nothing is flushed."""
+        if self.proc and self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait(10)
+        self.proc = None
+
+    def wipe(self) -> None:
+        """Forget everything on disk: the next start is an empty broker (a new pod, a new disk)."""
+        shutil.rmtree(self.dir, ignore_errors=True)
+        self.dir.mkdir()
 
     def cleanup(self) -> None:
         self.stop()

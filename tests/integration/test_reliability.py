@@ -5,13 +5,14 @@ from __future__ import annotations
 import os
 import signal
 from collections.abc import Iterator
+from typing import Any
 
 import pytest
 from sqlalchemy import func, select
 
 from aegis.persistence.db import session_scope
-from aegis.persistence.models import Chunk, PageText, StageRun
-from tests.harness import CORPUS, ApiClient, RedisServer, Stack, postgres_database, wait_for
+from aegis.persistence.models import Chunk, PageText, StageRun, as_utc
+from tests.harness import CORPUS, TERMINAL, ApiClient, RedisServer, Stack, postgres_database, wait_for
 
 pytestmark = pytest.mark.integration
 
@@ -134,3 +135,90 @@ def test_uploads_while_redis_is_down_are_accepted_quickly_and_end_succeeded(
     stack.start_workers()
     doc = api.wait(response.json()["id"], timeout=120)
     assert doc["status"] == "succeeded", doc
+
+
+# Long stage limits (the defaults' order): only the broker-loss check can recover in time.
+LOSS_ENV = dict(
+    AEGIS_TIME_LIMIT_VALIDATE="120", AEGIS_TIME_LIMIT_METADATA="120", AEGIS_TIME_LIMIT_CONTENT="300",
+    AEGIS_TIME_LIMIT_OCR="300", AEGIS_TIME_LIMIT_AI="600", AEGIS_VISIBILITY_TIMEOUT="3600",
+    AEGIS_RECONCILE_INTERVAL="2",
+)
+LOSS_DOCUMENTS = 20
+# One reconcile interval, plus the workers' and beat's reconnection and a loaded machine.
+RECOVERY_BOUND = 2 + 25
+
+
+def _note(i: int) -> bytes:
+    return (f"Broker loss note {i}.\n\n" + f"Paragraph {i} about queues, epochs and recovery. " * 400).encode()
+
+
+def _broker_state(stack: Stack) -> tuple[int, list[tuple[str, Any, int]]]:
+    """Losses the reconciler noticed, and (status, progress_at, enqueue_count) per document."""
+    from aegis.persistence.models import BrokerEpoch, Document
+
+    with session_scope(stack.settings()) as session:
+        row = session.get(BrokerEpoch, 1)
+        docs = session.execute(select(Document.status, Document.progress_at, Document.enqueue_count)).all()
+        return (row.lost_count if row else -1), [tuple(d) for d in docs]
+
+
+def test_a_broker_restarted_with_its_data_sends_nothing_again_and_one_restarted_empty_recovers_in_one_interval(
+) -> None:
+    """Both restarts on one stack (one setup, half the time): AOF first, then an empty disk."""
+    import time
+
+    from aegis.persistence.models import utcnow
+
+    server = RedisServer(appendonly=True)
+    server.start()
+    with postgres_database() as database_url:
+        stack = Stack(database_url, server.url, **LOSS_ENV)
+        try:
+            stack.migrate()
+            stack.start_gateway()
+            stack.start_beat()
+            stack.start_worker("validate")  # runs the reconciler, whose first pass writes the marker
+            wait_for(lambda: _broker_state(stack)[0] == 0, 60, message="the broker's epoch marker")
+            stack.stop("worker-validate")
+            api = ApiClient(stack.url, stack.create_tenant("loss"))
+
+            # 1. Back with its data (AOF): every message is still queued; nothing is sent twice.
+            kept = [api.upload_bytes(f"kept-{i}.txt", _note(i)).json()["id"] for i in range(LOSS_DOCUMENTS)]
+            server.kill()
+            server.start()
+            stack.start_workers()
+            for doc_id in kept:
+                assert api.wait(doc_id, timeout=180)["status"] == "succeeded"
+            lost, docs = _broker_state(stack)
+            assert lost == 0
+            assert [sent for _, _, sent in docs] == [0] * len(kept)
+
+            # 2. Back empty, with documents queued and running: all move again within one interval.
+            ids = [api.upload_bytes(f"note-{i}.txt", _note(100 + i)).json()["id"] for i in range(LOSS_DOCUMENTS)]
+            server.kill()
+            server.wipe()
+            killed, back_at = time.monotonic(), utcnow()
+            server.start()
+            in_flight = [s for s, p, _ in _broker_state(stack)[1] if s not in TERMINAL]
+            assert len(in_flight) >= 5, "the broker must be lost with documents in flight"
+
+            def all_moving() -> bool:
+                return all(s in TERMINAL or as_utc(p) > back_at for s, p, _ in _broker_state(stack)[1])
+
+            wait_for(all_moving, RECOVERY_BOUND, interval=0.2, message="every in-flight document to move again")
+            moving = time.monotonic() - killed
+            for doc_id in ids:
+                doc = api.wait(doc_id, timeout=180)
+                assert doc["status"] == "succeeded", doc
+                pages, distinct_pages, chunks, distinct_chunks = _output_counts(stack, doc_id)
+                assert pages == distinct_pages and chunks == distinct_chunks > 0
+            print(f"broker-loss recovery (redis): {len(in_flight)} in flight, all moving again {moving:.1f} s "
+                  f"after the restart, all {len(ids)} succeeded {time.monotonic() - killed:.1f} s after it")
+            lost, docs = _broker_state(stack)
+            assert lost == 1
+        except BaseException:
+            print(stack.log_text())
+            raise
+        finally:
+            stack.close()
+            server.cleanup()
