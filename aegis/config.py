@@ -241,6 +241,14 @@ class Settings:
         _validate(self)
 
     @property
+    def broker_kind(self) -> Literal["filesystem", "redis", "amqp"]:
+        """Which family the broker is: Redis (plain, TLS or Sentinel), RabbitMQ, or embedded."""
+        scheme = _scheme(self.broker_url.split(";")[0])
+        if scheme in ("amqp", "amqps", "pyamqp"):
+            return "amqp"
+        return "filesystem" if scheme == "filesystem" else "redis"
+
+    @property
     def embedded_broker(self) -> bool:
         """True when the broker needs no server (filesystem transport)."""
         return self.broker_url.startswith("filesystem://")

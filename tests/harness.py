@@ -116,6 +116,79 @@ class RedisServer:
         shutil.rmtree(self.dir, ignore_errors=True)
 
 
+class RedisBroker:
+    """A test-owned Redis with AOF as the broker: restarted with its data, or on an empty disk."""
+
+    name = "redis"
+
+    def __init__(self) -> None:
+        self.server = RedisServer(appendonly=True)
+        self.server.start()
+        self.url = self.server.url
+
+    def restart_with_data(self) -> None:
+        self.server.kill()
+        self.server.start()
+
+    def restart_empty(self) -> None:
+        self.server.kill()
+        self.server.wipe()
+        self.server.start()
+
+    def cleanup(self) -> None:
+        self.server.cleanup()
+
+
+class RabbitBroker:
+    """A vhost of its own on the local RabbitMQ, deleted afterwards.
+
+    The shared server cannot be restarted under other tests, so its two failures are
+    played inside the vhost: every connection dropped (a restart that kept its data),
+    or the vhost deleted and created again (a node back on an empty disk: queues,
+    exchanges and messages gone, every client disconnected).
+    """
+
+    name = "rabbitmq"
+    host = os.environ.get("AEGIS_TEST_RABBITMQ_HOST", "127.0.0.1")
+    port = int(os.environ.get("AEGIS_TEST_RABBITMQ_PORT", "5672"))
+
+    def __init__(self) -> None:
+        self.vhost = f"aegis-test-{os.getpid()}-{uuid.uuid4().hex[:6]}"
+        self.url = f"amqp://guest:guest@{self.host}:{self.port}/{self.vhost}"
+        self._create()
+
+    @staticmethod
+    def ctl(*args: str) -> str:
+        done = subprocess.run(["rabbitmqctl", "-q", *args], capture_output=True, text=True, timeout=60)
+        if done.returncode != 0:
+            raise RuntimeError(f"rabbitmqctl {' '.join(args)}: {done.stderr or done.stdout}")
+        return done.stdout
+
+    def _create(self) -> None:
+        self.ctl("add_vhost", self.vhost)
+        self.ctl("set_permissions", "-p", self.vhost, "guest", ".*", ".*", ".*")
+
+    def restart_with_data(self) -> None:
+        self.ctl("close_all_connections", "-p", self.vhost, "aegis test: broker restart")
+
+    def restart_empty(self) -> None:
+        self.ctl("delete_vhost", self.vhost)
+        self._create()
+
+    def cleanup(self) -> None:
+        self.ctl("delete_vhost", self.vhost)
+
+
+def rabbitmq_available() -> bool:
+    if shutil.which("rabbitmqctl") is None:
+        return False
+    try:
+        with socket.create_connection((RabbitBroker.host, RabbitBroker.port), timeout=2):
+            return True
+    except OSError:
+        return False
+
+
 class Stack:
     """Environment plus worker processes for one isolated Aegis deployment."""
 

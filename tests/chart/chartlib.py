@@ -114,7 +114,15 @@ MINIMAL: dict[str, Any] = {
     "storage": {"persistence": {"enabled": False}},
 }
 
+# An existing RabbitMQ (URL from a Secret) for the stage queues, KEDA on its queue lengths.
+RABBITMQ: dict[str, Any] = {
+    **KEDA,
+    "externalBroker": {"enabled": True, "existingSecret": "aegis-rabbitmq", "existingSecretUrlKey": "url"},
+    "networkPolicy": {"enabled": True, "externalBrokerTo": [{"ipBlock": {"cidr": "10.20.0.0/16"}}]},
+}
+
 VALUE_SETS: dict[str, dict[str, Any]] = {
+    "rabbitmq": RABBITMQ,
     "default": {},
     "external-services": EXTERNAL_SERVICES,
     "keda": KEDA,

@@ -12,7 +12,18 @@ from sqlalchemy import func, select
 
 from aegis.persistence.db import session_scope
 from aegis.persistence.models import Chunk, PageText, StageRun, as_utc
-from tests.harness import CORPUS, TERMINAL, ApiClient, RedisServer, Stack, postgres_database, wait_for
+from tests.harness import (
+    CORPUS,
+    TERMINAL,
+    ApiClient,
+    RabbitBroker,
+    RedisBroker,
+    RedisServer,
+    Stack,
+    postgres_database,
+    rabbitmq_available,
+    wait_for,
+)
 
 pytestmark = pytest.mark.integration
 
@@ -102,9 +113,32 @@ def test_documents_queued_when_redis_restarts_still_end_succeeded(small_stack: t
         raise
 
 
-def test_a_whole_worker_killed_mid_stage_is_recovered_by_the_reconciler(small_stack: tuple[Stack, RedisServer]) -> None:
-    stack, _server = small_stack
-    stack.start_workers()
+@pytest.fixture()
+def killable_stack(broker: RedisBroker | RabbitBroker) -> Iterator[Stack]:
+    """A stack on a broker of its own (Redis or RabbitMQ), short limits so the reconciler acts fast."""
+    with postgres_database() as database_url:
+        stack = Stack(
+            database_url, broker.url,
+            AEGIS_TIME_LIMIT_VALIDATE="8", AEGIS_TIME_LIMIT_METADATA="8",
+            AEGIS_TIME_LIMIT_CONTENT="30", AEGIS_TIME_LIMIT_OCR="30", AEGIS_TIME_LIMIT_AI="30",
+            AEGIS_VISIBILITY_TIMEOUT="120", AEGIS_RECONCILE_INTERVAL="1",
+        )
+        try:
+            stack.migrate()
+            stack.start_gateway()
+            stack.start_beat()
+            stack.start_workers()
+            yield stack
+        except BaseException:
+            print(stack.log_text())
+            raise
+        finally:
+            stack.close()
+
+
+def test_a_whole_worker_killed_mid_stage_is_recovered_by_the_reconciler(killable_stack: Stack) -> None:
+    """On RabbitMQ the killed worker's unacknowledged message comes back at once; on Redis the reconciler resends."""
+    stack = killable_stack
     api = ApiClient(stack.url, stack.create_tenant("kill"))
     doc_id = api.upload(BIG_PDF).json()["id"]
     wait_for(lambda: _running_worker(stack, doc_id, "content"), 120, interval=0.05, message="content to start")
@@ -149,7 +183,7 @@ RECOVERY_BOUND = 2 + 25
 
 
 def _note(i: int) -> bytes:
-    return (f"Broker loss note {i}.\n\n" + f"Paragraph {i} about queues, epochs and recovery. " * 400).encode()
+    return (f"Broker loss note {i}.\n\n" + f"Paragraph {i} about queues, epochs and recovery. " * 60).encode()
 
 
 def _broker_state(stack: Stack) -> tuple[int, list[tuple[str, Any, int]]]:
@@ -162,17 +196,32 @@ def _broker_state(stack: Stack) -> tuple[int, list[tuple[str, Any, int]]]:
         return (row.lost_count if row else -1), [tuple(d) for d in docs]
 
 
+@pytest.fixture(params=["redis", "rabbitmq"])
+def broker(request: pytest.FixtureRequest) -> Iterator[RedisBroker | RabbitBroker]:
+    """A broker this test owns and may break: a Redis with AOF, or a RabbitMQ vhost."""
+    if request.param == "rabbitmq" and not rabbitmq_available():
+        pytest.skip("no RabbitMQ on this machine")
+    owned = RedisBroker() if request.param == "redis" else RabbitBroker()
+    try:
+        yield owned
+    finally:
+        owned.cleanup()
+
+
 def test_a_broker_restarted_with_its_data_sends_nothing_again_and_one_restarted_empty_recovers_in_one_interval(
+    broker: RedisBroker | RabbitBroker,
 ) -> None:
-    """Both restarts on one stack (one setup, half the time): AOF first, then an empty disk."""
+    """Both restarts on one stack (one setup, half the time): with its data first, then empty.
+
+    Also the pipeline and the queue-depth gauge on each broker.
+    """
     import time
 
+    from aegis.observability.metrics import StateCollector
     from aegis.persistence.models import utcnow
 
-    server = RedisServer(appendonly=True)
-    server.start()
     with postgres_database() as database_url:
-        stack = Stack(database_url, server.url, **LOSS_ENV)
+        stack = Stack(database_url, broker.url, **LOSS_ENV)
         try:
             stack.migrate()
             stack.start_gateway()
@@ -182,10 +231,10 @@ def test_a_broker_restarted_with_its_data_sends_nothing_again_and_one_restarted_
             stack.stop("worker-validate")
             api = ApiClient(stack.url, stack.create_tenant("loss"))
 
-            # 1. Back with its data (AOF): every message is still queued; nothing is sent twice.
+            # 1. Back with its data: every message is still queued; nothing is sent twice.
             kept = [api.upload_bytes(f"kept-{i}.txt", _note(i)).json()["id"] for i in range(LOSS_DOCUMENTS)]
-            server.kill()
-            server.start()
+            assert StateCollector(stack.settings())._queue_depths()["validate"] >= LOSS_DOCUMENTS
+            broker.restart_with_data()
             stack.start_workers()
             for doc_id in kept:
                 assert api.wait(doc_id, timeout=180)["status"] == "succeeded"
@@ -194,13 +243,15 @@ def test_a_broker_restarted_with_its_data_sends_nothing_again_and_one_restarted_
             assert [sent for _, _, sent in docs] == [0] * len(kept)
 
             # 2. Back empty, with documents queued and running: all move again within one interval.
+            # The last stage's worker is away: whatever else runs, most documents wait in its queue.
+            stack.stop("worker-ai")
             ids = [api.upload_bytes(f"note-{i}.txt", _note(100 + i)).json()["id"] for i in range(LOSS_DOCUMENTS)]
-            server.kill()
-            server.wipe()
-            killed, back_at = time.monotonic(), utcnow()
-            server.start()
             in_flight = [s for s, p, _ in _broker_state(stack)[1] if s not in TERMINAL]
             assert len(in_flight) >= 5, "the broker must be lost with documents in flight"
+            back_at = utcnow()
+            broker.restart_empty()
+            killed = time.monotonic()  # the broker is back (empty) from here on
+            stack.start_worker("ai")
 
             def all_moving() -> bool:
                 return all(s in TERMINAL or as_utc(p) > back_at for s, p, _ in _broker_state(stack)[1])
@@ -212,8 +263,9 @@ def test_a_broker_restarted_with_its_data_sends_nothing_again_and_one_restarted_
                 assert doc["status"] == "succeeded", doc
                 pages, distinct_pages, chunks, distinct_chunks = _output_counts(stack, doc_id)
                 assert pages == distinct_pages and chunks == distinct_chunks > 0
-            print(f"broker-loss recovery (redis): {len(in_flight)} in flight, all moving again {moving:.1f} s "
-                  f"after the restart, all {len(ids)} succeeded {time.monotonic() - killed:.1f} s after it")
+            done = time.monotonic() - killed
+            print(f"broker-loss recovery ({broker.name}): {len(in_flight)} in flight, all moving again "
+                  f"{moving:.1f} s after the restart, all {len(ids)} succeeded {done:.1f} s after it")
             lost, docs = _broker_state(stack)
             assert lost == 1
         except BaseException:
@@ -221,4 +273,3 @@ def test_a_broker_restarted_with_its_data_sends_nothing_again_and_one_restarted_
             raise
         finally:
             stack.close()
-            server.cleanup()
