@@ -53,6 +53,13 @@ def _seed_exchange_tables(control: Path, exchanges: tuple[str, ...]) -> None:
             os.unlink(tmp)
 
 
+if _settings.broker_kind == "amqp":
+    # Quorum queues: the publisher waits for RabbitMQ's confirm, so an accepted upload's
+    # message is on a majority of nodes. Celery turns global QoS off by itself when it
+    # sees a quorum queue (worker_detect_quorum_queues), as quorum queues require.
+    broker_transport_options = {"confirm_publish": True}
+    worker_detect_quorum_queues = True
+
 if _settings.embedded_broker:
     _folder = _settings.broker_folder()
     for _sub in ("queue", "control"):
@@ -76,8 +83,8 @@ task_serializer = "json"
 accept_content = ["json"]
 
 # One queue per stage, from the stage registry; the reconciler and webhooks are
-# light and share the first stage's queue.
-task_queues = routing.task_queues()
+# light and share the first stage's queue. On RabbitMQ they are quorum queues.
+task_queues = routing.task_queues(quorum=_settings.broker_kind == "amqp")
 task_default_queue = routing.default_queue()
 task_routes = routing.task_routes()
 

@@ -224,6 +224,8 @@ class Settings:
     max_attempts: int
     visibility_timeout: int
     reconcile_interval: float
+    #: The reconciler checks an epoch marker in the broker to notice one that lost its data.
+    broker_loss_check: bool
     worker_max_memory_kb: int
     ai_provider: AIProviderName
     vector_store: VectorStoreName
@@ -274,6 +276,14 @@ class Settings:
 
     def __post_init__(self) -> None:
         _validate(self)
+
+    @property
+    def broker_kind(self) -> Literal["filesystem", "redis", "amqp"]:
+        """Which family the broker is: Redis (plain, TLS or Sentinel), RabbitMQ, or embedded."""
+        scheme = _scheme(self.broker_url.split(";")[0])
+        if scheme in ("amqp", "amqps", "pyamqp"):
+            return "amqp"
+        return "filesystem" if scheme == "filesystem" else "redis"
 
     @property
     def embedded_broker(self) -> bool:
@@ -516,6 +526,7 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         max_attempts=_int(env, "AEGIS_MAX_ATTEMPTS", 3),
         visibility_timeout=_int(env, "AEGIS_VISIBILITY_TIMEOUT", 3600),
         reconcile_interval=_float(env, "AEGIS_RECONCILE_INTERVAL", 30.0),
+        broker_loss_check=_bool(env, "AEGIS_BROKER_LOSS_CHECK", True),
         worker_max_memory_kb=_int(env, "AEGIS_WORKER_MAX_MEMORY_KB", 1_048_576),
         ai_provider=_choice(env, "AEGIS_AI_PROVIDER", AI_PROVIDERS, "local"),
         vector_store=_choice(env, "AEGIS_VECTOR_STORE", VECTOR_STORES, "local"),

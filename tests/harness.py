@@ -67,10 +67,12 @@ def pick_redis_db(host: str = REDIS_HOST, port: int = REDIS_PORT) -> int:
 class RedisServer:
     """A test-owned ``redis-server`` on a free port (for restart tests)."""
 
-    def __init__(self) -> None:
+    def __init__(self, appendonly: bool = False) -> None:
         self.port = free_port()
         self.dir = Path(tempfile.mkdtemp(prefix="aegis-redis-"))
         self.proc: subprocess.Popen[bytes] | None = None
+        # With AOF every write is fsynced: a restart keeps every message (as production runs).
+        self.persistence = ["--appendonly", "yes", "--appendfsync", "always"] if appendonly else ["--appendonly", "no"]
 
     @property
     def url(self) -> str:
@@ -79,7 +81,7 @@ class RedisServer:
     def start(self) -> None:
         self.proc = subprocess.Popen(
             ["redis-server", "--port", str(self.port), "--bind", "127.0.0.1", "--save", "",
-             "--appendonly", "no", "--dir", str(self.dir)],
+             *self.persistence, "--dir", str(self.dir)],
             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
         )
         deadline = time.monotonic() + 10
@@ -97,9 +99,94 @@ class RedisServer:
             self.proc.wait(10)
         self.proc = None
 
+    def kill(self) -> None:
+        """SIGKILL: what an evicted pod or a lost node does; nothing is flushed."""
+        if self.proc and self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait(10)
+        self.proc = None
+
+    def wipe(self) -> None:
+        """Forget everything on disk: the next start is an empty broker (a new pod, a new disk)."""
+        shutil.rmtree(self.dir, ignore_errors=True)
+        self.dir.mkdir()
+
     def cleanup(self) -> None:
         self.stop()
         shutil.rmtree(self.dir, ignore_errors=True)
+
+
+class RedisBroker:
+    """A test-owned Redis with AOF as the broker: restarted with its data, or on an empty disk."""
+
+    name = "redis"
+
+    def __init__(self) -> None:
+        self.server = RedisServer(appendonly=True)
+        self.server.start()
+        self.url = self.server.url
+
+    def restart_with_data(self) -> None:
+        self.server.kill()
+        self.server.start()
+
+    def restart_empty(self) -> None:
+        self.server.kill()
+        self.server.wipe()
+        self.server.start()
+
+    def cleanup(self) -> None:
+        self.server.cleanup()
+
+
+class RabbitBroker:
+    """A vhost of its own on the local RabbitMQ, deleted afterwards.
+
+    The shared server cannot be restarted under other tests, so its two failures are
+    played inside the vhost: every connection dropped (a restart that kept its data),
+    or the vhost deleted and created again (a node back on an empty disk: queues,
+    exchanges and messages gone, every client disconnected).
+    """
+
+    name = "rabbitmq"
+    host = os.environ.get("AEGIS_TEST_RABBITMQ_HOST", "127.0.0.1")
+    port = int(os.environ.get("AEGIS_TEST_RABBITMQ_PORT", "5672"))
+
+    def __init__(self) -> None:
+        self.vhost = f"aegis-test-{os.getpid()}-{uuid.uuid4().hex[:6]}"
+        self.url = f"amqp://guest:guest@{self.host}:{self.port}/{self.vhost}"
+        self._create()
+
+    @staticmethod
+    def ctl(*args: str) -> str:
+        done = subprocess.run(["rabbitmqctl", "-q", *args], capture_output=True, text=True, timeout=60)
+        if done.returncode != 0:
+            raise RuntimeError(f"rabbitmqctl {' '.join(args)}: {done.stderr or done.stdout}")
+        return done.stdout
+
+    def _create(self) -> None:
+        self.ctl("add_vhost", self.vhost)
+        self.ctl("set_permissions", "-p", self.vhost, "guest", ".*", ".*", ".*")
+
+    def restart_with_data(self) -> None:
+        self.ctl("close_all_connections", "-p", self.vhost, "aegis test: broker restart")
+
+    def restart_empty(self) -> None:
+        self.ctl("delete_vhost", self.vhost)
+        self._create()
+
+    def cleanup(self) -> None:
+        self.ctl("delete_vhost", self.vhost)
+
+
+def rabbitmq_available() -> bool:
+    if shutil.which("rabbitmqctl") is None:
+        return False
+    try:
+        with socket.create_connection((RabbitBroker.host, RabbitBroker.port), timeout=2):
+            return True
+    except OSError:
+        return False
 
 
 class Stack:

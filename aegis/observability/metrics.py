@@ -112,15 +112,18 @@ class StateCollector:
         yield oldest
 
     def _queue_depths(self) -> dict[str, float]:
-        if not self.settings.broker_url.startswith(("redis://", "rediss://")):
-            return {}
-        from aegis.services.events import redis_client
-
         try:
+            if self.settings.broker_kind == "amqp":
+                return amqp_queue_depths(self.settings.broker_url)
+            if not self.settings.broker_url.startswith(("redis://", "rediss://")):
+                return {}
+            from aegis.services.events import redis_client
+
             client = redis_client(self.settings.broker_url)
             return {stage: float(client.llen(stage)) for stage in STAGES}
-        except Exception:  # noqa: BLE001 - a scrape must not fail because Redis is down
+        except Exception:  # noqa: BLE001 - a scrape must not fail because the broker is down
             return {}
+
 
     def _documents_by_status(self) -> dict[str, float]:
         from sqlalchemy import func, select
@@ -230,3 +233,24 @@ def render(settings: Settings) -> bytes:
     from prometheus_client import generate_latest
 
     return generate_latest(exposition_registry(settings))
+
+
+def amqp_queue_depths(broker_url: str) -> dict[str, float]:
+    """Ready messages per stage queue on RabbitMQ (a passive declare reports the count).
+
+    A queue not declared yet (no worker has started) holds nothing: 0.
+    """
+    from amqp.exceptions import NotFound
+    from kombu import Connection
+
+    depths: dict[str, float] = {}
+    with Connection(broker_url, connect_timeout=3) as connection:
+        channel = connection.channel()
+        for stage in STAGES:
+            try:
+                depths[stage] = float(channel.queue_declare(queue=stage, passive=True).message_count)
+            except NotFound:
+                depths[stage] = 0.0
+                channel = connection.channel()  # the server closed the channel on 404
+        channel.close()
+    return depths

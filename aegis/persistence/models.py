@@ -205,6 +205,24 @@ class Batch(Base):
     error_code: Mapped[str | None] = mapped_column(String(64), nullable=True)
 
 
+class BrokerEpoch(Base):
+    """The marker the reconciler keeps in the broker, as the database last saw it (one row).
+
+    The broker holds a marker named by ``epoch``; when the row names a marker the broker
+    no longer has, the broker lost its data and every in-flight document is sent again
+    (aegis/pipeline/brokerloss.py). ``resend_before`` stays set while a large backlog is
+    being sent again over several passes.
+    """
+
+    __tablename__ = "broker_epochs"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    epoch: Mapped[str] = mapped_column(String(36))
+    seen_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    lost_count: Mapped[int] = mapped_column(Integer, default=0)
+    resend_before: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+
+
 class PageText(Base):
     __tablename__ = "pages"
 

@@ -4,12 +4,13 @@ Celery on Redis delivers at least once, and a Redis restart without persistence
 loses queued messages. The reconciler re-sends the chain for any document that has
 made no progress for longer than its stage's time limit, and the stage runner
 drops every message that is not for the document's current stage, so duplicates
-are harmless.
+are harmless. When the broker itself lost its data (aegis/pipeline/brokerloss.py),
+``after_broker_loss`` sends every affected document again at once instead.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -17,7 +18,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session, selectinload
 
 from aegis.config import Settings
-from aegis.persistence.models import Batch, Document, as_utc, utcnow
+from aegis.persistence.models import Batch, Document, StageRun, as_utc, utcnow
 from aegis.pipeline.batches import OPEN
 from aegis.pipeline.chain import fail_document
 from aegis.pipeline.registry import REGISTRY, Registry
@@ -158,3 +159,67 @@ def _open_batches(session: Session, document_id: str, stage: str) -> list[int]:
             Batch.document_id == document_id, Batch.stage == stage, Batch.status.in_(OPEN)
         ).order_by(Batch.index)
     ))
+
+
+#: Documents sent again per pass after a broker loss; the rest follow on the next passes.
+RESEND_PER_PASS = 2000
+
+
+def after_broker_loss(
+    session: Session, before: datetime, active_tasks: Collection[str], now: datetime | None = None,
+    registry: Registry = REGISTRY, limit: int = RESEND_PER_PASS,
+) -> tuple[list[ReconcileAction], bool]:
+    """Every in-flight document whose message the lost broker held: send it again now.
+
+    ``before``: documents that moved on later were (re)sent to the broker as it is now,
+    so their messages are safe. ``active_tasks``: task ids the workers report running;
+    those documents are left alone. A stage or batch still marked running by a task no
+    worker runs was cancelled when its worker lost the broker connection (see
+    ``worker_cancel_long_running_tasks_on_connection_loss``): it is released so the new
+    message can claim it, and the interrupted attempt is not counted against the
+    document, since the broker, not the document, was at fault.
+
+    Returns the actions and whether every affected document has now been handled.
+    """
+    now = now or utcnow()
+    actions: list[ReconcileAction] = []
+    documents: Sequence[Document] = session.scalars(
+        select(Document)
+        .where(Document.status.in_(ACTIVE_STATUSES), Document.progress_at < before)
+        .order_by(Document.progress_at)
+        .limit(limit)
+        .with_for_update(skip_locked=True)
+    ).all()
+    for document in documents:
+        stage = document.stage or registry.first.name
+        run = next((r for r in document.stage_runs if r.stage == stage), None)
+        if run is not None and run.status == StageStatus.RUNNING and run.task_id in active_tasks:
+            continue  # running on a worker right now: it will move the document on itself
+        batches: list[Batch] = []
+        if registry.get(stage).fans_out:
+            batches = list(session.scalars(
+                select(Batch).where(Batch.document_id == document.id, Batch.stage == stage, Batch.status.in_(OPEN))
+                .order_by(Batch.index).with_for_update()
+            ))
+        if batches:
+            lost = [b for b in batches if not (b.status == StageStatus.RUNNING and b.task_id in active_tasks)]
+            for batch in lost:
+                _release(batch)
+            actions.extend(
+                ReconcileAction(document.id, stage, document.dispatch_token, "redispatch", batch=b.index) for b in lost
+            )
+        else:
+            if run is not None and run.status == StageStatus.RUNNING:
+                _release(run)
+            actions.append(ReconcileAction(document.id, stage, document.dispatch_token, "redispatch"))
+        document.progress_at = now
+        document.enqueue_count += 1
+    return actions, len(documents) < limit
+
+
+def _release(row: StageRun | Batch) -> None:
+    """A claim whose task died with the broker connection: free it, uncount the attempt."""
+    row.status = StageStatus.PENDING
+    row.task_id = None
+    row.started_at = None
+    row.attempts = max(0, row.attempts - 1)

@@ -16,7 +16,22 @@ from aegis.pipeline.registry import REGISTRY, Registry
 SIDE_TASKS = ("aegis.reconcile", "aegis.webhook", "aegis.retention")
 
 
-def task_queues(registry: Registry = REGISTRY) -> list[Queue]:
+#: Replicated, durable RabbitMQ queues (Raft): a message confirmed to the publisher survives a node loss.
+QUORUM = {"x-queue-type": "quorum"}
+
+
+def task_queues(registry: Registry = REGISTRY, quorum: bool = False) -> list[Queue]:
+    """One queue per stage; on RabbitMQ a quorum queue behind a topic exchange.
+
+    Topic, not direct: Celery delays a retry's countdown on quorum queues through
+    RabbitMQ itself (native delayed delivery), which routes only through topic
+    exchanges; with a direct one the worker would hold the message until its ETA.
+    A stage's routing key is its plain name, so it matches exactly as before.
+    """
+    if quorum:
+        return [
+            Queue(q, Exchange(q, type="topic"), routing_key=q, queue_arguments=dict(QUORUM)) for q in registry.queues
+        ]
     return [Queue(q, Exchange(q, type="direct"), routing_key=q) for q in registry.queues]
 
 

@@ -121,8 +121,13 @@ def execute(
         if document is None or document.dispatch_token != token or document.stage != stage:
             log.info("stage result discarded: document moved on", extra=_ctx(document_id, stage))
             return Outcome.DROPPED
-        impl.save(session, document, result)
         run = _run_for(document, stage)
+        if run.task_id != task_id:
+            # The claim was released (broker lost) and a re-sent message took over;
+            # its result counts, so a fan-out is never planned twice.
+            log.info("stage result discarded: another task holds the stage", extra=_ctx(document_id, stage))
+            return Outcome.DROPPED
+        impl.save(session, document, result)
         now = utcnow()
         document.progress_at = now
         document.updated_at = now

@@ -140,7 +140,15 @@ S3_STORAGE: dict[str, Any] = {
     "serviceAccount": {"annotations": {"eks.amazonaws.com/role-arn": "arn:aws:iam::123456789012:role/aegis"}},
 }
 
+# An existing RabbitMQ (URL from a Secret) for the stage queues, KEDA on its queue lengths.
+RABBITMQ: dict[str, Any] = {
+    **KEDA,
+    "externalBroker": {"enabled": True, "existingSecret": "aegis-rabbitmq", "existingSecretUrlKey": "url"},
+    "networkPolicy": {"enabled": True, "externalBrokerTo": [{"ipBlock": {"cidr": "10.20.0.0/16"}}]},
+}
+
 VALUE_SETS: dict[str, dict[str, Any]] = {
+    "rabbitmq": RABBITMQ,
     "default": {},
     "external-services": EXTERNAL_SERVICES,
     "keda": KEDA,

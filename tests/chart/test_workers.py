@@ -9,7 +9,19 @@ import pytest
 
 from tasks import probes
 
-from .chartlib import EXTERNAL_SERVICES, KEDA, RELEASE, STAGES, arg_after, containers, env_of, merge, pod_spec, render
+from .chartlib import (
+    EXTERNAL_SERVICES,
+    KEDA,
+    RABBITMQ,
+    RELEASE,
+    STAGES,
+    arg_after,
+    containers,
+    env_of,
+    merge,
+    pod_spec,
+    render,
+)
 
 
 def test_one_worker_deployment_per_stage_consuming_only_its_queue() -> None:
@@ -283,3 +295,28 @@ def test_chart_workers_match_the_stage_registry() -> None:
     for spec in REGISTRY:
         assert workers[spec.name]["queue"] == spec.queue, spec.name
         assert workers[spec.name]["timeLimitSeconds"] == spec.time_limit, spec.name
+
+
+def test_with_an_external_rabbitmq_every_process_uses_it_and_keda_reads_its_queue_lengths() -> None:
+    rendered = render(RABBITMQ)
+    for name in [f"worker-{stage}" for stage in STAGES] + ["gateway", "beat"]:
+        env = env_of(containers(rendered.get("Deployment", f"{RELEASE}-{name}"))[0])
+        assert env["AEGIS_BROKER_URL"]["valueFrom"]["secretKeyRef"] == {"name": "aegis-rabbitmq", "key": "url"}
+        # Live events and stream counters still go through the bundled Redis.
+        assert env["AEGIS_EVENTS_URL"]["value"].startswith("redis://")
+    assert rendered.kinds("TriggerAuthentication") == []
+    for stage in STAGES:
+        scaled = rendered.get("ScaledObject", f"{RELEASE}-worker-{stage}")
+        assert scaled["spec"]["scaleTargetRef"]["envSourceContainerName"] == "worker"
+        (trigger,) = scaled["spec"]["triggers"]
+        assert trigger["type"] == "rabbitmq"
+        assert trigger["metadata"]["queueName"] == stage
+        assert trigger["metadata"]["mode"] == "QueueLength"
+        assert trigger["metadata"]["hostFromEnv"] == "AEGIS_BROKER_URL"
+    policy = rendered.get("NetworkPolicy", f"{RELEASE}-worker-ocr")
+    assert {"ipBlock": {"cidr": "10.20.0.0/16"}} in [t for rule in policy["spec"]["egress"] for t in rule.get("to", [])]
+
+
+def test_an_external_broker_without_a_url_is_refused() -> None:
+    with pytest.raises(helm_python.HelmRenderError, match="externalBroker.enabled: set"):
+        render({"externalBroker": {"enabled": True}})

@@ -5,13 +5,25 @@ from __future__ import annotations
 import os
 import signal
 from collections.abc import Iterator
+from typing import Any
 
 import pytest
 from sqlalchemy import func, select
 
 from aegis.persistence.db import session_scope
-from aegis.persistence.models import Chunk, PageText, StageRun
-from tests.harness import CORPUS, ApiClient, RedisServer, Stack, postgres_database, wait_for
+from aegis.persistence.models import Chunk, PageText, StageRun, as_utc
+from tests.harness import (
+    CORPUS,
+    TERMINAL,
+    ApiClient,
+    RabbitBroker,
+    RedisBroker,
+    RedisServer,
+    Stack,
+    postgres_database,
+    rabbitmq_available,
+    wait_for,
+)
 
 pytestmark = pytest.mark.integration
 
@@ -101,9 +113,32 @@ def test_documents_queued_when_redis_restarts_still_end_succeeded(small_stack: t
         raise
 
 
-def test_a_whole_worker_killed_mid_stage_is_recovered_by_the_reconciler(small_stack: tuple[Stack, RedisServer]) -> None:
-    stack, _server = small_stack
-    stack.start_workers()
+@pytest.fixture()
+def killable_stack(broker: RedisBroker | RabbitBroker) -> Iterator[Stack]:
+    """A stack on a broker of its own (Redis or RabbitMQ), short limits so the reconciler acts fast."""
+    with postgres_database() as database_url:
+        stack = Stack(
+            database_url, broker.url,
+            AEGIS_TIME_LIMIT_VALIDATE="8", AEGIS_TIME_LIMIT_METADATA="8",
+            AEGIS_TIME_LIMIT_CONTENT="30", AEGIS_TIME_LIMIT_OCR="30", AEGIS_TIME_LIMIT_AI="30",
+            AEGIS_VISIBILITY_TIMEOUT="120", AEGIS_RECONCILE_INTERVAL="1",
+        )
+        try:
+            stack.migrate()
+            stack.start_gateway()
+            stack.start_beat()
+            stack.start_workers()
+            yield stack
+        except BaseException:
+            print(stack.log_text())
+            raise
+        finally:
+            stack.close()
+
+
+def test_a_whole_worker_killed_mid_stage_is_recovered_by_the_reconciler(killable_stack: Stack) -> None:
+    """On RabbitMQ the killed worker's unacknowledged message comes back at once; on Redis the reconciler resends."""
+    stack = killable_stack
     api = ApiClient(stack.url, stack.create_tenant("kill"))
     doc_id = api.upload(BIG_PDF).json()["id"]
     wait_for(lambda: _running_worker(stack, doc_id, "content"), 120, interval=0.05, message="content to start")
@@ -134,3 +169,107 @@ def test_uploads_while_redis_is_down_are_accepted_quickly_and_end_succeeded(
     stack.start_workers()
     doc = api.wait(response.json()["id"], timeout=120)
     assert doc["status"] == "succeeded", doc
+
+
+# Long stage limits (the defaults' order): only the broker-loss check can recover in time.
+LOSS_ENV = dict(
+    AEGIS_TIME_LIMIT_VALIDATE="120", AEGIS_TIME_LIMIT_METADATA="120", AEGIS_TIME_LIMIT_CONTENT="300",
+    AEGIS_TIME_LIMIT_OCR="300", AEGIS_TIME_LIMIT_AI="600", AEGIS_VISIBILITY_TIMEOUT="3600",
+    AEGIS_RECONCILE_INTERVAL="2",
+)
+LOSS_DOCUMENTS = 20
+# One reconcile interval, plus the workers' and beat's reconnection and a loaded machine.
+RECOVERY_BOUND = 2 + 25
+
+
+def _note(i: int) -> bytes:
+    return (f"Broker loss note {i}.\n\n" + f"Paragraph {i} about queues, epochs and recovery. " * 60).encode()
+
+
+def _broker_state(stack: Stack) -> tuple[int, list[tuple[str, Any, int]]]:
+    """Losses the reconciler noticed, and (status, progress_at, enqueue_count) per document."""
+    from aegis.persistence.models import BrokerEpoch, Document
+
+    with session_scope(stack.settings()) as session:
+        row = session.get(BrokerEpoch, 1)
+        docs = session.execute(select(Document.status, Document.progress_at, Document.enqueue_count)).all()
+        return (row.lost_count if row else -1), [tuple(d) for d in docs]
+
+
+@pytest.fixture(params=["redis", "rabbitmq"])
+def broker(request: pytest.FixtureRequest) -> Iterator[RedisBroker | RabbitBroker]:
+    """A broker this test owns and may break: a Redis with AOF, or a RabbitMQ vhost."""
+    if request.param == "rabbitmq" and not rabbitmq_available():
+        pytest.skip("no RabbitMQ on this machine")
+    owned = RedisBroker() if request.param == "redis" else RabbitBroker()
+    try:
+        yield owned
+    finally:
+        owned.cleanup()
+
+
+def test_a_broker_restarted_with_its_data_sends_nothing_again_and_one_restarted_empty_recovers_in_one_interval(
+    broker: RedisBroker | RabbitBroker,
+) -> None:
+    """Both restarts on one stack (one setup, half the time): with its data first, then empty.
+
+    Also the pipeline and the queue-depth gauge on each broker.
+    """
+    import time
+
+    from aegis.observability.metrics import StateCollector
+    from aegis.persistence.models import utcnow
+
+    with postgres_database() as database_url:
+        stack = Stack(database_url, broker.url, **LOSS_ENV)
+        try:
+            stack.migrate()
+            stack.start_gateway()
+            stack.start_beat()
+            stack.start_worker("validate")  # runs the reconciler, whose first pass writes the marker
+            wait_for(lambda: _broker_state(stack)[0] == 0, 60, message="the broker's epoch marker")
+            stack.stop("worker-validate")
+            api = ApiClient(stack.url, stack.create_tenant("loss"))
+
+            # 1. Back with its data: every message is still queued; nothing is sent twice.
+            kept = [api.upload_bytes(f"kept-{i}.txt", _note(i)).json()["id"] for i in range(LOSS_DOCUMENTS)]
+            assert StateCollector(stack.settings())._queue_depths()["validate"] >= LOSS_DOCUMENTS
+            broker.restart_with_data()
+            stack.start_workers()
+            for doc_id in kept:
+                assert api.wait(doc_id, timeout=180)["status"] == "succeeded"
+            lost, docs = _broker_state(stack)
+            assert lost == 0
+            assert [sent for _, _, sent in docs] == [0] * len(kept)
+
+            # 2. Back empty, with documents queued and running: all move again within one interval.
+            # The last stage's worker is away: whatever else runs, most documents wait in its queue.
+            stack.stop("worker-ai")
+            ids = [api.upload_bytes(f"note-{i}.txt", _note(100 + i)).json()["id"] for i in range(LOSS_DOCUMENTS)]
+            in_flight = [s for s, p, _ in _broker_state(stack)[1] if s not in TERMINAL]
+            assert len(in_flight) >= 5, "the broker must be lost with documents in flight"
+            back_at = utcnow()
+            broker.restart_empty()
+            killed = time.monotonic()  # the broker is back (empty) from here on
+            stack.start_worker("ai")
+
+            def all_moving() -> bool:
+                return all(s in TERMINAL or as_utc(p) > back_at for s, p, _ in _broker_state(stack)[1])
+
+            wait_for(all_moving, RECOVERY_BOUND, interval=0.2, message="every in-flight document to move again")
+            moving = time.monotonic() - killed
+            for doc_id in ids:
+                doc = api.wait(doc_id, timeout=180)
+                assert doc["status"] == "succeeded", doc
+                pages, distinct_pages, chunks, distinct_chunks = _output_counts(stack, doc_id)
+                assert pages == distinct_pages and chunks == distinct_chunks > 0
+            done = time.monotonic() - killed
+            print(f"broker-loss recovery ({broker.name}): {len(in_flight)} in flight, all moving again "
+                  f"{moving:.1f} s after the restart, all {len(ids)} succeeded {done:.1f} s after it")
+            lost, docs = _broker_state(stack)
+            assert lost == 1
+        except BaseException:
+            print(stack.log_text())
+            raise
+        finally:
+            stack.close()

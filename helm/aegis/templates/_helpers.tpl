@@ -222,8 +222,25 @@ from another Secret (the migrations hook Secret).
 {{- end }}
 {{- $auth = printf "%s:$(AEGIS_REDIS_PASSWORD)@" $user -}}
 {{- end }}
+{{- $redisUrl := printf "%s://%s%s:%s/%s" $scheme $auth (include "aegis.redis.host" .) (include "aegis.redis.port" .) (include "aegis.redis.database" .) -}}
+{{- if .Values.externalBroker.enabled }}
+{{- if or .Values.redis.enabled .Values.externalRedis.host }}
+- name: AEGIS_EVENTS_URL
+  value: {{ $redisUrl | quote }}
+{{- end }}
 - name: AEGIS_BROKER_URL
-  value: {{ printf "%s://%s%s:%s/%s" $scheme $auth (include "aegis.redis.host" .) (include "aegis.redis.port" .) (include "aegis.redis.database" .) | quote }}
+{{- if .Values.externalBroker.existingSecret }}
+  valueFrom:
+    secretKeyRef:
+      name: {{ .Values.externalBroker.existingSecret }}
+      key: {{ .Values.externalBroker.existingSecretUrlKey }}
+{{- else }}
+  value: {{ .Values.externalBroker.url | quote }}
+{{- end }}
+{{- else }}
+- name: AEGIS_BROKER_URL
+  value: {{ $redisUrl | quote }}
+{{- end }}
 {{- end -}}
 
 {{/* API keys and the webhook secret, each from the chart's Secret or an existing one. */}}
@@ -551,8 +568,11 @@ spec:
 {{- if and $v.externalDatabase.existingSecretUrlKey (not $v.externalDatabase.existingSecret) -}}
 {{- fail "externalDatabase.existingSecretUrlKey needs externalDatabase.existingSecret" -}}
 {{- end -}}
-{{- if and (not $v.redis.enabled) (not $v.externalRedis.host) -}}
-{{- fail "redis.enabled is false: set externalRedis.host" -}}
+{{- if and (not $v.redis.enabled) (not $v.externalRedis.host) (not $v.externalBroker.enabled) -}}
+{{- fail "redis.enabled is false: set externalRedis.host (or externalBroker for RabbitMQ)" -}}
+{{- end -}}
+{{- if and $v.externalBroker.enabled (not $v.externalBroker.existingSecret) (not $v.externalBroker.url) -}}
+{{- fail "externalBroker.enabled: set externalBroker.existingSecret (the URL under existingSecretUrlKey) or externalBroker.url" -}}
 {{- end -}}
 {{- if and (eq $v.ai.provider "openai") (not $v.ai.openai.apiKey) (not $v.ai.openai.existingSecret) (not $v.ai.openai.baseUrl) -}}
 {{- fail "ai.provider is openai: set ai.openai.apiKey or ai.openai.existingSecret" -}}
