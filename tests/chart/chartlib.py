@@ -148,7 +148,6 @@ RABBITMQ: dict[str, Any] = {
 }
 
 VALUE_SETS: dict[str, dict[str, Any]] = {
-    "rabbitmq": RABBITMQ,
     "default": {},
     "external-services": EXTERNAL_SERVICES,
     "keda": KEDA,
@@ -157,6 +156,7 @@ VALUE_SETS: dict[str, dict[str, Any]] = {
     "minimal": MINIMAL,
     "monitoring": MONITORING,
     "s3-storage": S3_STORAGE,
+    "rabbitmq": RABBITMQ,
 }
 
 

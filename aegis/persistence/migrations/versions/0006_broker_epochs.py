@@ -1,7 +1,7 @@
 """broker_epochs: the marker the reconciler checks to notice a broker that lost its data
 
-Revision ID: 0008
-Revises: 0002
+Revision ID: 0006
+Revises: 0005
 """
 
 from __future__ import annotations
@@ -9,8 +9,8 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0008"
-down_revision = "0002"
+revision = "0006"
+down_revision = "0005"
 branch_labels = None
 depends_on = None
 
