@@ -39,7 +39,7 @@ sys.path.insert(0, str(ROOT))
 from aegis.config import Settings, load_settings  # noqa: E402
 from aegis.persistence.db import dispose_engines, get_engine, session_scope  # noqa: E402
 from aegis.persistence.models import Base, Tenant  # noqa: E402
-from aegis.persistence.storage import BlobStore  # noqa: E402
+from aegis.persistence.storage import VolumeBlobStore  # noqa: E402
 from aegis.pipeline.batches import execute_batch, open_batches  # noqa: E402
 from aegis.pipeline.registry import REGISTRY  # noqa: E402
 from aegis.pipeline.runner import Outcome, execute  # noqa: E402
@@ -118,7 +118,7 @@ def _database(sqlite: bool) -> Iterator[Settings]:
 def profile(settings: Settings, path: Path, timings: Timings, tenant_id: str) -> str:
     data = path.read_bytes()
     sha = hashlib.sha256(data + os.urandom(8)).hexdigest()  # a fresh document every time
-    blob = BlobStore(settings.storage_dir).path_for(tenant_id, sha)
+    blob = VolumeBlobStore(settings.storage_dir).path_for(tenant_id, sha)
     blob.parent.mkdir(parents=True, exist_ok=True)
     blob.write_bytes(data)
     with session_scope(settings) as session:

@@ -6,7 +6,7 @@ import logging
 
 from aegis.ai import get_vector_store
 from aegis.persistence.db import session_factory, session_scope
-from aegis.persistence.storage import BlobStore
+from aegis.persistence.storage import open_store
 from aegis.services import audit, retention
 from tasks.app import app
 from tasks.base import settings
@@ -18,7 +18,7 @@ log = logging.getLogger("aegis.retention")
 def retention_task() -> int:
     s = settings()
     sessions = session_factory(s)
-    deleted = retention.run(sessions, BlobStore(s.storage_dir), get_vector_store(s, sessions))
+    deleted = retention.run(sessions, open_store(s), get_vector_store(s, sessions))
     if s.audit_retention_days:
         with session_scope(s) as session:
             purged = audit.purge(session, s.audit_retention_days)

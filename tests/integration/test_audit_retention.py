@@ -9,7 +9,7 @@ from sqlalchemy import func, select, update
 
 from aegis.persistence.db import session_scope
 from aegis.persistence.models import Chunk, Document, PageText, Tenant, utcnow
-from aegis.persistence.storage import BlobStore
+from aegis.persistence.storage import VolumeBlobStore
 from aegis.services import limits
 from aegis.services.tenants import create_key
 from tests.harness import ApiClient, Stack, wait_for
@@ -79,7 +79,7 @@ def test_retention_deletes_exactly_the_old_documents_with_their_vectors_and_file
         assert tenant is not None
         limits.set_limits(tenant, {"retention_days": 2})
         assert session.scalar(select(func.count()).select_from(Chunk).where(Chunk.document_id == old["id"]))
-    store = BlobStore(stack.settings().storage_dir)
+    store = VolumeBlobStore(stack.settings().storage_dir)
     assert store.path_for(tenant_id, old["sha256"]).exists()
     # What beat sends; the workers run it.
     with app.connection_for_write(stack.env["AEGIS_BROKER_URL"]) as conn:
