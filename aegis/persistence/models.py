@@ -102,7 +102,6 @@ class Document(Base):
         # The reconciler's scan: only documents in flight, oldest progress first (0003).
         Index("ix_documents_active_progress", "progress_at",
               postgresql_where=text(_ACTIVE), sqlite_where=text(_ACTIVE)),
-        Index("ix_documents_status_progress", "status", "progress_at"),
         # Admission counts a tenant's in-flight documents and picks its oldest waiting ones.
         Index("ix_documents_tenant_status", "tenant_id", "status"),
         Index(
