@@ -56,8 +56,14 @@ def postgres_database() -> Iterator[str]:
 
 def pick_redis_db(host: str = REDIS_HOST, port: int = REDIS_PORT) -> int:
     """An empty Redis db index (1..databases-1), claimed with a marker key so parallel runs differ."""
-    databases = int(redis.Redis(host=host, port=port).config_get("databases").get("databases", 16))
+    server = redis.Redis(host=host, port=port)
+    databases = int(server.config_get("databases").get("databases", 16))
+    # An empty db can still be in use: an idle worker left running by another run
+    # (its claim expired) would consume our messages from it. Skip dbs with clients.
+    connected = {int(c.get("db", 0)) for c in server.client_list()}
     for index in range(databases - 1, 0, -1):
+        if index in connected:
+            continue
         client = redis.Redis(host=host, port=port, db=index)
         if client.dbsize() == 0 and client.set("aegis:test:claim", str(os.getpid()), nx=True, ex=3600):
             return index
