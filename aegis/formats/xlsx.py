@@ -10,6 +10,7 @@ trailing cells are dropped: sheets often declare a huge used range.
 
 from __future__ import annotations
 
+import functools
 from pathlib import Path
 from typing import Any
 
@@ -112,7 +113,7 @@ class _Book:
     def styles(self) -> tuple[set[int], set[int]]:
         """Indexes of the cell formats that show dates, and of those that show durations."""
         if self._styles is None:
-            from openpyxl.styles.numbers import BUILTIN_FORMATS, is_date_format, is_timedelta_format
+            from openpyxl.styles.numbers import BUILTIN_FORMATS
 
             dates: set[int] = set()
             durations: set[int] = set()
@@ -124,9 +125,10 @@ class _Book:
                 for index, xf in enumerate(root.iterfind(f"{S}cellXfs/{S}xf")):
                     key = xf.get("numFmtId") or "0"
                     code = custom.get(key) or BUILTIN_FORMATS.get(int(key) if key.isdigit() else -1) or ""
-                    if code and is_date_format(code):
+                    is_date, is_duration = _format_kind(code)
+                    if is_date:
                         dates.add(index)
-                    if code and is_timedelta_format(code):
+                    if is_duration:
                         durations.add(index)
             self._styles = (dates, durations)
         return self._styles
@@ -185,6 +187,18 @@ class _Book:
                     values.extend([None] * (column - len(values) - 1))
                 values.append(self.value(cell))
             yield values
+
+
+@functools.lru_cache(maxsize=4096)
+def _format_kind(code: str) -> tuple[bool, bool]:
+    """(shows a date, shows a duration) for a number format code, as openpyxl decides.
+
+    Remembered: a workbook's styles repeat a few codes hundreds of times, and
+    openpyxl decides with several regular expressions each time.
+    """
+    from openpyxl.styles.numbers import is_date_format, is_timedelta_format
+
+    return (bool(code) and is_date_format(code), bool(code) and is_timedelta_format(code))
 
 
 def _row_number(raw: str | None, default: int) -> int:

@@ -171,6 +171,46 @@ def test_xlsx_cells_read_as_openpyxl_reads_their_cached_values(tmp_path: Path) -
     assert "2024-03-01 12:30:00" in expected and "True | False | 0.1" in expected and "plain bold" in expected
 
 
+def _rewrite(package: bytes, name: str, change: object) -> bytes:
+    """A copy of a zip package with one part changed (``change(bytes) -> bytes``) or left out (None)."""
+    import zipfile
+
+    out = io.BytesIO()
+    with zipfile.ZipFile(io.BytesIO(package)) as source, zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as target:
+        for item in source.infolist():
+            data = source.read(item.filename)
+            if item.filename == name:
+                if change is None:
+                    continue
+                data = change(data)  # type: ignore[operator]
+            target.writestr(item.filename, data)
+    return out.getvalue()
+
+
+def test_an_entity_declared_in_a_slide_is_refused(tmp_path: Path) -> None:
+    from tests.hostile_inputs import XXE
+
+    def plant(data: bytes) -> bytes:
+        head, _, rest = data.partition(b"?>")
+        return head + b"?>" + XXE + rest
+
+    with pytest.raises(DocumentError) as caught:
+        process(save(tmp_path, _rewrite(make_pptx(), "ppt/slides/slide1.xml", plant)), "deck.pptx")
+    assert caught.value.code == "xml_entities"
+
+
+def test_office_packages_without_core_properties_get_none_invented(tmp_path: Path) -> None:
+    """python-docx and python-pptx made up a title and a modification time of "now"."""
+    for data, name, family in (
+        (_rewrite(make_docx(), "docProps/core.xml", None), "a.docx", "docx"),
+        (_rewrite(make_pptx(), "docProps/core.xml", None), "a.pptx", "pptx"),
+    ):
+        _, meta, pages = process(save(tmp_path, data), name)
+        assert pages[0].text
+        assert not {"title", "author", "created_at", "modified_at"} & set(meta), (family, meta)
+        assert "last_modified_by" not in meta[family] and "revision" not in meta[family]
+
+
 def test_docx_bytes_named_pptx_are_a_type_mismatch(tmp_path: Path) -> None:
     with pytest.raises(DocumentError) as caught:
         validate(save(tmp_path, make_docx()), "deck.pptx", LIMITS)
