@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, BinaryIO, cast
 
 import boto3
+from boto3.s3.transfer import TransferConfig
 from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
 
@@ -45,6 +46,7 @@ if TYPE_CHECKING:
 # S3's minimum part size is 5 MiB (except the last); 8 MiB is what boto3's own transfer uses.
 PART_SIZE = 8 * 1024 * 1024
 INCOMING = ".incoming"
+_COPY = TransferConfig(multipart_threshold=5 * 1024**3, multipart_chunksize=512 * 1024**2)
 _MISSING = frozenset({"404", "NoSuchKey", "NotFound"})
 _REFUSED = frozenset({
     "403", "AccessDenied", "InvalidAccessKeyId", "SignatureDoesNotMatch", "NoSuchBucket",
@@ -110,9 +112,11 @@ class S3BlobStore(BlobStore):
         dest = self.key_for(tenant_id, incoming.sha256)
         try:
             if not self.exists(tenant_id, incoming.sha256):
-                # boto3's managed copy switches to a multipart copy above 5 GB by itself.
+                # One CopyObject request up to S3's 5 GiB limit; boto3's managed copy goes
+                # multipart (server-side, in large parts) only above it.
                 self.client.copy(
-                    {"Bucket": self.bucket, "Key": incoming.key}, self.bucket, dest, ExtraArgs=dict(self._extra)
+                    {"Bucket": self.bucket, "Key": incoming.key}, self.bucket, dest, ExtraArgs=dict(self._extra),
+                    Config=_COPY,
                 )
         except (ClientError, BotoCoreError) as exc:
             raise translate(exc, f"storing {dest}") from exc

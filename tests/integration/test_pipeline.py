@@ -152,7 +152,7 @@ def test_health_and_ready_report_ok(stack: Stack) -> None:
     assert requests.get(stack.url + "/health", timeout=5).json()["status"] == "ok"
     ready = requests.get(stack.url + "/ready", timeout=5)
     assert ready.status_code == 200
-    assert ready.json()["checks"] == {"database": "ok", "broker": "ok"}
+    assert ready.json()["checks"] == {"database": "ok", "broker": "ok", "storage": "ok"}
 
 
 def test_search_finds_a_document_by_a_sentence_from_it_and_never_another_tenants(
