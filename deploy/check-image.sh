@@ -386,7 +386,7 @@ kill_worker_mid_stage() {
   local deadline=$((SECONDS + 180))
   until [ "$(stage_status "$id" content)" = running ]; do
     [ "$SECONDS" -lt "$deadline" ] || die "the content stage never started"
-    sleep 0.2
+    sleep 0.05  # the stage lasts 2-10 s here: poll fast enough to kill it midway
   done
   podman kill -s KILL "$RUN_ID-worker-content" >/dev/null
   log "  SIGKILLed the content worker in the middle of the content stage"
