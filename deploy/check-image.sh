@@ -150,11 +150,16 @@ EOF
 
 # ------------------------------------------------------------------------- image
 build_image() {
+  local previous
+  previous=$(podman image inspect --format '{{.Id}}' "$IMAGE" 2>/dev/null || true)
   "${NICE[@]}" podman build --layers --build-arg "PYTHON_IMAGE=$BASE_IMAGE" \
-    --label org.aegis.check-image=1 -f deploy/Dockerfile -t "$IMAGE" . >"$WORK/build.log" 2>&1 \
+    -f deploy/Dockerfile -t "$IMAGE" . >"$WORK/build.log" 2>&1 \
     || { tail -60 "$WORK/build.log" >&2; die "podman build"; }
-  # The image this build replaced, now untagged (the layer cache stays).
-  podman image prune -f --filter label=org.aegis.check-image=1 >/dev/null
+  # The image this build replaced, now untagged: that image alone, never a prune,
+  # which would also drop the build stage's layers and so the cache of the next run.
+  if [ -n "$previous" ] && [ "$previous" != "$(podman image inspect --format '{{.Id}}' "$IMAGE")" ]; then
+    podman rmi "$previous" >/dev/null 2>&1 || true
+  fi
   local size
   size=$(podman image inspect --format '{{.Size}}' "$IMAGE")
   log "image $IMAGE: $((size / 1000000)) MB ($(podman image inspect --format '{{.Size}}' "$BASE_IMAGE" \
@@ -381,7 +386,7 @@ kill_worker_mid_stage() {
   local deadline=$((SECONDS + 180))
   until [ "$(stage_status "$id" content)" = running ]; do
     [ "$SECONDS" -lt "$deadline" ] || die "the content stage never started"
-    sleep 0.2
+    sleep 0.05  # the stage lasts 2-10 s here: poll fast enough to kill it midway
   done
   podman kill -s KILL "$RUN_ID-worker-content" >/dev/null
   log "  SIGKILLed the content worker in the middle of the content stage"
@@ -401,7 +406,8 @@ numbers = [page["number"] for page in content["pages"]]
 assert numbers == list(range(1, 620)), (len(numbers), len(set(numbers)))
 chunks = [(c.get("page_start"), c.get("page_end"), c.get("text")) for c in content["chunks"]]
 assert chunks and len(chunks) == len(set(chunks)), "duplicate chunks"
-print(f"content attempts 2, ai attempts 1, 619 pages once each, {len(chunks)} distinct chunks")
+print(f"content attempts 2 (the second took {stages['content']['duration_ms']} ms), ai attempts 1, "
+      f"619 pages once each, {len(chunks)} distinct chunks")
 EOF
 }
 
