@@ -53,6 +53,10 @@ def _seed_exchange_tables(control: Path, exchanges: tuple[str, ...]) -> None:
             os.unlink(tmp)
 
 
+if _settings.broker_url.startswith("sentinel://"):
+    # kombu asks these Sentinels for the current master of this name, and again after a failover.
+    broker_transport_options["master_name"] = _settings.sentinel_master
+
 if _settings.broker_kind == "amqp":
     # Quorum queues: the publisher waits for RabbitMQ's confirm, so an accepted upload's
     # message is on a majority of nodes. Celery turns global QoS off by itself when it

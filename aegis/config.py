@@ -57,8 +57,8 @@ LOCAL_EMBEDDINGS: dict[str, LocalEmbeddingsName] = {
 }
 
 DATABASE_SCHEMES = ("sqlite", "postgresql", "postgresql+psycopg")
-BROKER_SCHEMES = ("filesystem", "redis", "rediss", "amqp", "amqps")
-EVENTS_SCHEMES = ("redis", "rediss")
+BROKER_SCHEMES = ("filesystem", "redis", "rediss", "sentinel", "amqp", "amqps")
+EVENTS_SCHEMES = ("redis", "rediss", "sentinel")
 LOG_LEVELS = tuple(logging.getLevelNamesMapping())
 TRUE_WORDS = frozenset({"1", "true", "yes", "on"})
 FALSE_WORDS = frozenset({"0", "false", "no", "off"})
@@ -226,6 +226,8 @@ class Settings:
     reconcile_interval: float
     #: The reconciler checks an epoch marker in the broker to notice one that lost its data.
     broker_loss_check: bool
+    #: The Redis master's name Sentinel watches, for sentinel:// broker and events URLs.
+    sentinel_master: str
     worker_max_memory_kb: int
     ai_provider: AIProviderName
     vector_store: VectorStoreName
@@ -333,7 +335,7 @@ def _validate(s: Settings) -> None:
         scheme = _scheme(s.events_url)
         _require(
             scheme in EVENTS_SCHEMES,
-            f"AEGIS_EVENTS_URL must be a Redis URL (redis:// or rediss://), "
+            f"AEGIS_EVENTS_URL must be a Redis URL (redis://, rediss:// or sentinel://), "
             f"got {scheme + '://' if scheme else repr(s.events_url)}",
         )
     # Limits.
@@ -503,7 +505,7 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         database_url = "postgresql+psycopg://" + database_url[len("postgresql://"):]
     broker_url = env.get("AEGIS_BROKER_URL") or "filesystem://"
     events_url = env.get("AEGIS_EVENTS_URL") or (
-        broker_url if broker_url.startswith(("redis://", "rediss://")) else None
+        broker_url if broker_url.startswith(("redis://", "rediss://", "sentinel://")) else None
     )
     time_limits = {
         stage: _int(env, f"AEGIS_TIME_LIMIT_{stage.upper()}", default)
@@ -527,6 +529,7 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         visibility_timeout=_int(env, "AEGIS_VISIBILITY_TIMEOUT", 3600),
         reconcile_interval=_float(env, "AEGIS_RECONCILE_INTERVAL", 30.0),
         broker_loss_check=_bool(env, "AEGIS_BROKER_LOSS_CHECK", True),
+        sentinel_master=_raw(env, "AEGIS_SENTINEL_MASTER") or "mymaster",
         worker_max_memory_kb=_int(env, "AEGIS_WORKER_MAX_MEMORY_KB", 1_048_576),
         ai_provider=_choice(env, "AEGIS_AI_PROVIDER", AI_PROVIDERS, "local"),
         vector_store=_choice(env, "AEGIS_VECTOR_STORE", VECTOR_STORES, "local"),

@@ -145,6 +145,68 @@ class RedisBroker:
         self.server.cleanup()
 
 
+class SentinelSet:
+    """A primary, one replica and one Sentinel watching them, all test-owned ``redis-server``s."""
+
+    master = "aegis"
+
+    def __init__(self) -> None:
+        self.dir = Path(tempfile.mkdtemp(prefix="aegis-sentinel-"))
+        self.ports = {"a": free_port(), "b": free_port(), "sentinel": free_port()}
+        self.procs: list[subprocess.Popen[bytes]] = []
+        self._redis("a")
+        self._redis("b", "--replicaof", "127.0.0.1", str(self.ports["a"]))
+        conf = self.dir / "sentinel.conf"
+        conf.write_text(
+            f"port {self.ports['sentinel']}\nbind 127.0.0.1\ndir {self.dir}\n"
+            f"sentinel monitor {self.master} 127.0.0.1 {self.ports['a']} 1\n"
+            f"sentinel down-after-milliseconds {self.master} 1000\n"
+            f"sentinel failover-timeout {self.master} 5000\n"
+        )
+        self._spawn(["redis-server", str(conf), "--sentinel"], self.ports["sentinel"])
+        wait_for(lambda: self.replica_synced(), 20, message="the replica to sync")
+        self.url = f"sentinel://127.0.0.1:{self.ports['sentinel']}/0"
+
+    def _spawn(self, argv: list[str], port: int) -> None:
+        self.procs.append(subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
+        wait_for(lambda: _pings(port), 10, interval=0.05, message=f"redis on {port}")
+
+    def _redis(self, name: str, *extra: str) -> None:
+        folder = self.dir / name
+        folder.mkdir()
+        self._spawn(["redis-server", "--port", str(self.ports[name]), "--bind", "127.0.0.1", "--save", "",
+                     "--appendonly", "no", "--dir", str(folder), *extra], self.ports[name])
+
+    def replica_synced(self) -> bool:
+        info = redis.Redis(port=self.ports["b"]).info("replication")
+        return info.get("role") == "slave" and info.get("master_link_status") == "up"
+
+    def master_port(self) -> int:
+        host_port = redis.Redis(port=self.ports["sentinel"]).sentinel_get_master_addr_by_name(self.master)
+        return int(host_port[1])
+
+    def failover(self) -> int:
+        """SENTINEL FAILOVER: the replica becomes the primary; returns the new primary's port."""
+        before = self.master_port()
+        redis.Redis(port=self.ports["sentinel"]).execute_command("SENTINEL", "FAILOVER", self.master)
+        wait_for(lambda: self.master_port() != before, 30, message="the failover")
+        return self.master_port()
+
+    def cleanup(self) -> None:
+        for proc in self.procs:
+            if proc.poll() is None:
+                proc.terminate()
+                proc.wait(10)
+        shutil.rmtree(self.dir, ignore_errors=True)
+
+
+def _pings(port: int) -> bool:
+    try:
+        return bool(redis.Redis(port=port, socket_timeout=1).ping())
+    except redis.ConnectionError:
+        return False
+
+
 class RabbitBroker:
     """A vhost of its own on the local RabbitMQ, deleted afterwards.
 

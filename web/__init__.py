@@ -87,8 +87,9 @@ def create_app(
         ),
     )
 
-    streams.install(app, streams.StreamSlots(settings.gateway, settings.events_url))
-    eventhub.install(app, eventhub.EventHub(settings.events_url) if settings.events_url else None)
+    streams.install(app, streams.StreamSlots(settings.gateway, settings.events_url, settings.sentinel_master))
+    master = settings.sentinel_master
+    eventhub.install(app, eventhub.EventHub(settings.events_url, master) if settings.events_url else None)
     app.wsgi_app = SlowBodyGuard(app.wsgi_app, settings.gateway)  # type: ignore[method-assign]
     tracing.instrument_flask(app)
 

@@ -33,8 +33,9 @@ Subscription = queue.Queue[dict[str, Any]]
 
 
 class EventHub:
-    def __init__(self, url: str) -> None:
+    def __init__(self, url: str, master: str | None = None) -> None:
         self.url = url
+        self.master = master
         self._lock = threading.Lock()
         self._followers: dict[str, set[Subscription]] = {}
         self._ready = threading.Event()
@@ -69,7 +70,7 @@ class EventHub:
 
     def _run(self) -> None:
         while True:
-            pubsub = events.redis_client(self.url).pubsub(ignore_subscribe_messages=False)
+            pubsub = events.redis_client(self.url, self.master).pubsub(ignore_subscribe_messages=False)
             try:
                 pubsub.psubscribe(PATTERN)
                 while True:

@@ -54,15 +54,16 @@ class Slot:
 class StreamSlots:
     """Hands out stream slots; ``acquire`` returns None when a cap is reached."""
 
-    def __init__(self, limits: GatewayLimits, redis_url: str | None) -> None:
+    def __init__(self, limits: GatewayLimits, redis_url: str | None, master: str | None = None) -> None:
         self.limits = limits
         self.redis_url = redis_url
+        self.master = master
         self._lock = threading.Lock()
         self._open = 0
         self._by_tenant: dict[str, int] = {}  # only without Redis
 
     def _redis(self) -> Any:
-        return events.redis_client(self.redis_url or "")
+        return events.redis_client(self.redis_url or "", self.master)
 
     def acquire(self, tenant_id: str) -> Slot | None:
         with self._lock:

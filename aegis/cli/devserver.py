@@ -155,7 +155,7 @@ def run_dev(
 
     signal.signal(signal.SIGINT, _on_signal)
     signal.signal(signal.SIGTERM, _on_signal)
-    broker = "filesystem (embedded)" if settings.embedded_broker else "redis"
+    broker = {"filesystem": "filesystem (embedded)", "amqp": "rabbitmq"}.get(settings.broker_kind, "redis")
     if as_json:
         click.echo(json.dumps({
             "gateway": f"http://{host}:{port}/",

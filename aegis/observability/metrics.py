@@ -115,11 +115,11 @@ class StateCollector:
         try:
             if self.settings.broker_kind == "amqp":
                 return amqp_queue_depths(self.settings.broker_url)
-            if not self.settings.broker_url.startswith(("redis://", "rediss://")):
+            if self.settings.broker_kind != "redis":
                 return {}
             from aegis.services.events import redis_client
 
-            client = redis_client(self.settings.broker_url)
+            client = redis_client(self.settings.broker_url, self.settings.sentinel_master)
             return {stage: float(client.llen(stage)) for stage in STAGES}
         except Exception:  # noqa: BLE001 - a scrape must not fail because the broker is down
             return {}

@@ -320,3 +320,26 @@ def test_with_an_external_rabbitmq_every_process_uses_it_and_keda_reads_its_queu
 def test_an_external_broker_without_a_url_is_refused() -> None:
     with pytest.raises(helm_python.HelmRenderError, match="externalBroker.enabled: set"):
         render({"externalBroker": {"enabled": True}})
+
+
+def test_an_external_sentinel_set_carries_broker_events_and_keda() -> None:
+    sentinel = {
+        "redis": {"enabled": False},
+        "externalRedis": {
+            "existingSecret": "aegis-redis", "database": 1,
+            "sentinel": {"enabled": True, "hosts": ["s0.redis:26379", "s1.redis:26379"], "masterName": "aegis"},
+        },
+        "networkPolicy": {"enabled": True},
+    }
+    rendered = render(merge(KEDA, sentinel))
+    env = env_of(containers(rendered.get("Deployment", f"{RELEASE}-worker-ocr"))[0])
+    assert env["AEGIS_BROKER_URL"]["value"] == (
+        "sentinel://:$(AEGIS_REDIS_PASSWORD)@s0.redis:26379;sentinel://s1.redis:26379/1"
+    )
+    assert env["AEGIS_SENTINEL_MASTER"]["value"] == "aegis"
+    (trigger,) = rendered.get("ScaledObject", f"{RELEASE}-worker-ocr")["spec"]["triggers"]
+    assert trigger["type"] == "redis-sentinel"
+    assert trigger["metadata"]["addresses"] == "s0.redis:26379,s1.redis:26379"
+    assert trigger["metadata"]["sentinelMaster"] == "aegis"
+    policy = rendered.get("NetworkPolicy", f"{RELEASE}-worker-ocr")
+    assert {"port": 26379, "protocol": "TCP"} in [p for rule in policy["spec"]["egress"] for p in rule.get("ports", [])]

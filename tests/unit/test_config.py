@@ -222,3 +222,16 @@ def test_the_search_floor_defaults_to_the_measured_value() -> None:
 
     assert load_settings({"AEGIS_DATA_DIR": "/tmp/x"}).search_min_score == DEFAULT_SEARCH_MIN_SCORE > 0
     assert load_settings({"AEGIS_DATA_DIR": "/tmp/x", "AEGIS_SEARCH_MIN_SCORE": "0.3"}).search_min_score == 0.3
+
+
+def test_a_sentinel_broker_url_also_carries_the_events_and_names_its_master() -> None:
+    url = "sentinel://:secret@10.0.0.1:26379;sentinel://10.0.0.2:26379/2"
+    settings = load_settings({"AEGIS_BROKER_URL": url, "AEGIS_SENTINEL_MASTER": "aegis"})
+    assert (settings.events_url, settings.sentinel_master, settings.broker_kind) == (url, "aegis", "redis")
+
+
+def test_an_amqp_broker_has_no_events_unless_a_redis_is_named() -> None:
+    settings = load_settings({"AEGIS_BROKER_URL": "amqp://guest:guest@localhost:5672/aegis"})
+    assert (settings.broker_kind, settings.events_url) == ("amqp", None)
+    with_events = load_settings({"AEGIS_BROKER_URL": "amqps://u:p@mq/aegis", "AEGIS_EVENTS_URL": "redis://r:6379/0"})
+    assert with_events.events_url == "redis://r:6379/0"

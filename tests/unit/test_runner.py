@@ -125,3 +125,24 @@ def test_a_crash_in_a_stage_fails_the_document_with_internal_error_at_once(
     with session_scope(settings) as session:
         doc = session.get(Document, doc_id)
         assert (doc.status, doc.error_code) == ("failed", "internal_error")
+
+
+def test_a_late_original_whose_claim_was_released_and_taken_over_writes_nothing(
+    settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """After a broker loss the reconciler releases a claim and a new task takes it: its result counts."""
+    from aegis.pipeline.registry import REGISTRY
+
+    doc_id, token = _upload(settings)
+    impl = REGISTRY.impl("validate")
+    original = impl.run
+
+    def run_while_taken_over(*args: object, **kwargs: object) -> object:
+        result = original(*args, **kwargs)
+        _mark_running(settings, doc_id, task_id="resent", attempts=1)  # the re-sent message claimed it meanwhile
+        return result
+
+    monkeypatch.setattr(impl, "run", run_while_taken_over)
+    assert _run(settings, "validate", doc_id, token, task_id="original") is Outcome.DROPPED
+    status, stage, runs = _doc(settings, doc_id)
+    assert (stage, runs["validate"]) == ("validate", ("running", 1))

@@ -158,6 +158,11 @@ key: redis-password
 {{- end -}}
 {{- end -}}
 
+{{/* "true" when the Redis is an external Sentinel set, else empty. */}}
+{{- define "aegis.redis.sentinel" -}}
+{{- if and (not .Values.redis.enabled) .Values.externalRedis.sentinel.enabled -}}true{{- end -}}
+{{- end -}}
+
 {{- define "aegis.redis.port" -}}
 {{- if .Values.redis.enabled -}}6379{{- else -}}{{ .Values.externalRedis.port }}{{- end -}}
 {{- end -}}
@@ -223,8 +228,18 @@ from another Secret (the migrations hook Secret).
 {{- $auth = printf "%s:$(AEGIS_REDIS_PASSWORD)@" $user -}}
 {{- end }}
 {{- $redisUrl := printf "%s://%s%s:%s/%s" $scheme $auth (include "aegis.redis.host" .) (include "aegis.redis.port" .) (include "aegis.redis.database" .) -}}
+{{- if include "aegis.redis.sentinel" . }}
+{{- /* kombu reads the password from the first URL; every URL names one Sentinel. */ -}}
+{{- $urls := list -}}
+{{- range $i, $host := .Values.externalRedis.sentinel.hosts -}}
+{{- $urls = append $urls (printf "sentinel://%s%s" (ternary $auth "" (eq $i 0)) $host) -}}
+{{- end -}}
+{{- $redisUrl = printf "%s/%s" (join ";" $urls) (include "aegis.redis.database" .) }}
+- name: AEGIS_SENTINEL_MASTER
+  value: {{ .Values.externalRedis.sentinel.masterName | quote }}
+{{- end }}
 {{- if .Values.externalBroker.enabled }}
-{{- if or .Values.redis.enabled .Values.externalRedis.host }}
+{{- if or .Values.redis.enabled .Values.externalRedis.host (include "aegis.redis.sentinel" .) }}
 - name: AEGIS_EVENTS_URL
   value: {{ $redisUrl | quote }}
 {{- end }}
@@ -568,7 +583,10 @@ spec:
 {{- if and $v.externalDatabase.existingSecretUrlKey (not $v.externalDatabase.existingSecret) -}}
 {{- fail "externalDatabase.existingSecretUrlKey needs externalDatabase.existingSecret" -}}
 {{- end -}}
-{{- if and (not $v.redis.enabled) (not $v.externalRedis.host) (not $v.externalBroker.enabled) -}}
+{{- if and (not $v.redis.enabled) $v.externalRedis.sentinel.enabled (not $v.externalRedis.sentinel.hosts) -}}
+{{- fail "externalRedis.sentinel.enabled: list the Sentinels in externalRedis.sentinel.hosts (host:port)" -}}
+{{- end -}}
+{{- if and (not $v.redis.enabled) (not $v.externalRedis.host) (not $v.externalBroker.enabled) (not $v.externalRedis.sentinel.enabled) -}}
 {{- fail "redis.enabled is false: set externalRedis.host (or externalBroker for RabbitMQ)" -}}
 {{- end -}}
 {{- if and $v.externalBroker.enabled (not $v.externalBroker.existingSecret) (not $v.externalBroker.url) -}}
