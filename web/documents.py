@@ -177,7 +177,12 @@ def _charge_quotas(session: Session, ready: list[tuple[Any, Any, bool]]) -> limi
         count += 1
         size += incoming.size
     try:
+        # The database is the record of stored bytes; a database error here is a real error.
         limits.check_storage(session, tenant, size)
+    except limits.QuotaExceeded as exc:
+        auditing.record("upload", ErrorCode.QUOTA_EXCEEDED, detail={"quota": exc.quota, "files": count})
+        raise _quota_error(exc) from exc
+    try:
         return limits.charge_daily(
             _counters(), tenant, {"max_documents_per_day": count, "max_bytes_per_day": size}
         )
