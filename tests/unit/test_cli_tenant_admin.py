@@ -29,7 +29,7 @@ def run(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator:
 
 
 def test_limits_scopes_and_key_changes_are_set_listed_and_audited(run) -> None:  # type: ignore[no-untyped-def]
-    run("tenant", "create", "acme", "--json")
+    first = run("tenant", "create", "acme", "--json")
     key = run("key", "create", "acme", "--scope", "read", "--json")
     assert key["scope"] == "read"
     out = run("tenant", "set-limits", "acme", "--max-documents-per-day", "10", "--requests-per-second", "2.5",
@@ -44,9 +44,10 @@ def test_limits_scopes_and_key_changes_are_set_listed_and_audited(run) -> None: 
     assert listed[0]["limits"]["max_documents_per_day"] is None and listed[0]["limits"]["max_in_flight"] == 4
     run("key", "revoke", key["key_id"], "--json")
     assert [k["scope"] for k in run("key", "list", "acme", "--json")] == ["admin", "read"]
-    events = run("audit", "acme", "--json")
+    events = run("audit", "acme", "--json")[1:]
     assert [(e["action"], e["key_id"]) for e in events] == [
         ("key.create", key["key_id"]), ("limits.change", None), ("limits.change", None), ("key.revoke", key["key_id"]),
     ]
+    assert run("audit", "acme", "--json")[0]["detail"]["scope"] == "admin" and first["api_key"]
     assert events[2]["detail"]["changed"] == {"max_documents_per_day": [10, None]}
     assert [e["action"] for e in run("audit", "acme", "--action", "key.revoke", "--json")] == ["key.revoke"]
