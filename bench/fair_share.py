@@ -11,7 +11,7 @@ It also times admission itself on the same PostgreSQL: one ``admit`` call for a
 tenant with ``--burst`` waiting documents, when it admits one document and when the
 tenant is at its cap (the common case after every document end).
 
-    .venv/bin/python bench/fair_share.py [--burst 500] [--concurrency 1]
+    .venv/bin/python bench/fair_share.py [--burst 500] [--concurrency 1] [--cap N]
 """
 
 from __future__ import annotations
@@ -65,7 +65,7 @@ def _burst(api: ApiClient, n: int) -> None:
         list(pool.map(send, batches))
 
 
-def latencies(burst: int, concurrency: int) -> dict[str, float]:
+def latencies(burst: int, concurrency: int, cap: int | None = None) -> dict[str, float]:
     import redis
 
     index = pick_redis_db()
@@ -81,12 +81,12 @@ def latencies(burst: int, concurrency: int) -> dict[str, float]:
                 _one(b, "warm-up")
                 out["idle"] = statistics.median(_one(b, f"idle{i}") for i in range(3))
                 previous: str | None = None
-                for label, cap in (("fair share", None), ("no cap", burst + 1)):
+                for label, a_cap in (("fair share", cap), ("no cap", burst + 1)):
                     if previous is not None:
                         _drain(stack, previous)
                     name = f"a-{label.replace(' ', '-')}"
                     a = ApiClient(stack.url, stack.create_tenant(name))
-                    _set_cap(stack, name, cap)
+                    _set_cap(stack, name, a_cap)
                     _burst(a, burst)
                     out[label] = _one(b, label.replace(" ", "-"))
                     # A's documents go on in the background; its cap is lowered to 1 so the
@@ -155,6 +155,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--burst", type=int, default=500, help="Documents tenant A uploads at once.")
     parser.add_argument("--concurrency", type=int, default=1, help="Processes per stage worker.")
+    parser.add_argument("--cap", type=int, default=None,
+                        help="Tenant A's own max_in_flight (default: AEGIS_TENANT_MAX_IN_FLIGHT, 32).")
     parser.add_argument("--skip-pipeline", action="store_true", help="Only time admission.")
     args = parser.parse_args()
     one_ms, none_ms, empty_ms = admission_cost(args.burst)
@@ -163,11 +165,12 @@ def main() -> None:
           f"{none_ms / empty_ms:.2f}x a transaction that only locks the tenant row ({empty_ms:.2f} ms, baseline)")
     if args.skip_pipeline:
         return
-    times = latencies(args.burst, args.concurrency)
+    times = latencies(args.burst, args.concurrency, args.cap)
     idle = times["idle"]
     print(f"tenant B, one document, idle installation: {idle:.2f} s (baseline)")
     for label in ("fair share", "no cap"):
-        print(f"tenant B after tenant A uploaded {args.burst}, {label}: {times[label]:.2f} s "
+        cap = f" (A's cap {args.cap or 'default'})" if label == "fair share" else ""
+        print(f"tenant B after tenant A uploaded {args.burst}, {label}{cap}: {times[label]:.2f} s "
               f"= {times[label] / idle:.2f}x idle")
 
 

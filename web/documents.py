@@ -62,6 +62,16 @@ def _admit(tenant_id: str) -> None:
         _dispatch(doc.document_id, doc.token, doc.stage)
 
 
+def _admit_in(session: Session, tenant_id: str) -> list[admission.Admitted]:
+    """Admission inside the caller's transaction; a lock error leaves the work to the reconciler."""
+    try:
+        with session.begin_nested():
+            return admission.admit(session, settings(), [tenant_id])
+    except OperationalError as exc:
+        log.warning("admission deferred to the reconciler: %s", exc)
+        return []
+
+
 def _document_or_404(document_id: str) -> Any:
     document = docs.get_document(db_session(), g.tenant.id, document_id)
     if document is None:
@@ -133,6 +143,13 @@ def upload() -> tuple[Response, int, dict[str, str]] | tuple[Response, int]:
                 # The upload's span is the root of the document's trace.
                 intake.document.traceparent = tracing.current_traceparent()
             results.append((intake.document, intake.duplicate))
+        for outcome in ("accepted", "duplicate"):
+            ids: list[str | None] = [d.id for d, dup in results if dup == (outcome == "duplicate")]
+            if ids:
+                auditing.add(session, "upload", outcome, document_ids=ids)
+        # Admitted in the same transaction: sent below if the tenant has room in flight,
+        # otherwise left `queued` for its turn.
+        admitted = _admit_in(session, tenant_id) if not all(dup for _, dup in results) else []
         session.commit()
     except BaseException:
         # No row will point at these blobs: remove them rather than leak disk.
@@ -149,13 +166,8 @@ def upload() -> tuple[Response, int, dict[str, str]] | tuple[Response, int]:
         if not duplicate:
             add_context(document_id=document.id)
             log.info("document accepted", extra={"document_id": document.id, "tenant": g.tenant.name})
-    for outcome in ("accepted", "duplicate"):
-        ids: list[str | None] = [d.id for d, dup in results if dup == (outcome == "duplicate")]
-        if ids:
-            auditing.record("upload", outcome, document_ids=ids)
-    if not all(dup for _, dup in results):
-        # Sent now if the tenant has room in flight; otherwise it waits `queued` for its turn.
-        _admit(tenant_id)
+    for doc in admitted:
+        _dispatch(doc.document_id, doc.token, doc.stage)
     all_duplicates = all(dup for _, dup in results)
     status = 200 if all_duplicates else 202
     first = results[0][0]
@@ -184,7 +196,12 @@ def _charge_quotas(session: Session, ready: list[tuple[Any, Any, bool]]) -> limi
         count += 1
         size += incoming.size
     try:
+        # The database is the record of stored bytes; a database error here is a real error.
         limits.check_storage(session, tenant, size)
+    except limits.QuotaExceeded as exc:
+        auditing.record("upload", ErrorCode.QUOTA_EXCEEDED, detail={"quota": exc.quota, "files": count})
+        raise _quota_error(exc) from exc
+    try:
         return limits.charge_daily(
             _counters(), tenant, {"max_documents_per_day": count, "max_bytes_per_day": size}
         )

@@ -84,10 +84,13 @@ def tenant() -> None:
 @json_option
 def tenant_create(name: str, as_json: bool) -> None:
     """Create tenant NAME and print its first API key (shown once)."""
+    from aegis.services import audit
     from aegis.services.tenants import create_tenant
 
     with admin_session() as session:
         issued = create_tenant(session, name)
+        audit.record(session, issued.tenant_id, "key.create", "created", audit.Actor(key_id=issued.key_id),
+                     detail={"scope": issued.scope, "by": "cli", "first": True})
     emit(as_json, {"tenant": issued.tenant_name, "tenant_id": issued.tenant_id, "api_key": issued.api_key}, [
         f"tenant {issued.tenant_name} created ({issued.tenant_id})",
         f"API key (shown once, keep it safe): {issued.api_key}",
