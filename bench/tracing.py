@@ -34,7 +34,7 @@ def run(paths: list[Path], concurrency: int, receiver: OtlpReceiver | None) -> f
         if receiver is not None:
             os.environ["OTEL_EXPORTER_OTLP_ENDPOINT"] = receiver.endpoint
             os.environ["OTEL_EXPORTER_OTLP_PROTOCOL"] = "http/protobuf"
-        seconds, outcomes = through_pipeline(paths, concurrency)
+        seconds, outcomes, _report = through_pipeline(paths, concurrency, clients=4)
     finally:
         for key in [k for k in os.environ if k.startswith("OTEL_")]:
             del os.environ[key]
