@@ -17,7 +17,7 @@ exactly as long as the broker's own data does.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import TYPE_CHECKING, Any, Protocol
 
 from sqlalchemy.orm import Session
@@ -63,8 +63,13 @@ class RedisMarker:
         self.client.delete(MARKER_KEY.format(epoch=epoch))
 
     def started_at(self) -> datetime | None:
-        uptime = self.client.info("server").get("uptime_in_seconds")
-        return utcnow() - timedelta(seconds=int(uptime)) if uptime is not None else None
+        """Unknown: every in-flight document not moved since the check is sent again.
+
+        Deriving the restart from ``uptime_in_seconds`` missed documents that moved in
+        the second before the restart (whole seconds, another clock); a duplicate
+        message costs nothing (claims drop it), a missed one waits a stage's time limit.
+        """
+        return None
 
 
 class AmqpMarker:
