@@ -185,7 +185,11 @@ def after_broker_loss(
     actions: list[ReconcileAction] = []
     documents: Sequence[Document] = session.scalars(
         select(Document)
-        .where(Document.status.in_(ACTIVE_STATUSES), Document.progress_at < before)
+        .where(
+            Document.status.in_(ACTIVE_STATUSES), Document.progress_at < before,
+            # A document still waiting for admission had no message in the broker.
+            Document.admitted_at.is_not(None),
+        )
         .order_by(Document.progress_at)
         .limit(limit)
         .with_for_update(skip_locked=True)
@@ -206,12 +210,18 @@ def after_broker_loss(
             for batch in lost:
                 _release(batch)
             actions.extend(
-                ReconcileAction(document.id, stage, document.dispatch_token, "redispatch", batch=b.index) for b in lost
+                ReconcileAction(
+                    document.id, stage, document.dispatch_token, "redispatch", batch=b.index,
+                    traceparent=document.traceparent,
+                )
+                for b in lost
             )
         else:
             if run is not None and run.status == StageStatus.RUNNING:
                 _release(run)
-            actions.append(ReconcileAction(document.id, stage, document.dispatch_token, "redispatch"))
+            actions.append(ReconcileAction(
+                document.id, stage, document.dispatch_token, "redispatch", traceparent=document.traceparent
+            ))
         document.progress_at = now
         document.enqueue_count += 1
     return actions, len(documents) < limit
