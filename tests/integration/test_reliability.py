@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import signal
 from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import pytest
@@ -69,29 +70,43 @@ def test_sigkill_of_the_process_running_a_stage_still_ends_succeeded_with_output
     assert chunks == distinct_chunks == doc["ai"]["chunks"] > 0
 
 
-@pytest.fixture()
-def small_stack() -> Iterator[tuple[Stack, RedisServer]]:
-    """A stack on its own redis-server, with short limits so the reconciler acts fast."""
-    server = RedisServer()
-    server.start()
+# Short limits so the reconciler acts within seconds of a crash.
+SHORT_LIMITS = {
+    "AEGIS_TIME_LIMIT_VALIDATE": "8", "AEGIS_TIME_LIMIT_METADATA": "8",
+    "AEGIS_TIME_LIMIT_CONTENT": "30", "AEGIS_TIME_LIMIT_OCR": "30", "AEGIS_TIME_LIMIT_AI": "30",
+    "AEGIS_VISIBILITY_TIMEOUT": "120", "AEGIS_RECONCILE_INTERVAL": "1",
+}
+
+
+@contextmanager
+def reconciling_stack(broker_url: str, workers: bool = True) -> Iterator[Stack]:
+    """Gateway, beat and (unless told not to) the workers on ``broker_url``, with SHORT_LIMITS."""
     with postgres_database() as database_url:
-        stack = Stack(
-            database_url, server.url,
-            AEGIS_TIME_LIMIT_VALIDATE="8", AEGIS_TIME_LIMIT_METADATA="8",
-            AEGIS_TIME_LIMIT_CONTENT="30", AEGIS_TIME_LIMIT_OCR="30", AEGIS_TIME_LIMIT_AI="30",
-            AEGIS_VISIBILITY_TIMEOUT="120", AEGIS_RECONCILE_INTERVAL="1",
-        )
+        stack = Stack(database_url, broker_url, **SHORT_LIMITS)
         try:
             stack.migrate()
             stack.start_gateway()
             stack.start_beat()
-            yield stack, server
+            if workers:
+                stack.start_workers()
+            yield stack
         except BaseException:
             print(stack.log_text())
             raise
         finally:
             stack.close()
-            server.cleanup()
+
+
+@pytest.fixture()
+def small_stack() -> Iterator[tuple[Stack, RedisServer]]:
+    """A stack on its own redis-server, with short limits so the reconciler acts fast."""
+    server = RedisServer()
+    server.start()
+    try:
+        with reconciling_stack(server.url, workers=False) as stack:
+            yield stack, server
+    finally:
+        server.cleanup()
 
 
 def test_documents_queued_when_redis_restarts_still_end_succeeded(small_stack: tuple[Stack, RedisServer]) -> None:
@@ -118,24 +133,8 @@ def test_documents_queued_when_redis_restarts_still_end_succeeded(small_stack: t
 @pytest.fixture()
 def killable_stack(broker: RedisBroker | RabbitBroker) -> Iterator[Stack]:
     """A stack on a broker of its own (Redis or RabbitMQ), short limits so the reconciler acts fast."""
-    with postgres_database() as database_url:
-        stack = Stack(
-            database_url, broker.url,
-            AEGIS_TIME_LIMIT_VALIDATE="8", AEGIS_TIME_LIMIT_METADATA="8",
-            AEGIS_TIME_LIMIT_CONTENT="30", AEGIS_TIME_LIMIT_OCR="30", AEGIS_TIME_LIMIT_AI="30",
-            AEGIS_VISIBILITY_TIMEOUT="120", AEGIS_RECONCILE_INTERVAL="1",
-        )
-        try:
-            stack.migrate()
-            stack.start_gateway()
-            stack.start_beat()
-            stack.start_workers()
-            yield stack
-        except BaseException:
-            print(stack.log_text())
-            raise
-        finally:
-            stack.close()
+    with reconciling_stack(broker.url) as stack:
+        yield stack
 
 
 def test_a_whole_worker_killed_mid_stage_is_recovered_by_the_reconciler(killable_stack: Stack) -> None:
@@ -284,9 +283,7 @@ def test_a_sentinel_failover_mid_run_ends_every_document_succeeded_exactly_once(
         with postgres_database() as database_url:
             stack = Stack(
                 database_url, sentinels.url, AEGIS_SENTINEL_MASTER=sentinels.master,
-                AEGIS_TIME_LIMIT_VALIDATE="8", AEGIS_TIME_LIMIT_METADATA="8",
-                AEGIS_TIME_LIMIT_CONTENT="30", AEGIS_TIME_LIMIT_OCR="30", AEGIS_TIME_LIMIT_AI="30",
-                AEGIS_VISIBILITY_TIMEOUT="120", AEGIS_RECONCILE_INTERVAL="1",
+                **SHORT_LIMITS,
             )
             try:
                 stack.migrate()
