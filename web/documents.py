@@ -127,6 +127,8 @@ def upload() -> tuple[Response, int, dict[str, str]] | tuple[Response, int]:
                 incoming = _decrypted(store, incoming, password or "")
             ready.append((part, incoming, decrypted))
         charge = _charge_quotas(session, ready)
+        # Admission's tenant lock before our inserts' key-share locks on the tenant row (see there).
+        docs.lock_for_intake(session, tenant_id)
         for part, incoming, decrypted in ready:
             intake = docs.create_document(
                 session, tenant_id, safe_filename(part.filename or ""), incoming.sha256, incoming.size, callback_url,

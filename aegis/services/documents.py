@@ -17,7 +17,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, selectinload
 
 from aegis.observability import tracing
-from aegis.persistence.models import Batch, Chunk, Document, PageText, as_utc, utcnow
+from aegis.persistence.models import Batch, Chunk, Document, PageText, Tenant, as_utc, utcnow
 from aegis.pipeline.chain import describe_runs, pending_runs, reset_for_reprocess
 from aegis.pipeline.registry import REGISTRY, Registry
 from aegis.vocabulary import DocumentStatus
@@ -44,6 +44,20 @@ def find_by_sha(session: Session, tenant_id: str, sha256: str) -> Document | Non
     return session.scalars(
         select(Document).where(Document.tenant_id == tenant_id, Document.sha256 == sha256)
     ).first()
+
+
+def lock_for_intake(session: Session, tenant_id: str) -> None:
+    """Take the tenant row's lock before inserting its documents, when admission runs in the same transaction.
+
+    Inserting a document takes a ``FOR KEY SHARE`` lock on its tenant row (the
+    foreign key), and admission then asks for ``FOR UPDATE`` on that row, which
+    conflicts with every other uploader's key-share lock: two concurrent uploads of
+    one tenant deadlocked, PostgreSQL broke the cycle after ``deadlock_timeout``
+    (1 s) and the loser's admission fell to the reconciler. Taking admission's own
+    lock first, in admission's mode, orders the uploads of a tenant instead. SQLite
+    has one writer at a time and no row locks: nothing is rendered there.
+    """
+    session.execute(select(Tenant.id).where(Tenant.id == tenant_id).with_for_update())
 
 
 def create_document(

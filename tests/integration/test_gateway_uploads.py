@@ -1,0 +1,61 @@
+"""Concurrent uploads of one tenant against the real gateway and PostgreSQL.
+
+Admission runs in the upload's own transaction and locks the tenant row; every
+document insert also takes a key-share lock on that row (the foreign key). Taken
+in that order by two uploads at once, the two locks deadlocked: PostgreSQL broke
+the cycle after a second, and the loser's document waited for the reconciler.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
+
+import psycopg
+import pytest
+
+from tests.harness import ApiClient, Stack
+
+pytestmark = pytest.mark.integration
+
+
+@contextmanager
+def slow_document_inserts(stack: Stack, seconds: float = 0.3) -> Iterator[None]:
+    """Hold every upload between its insert and its admission long enough for the others to insert too."""
+    url = stack.env["AEGIS_DATABASE_URL"]
+    with psycopg.connect(url, autocommit=True) as conn:
+        conn.execute(
+            "CREATE OR REPLACE FUNCTION aegis_test_slow_insert() RETURNS trigger AS $$ "
+            f"BEGIN PERFORM pg_sleep({seconds}); RETURN NEW; END $$ LANGUAGE plpgsql"
+        )
+        conn.execute(
+            "CREATE TRIGGER aegis_test_slow_insert AFTER INSERT ON documents "
+            "FOR EACH ROW EXECUTE FUNCTION aegis_test_slow_insert()"
+        )
+    try:
+        yield
+    finally:
+        with psycopg.connect(url, autocommit=True) as conn:
+            conn.execute("DROP TRIGGER IF EXISTS aegis_test_slow_insert ON documents")
+            conn.execute("DROP FUNCTION IF EXISTS aegis_test_slow_insert()")
+
+
+def test_concurrent_uploads_of_one_tenant_are_all_admitted_by_their_own_upload(api: ApiClient, stack: Stack) -> None:
+    log = stack.logs["gateway"]
+    start = log.stat().st_size
+    bodies = [f"{uuid.uuid4()} concurrent upload {n}\n".encode() for n in range(6)]  # below the in-flight cap
+    with slow_document_inserts(stack), ThreadPoolExecutor(len(bodies)) as pool:
+        answers = list(pool.map(lambda b: api.upload_bytes("same-time.txt", b), bodies))
+    assert [a.status_code for a in answers] == [202] * len(bodies), [a.text[:200] for a in answers]
+    ids = [a.json()["id"] for a in answers]
+    with psycopg.connect(stack.env["AEGIS_DATABASE_URL"]) as conn:
+        waiting = conn.execute(
+            "SELECT count(*) FROM documents WHERE id = ANY(%s) AND admitted_at IS NULL", (ids,)
+        ).fetchone()
+    with log.open("rb") as f:
+        f.seek(start)
+        written = f.read().decode(errors="replace")
+    assert "admission deferred" not in written and "deadlock" not in written, written[-2000:]
+    assert waiting == (0,)
