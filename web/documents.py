@@ -62,16 +62,6 @@ def _admit(tenant_id: str) -> None:
         _dispatch(doc.document_id, doc.token, doc.stage)
 
 
-def _admit_in(session: Session, tenant_id: str) -> list[admission.Admitted]:
-    """Admission inside the caller's transaction; a lock error leaves the work to the reconciler."""
-    try:
-        with session.begin_nested():
-            return admission.admit(session, settings(), [tenant_id])
-    except OperationalError as exc:
-        log.warning("admission deferred to the reconciler: %s", exc)
-        return []
-
-
 def _document_or_404(document_id: str) -> Any:
     document = docs.get_document(db_session(), g.tenant.id, document_id)
     if document is None:
@@ -132,7 +122,7 @@ def upload() -> tuple[Response, int, dict[str, str]] | tuple[Response, int]:
         for part, incoming, decrypted in ready:
             intake = docs.create_document(
                 session, tenant_id, safe_filename(part.filename or ""), incoming.sha256, incoming.size, callback_url,
-                options=options, admitted=False,
+                options=options, admitted=False, locked=True,
             )
             if intake.duplicate:
                 incoming.discard()
@@ -151,7 +141,9 @@ def upload() -> tuple[Response, int, dict[str, str]] | tuple[Response, int]:
                 auditing.add(session, "upload", outcome, document_ids=ids)
         # Admitted in the same transaction: sent below if the tenant has room in flight,
         # otherwise left `queued` for its turn.
-        admitted = _admit_in(session, tenant_id) if not all(dup for _, dup in results) else []
+        # No savepoint: under the tenant lock taken above admission waits for no lock, so
+        # an error here is the connection's and fails the whole upload anyway.
+        admitted = admission.admit(session, settings(), [tenant_id]) if not all(dup for _, dup in results) else []
         session.commit()
     except BaseException:
         # No row will point at these blobs: remove them rather than leak disk.

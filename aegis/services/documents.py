@@ -71,6 +71,7 @@ def create_document(
     options: dict[str, Any] | None = None,
     *,
     admitted: bool = True,
+    locked: bool = False,
 ) -> Intake:
     """Insert a queued document with its stage rows, or return the existing duplicate.
 
@@ -79,6 +80,10 @@ def create_document(
     ``admitted=False``: the document waits for its tenant's turn and admission
     (aegis/pipeline/admission.py) decides when it is sent; tools that run the
     stages themselves (``aegis extract``) take it as admitted at once.
+
+    ``locked``: the caller holds the tenant's :func:`lock_for_intake` lock, so no
+    other upload of the tenant can insert the same bytes between our lookup and our
+    insert, and the savepoint that catches that race (two round trips) is skipped.
     """
     existing = find_by_sha(session, tenant_id, sha256)
     if existing is not None:
@@ -95,6 +100,10 @@ def create_document(
         stage_runs=pending_runs(registry),
         admitted_at=utcnow() if admitted else None,
     )
+    if locked:
+        session.add(document)
+        session.flush()
+        return Intake(document, False)
     try:
         with session.begin_nested():
             session.add(document)
