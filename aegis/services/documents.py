@@ -72,6 +72,7 @@ def create_document(
     *,
     admitted: bool = True,
     locked: bool = False,
+    traceparent: str | None = None,
 ) -> Intake:
     """Insert a queued document with its stage rows, or return the existing duplicate.
 
@@ -99,6 +100,8 @@ def create_document(
         options=options,
         stage_runs=pending_runs(registry),
         admitted_at=utcnow() if admitted else None,
+        # Set here, not after the insert: assigning even None later costs an UPDATE.
+        traceparent=traceparent,
     )
     if locked:
         session.add(document)
