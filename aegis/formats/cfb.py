@@ -1,0 +1,194 @@
+"""A lean, bounds-checked reader of OLE compound files (CFB, [MS-CFB]).
+
+olefile parses the whole directory, builds an object per entry and keeps the
+file open; for a small Outlook message that is ~10 ms, more than reading the
+message itself. Sniffing only needs the entry names and MSG only a dozen small
+streams, so this reader takes the file's bytes once (the caller's size cap
+bounds them), decodes the directory into flat tuples and reads a stream on
+demand. Every offset and length comes from the file and is checked; sector
+chains are walked with a step cap, so a loop or an out-of-range sector is
+:class:`CfbError`, never an IndexError or a hang.
+"""
+
+from __future__ import annotations
+
+import struct
+import sys
+from array import array
+from pathlib import Path
+from typing import NamedTuple
+
+SIGNATURE = b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"
+_ENDOFCHAIN = 0xFFFFFFFE
+_FREESECT = 0xFFFFFFFF
+_MAXREGSECT = 0xFFFFFFFA
+_NOSTREAM = 0xFFFFFFFF
+_HEADER_DIFAT = 109
+# A directory deeper than this is hostile (MSG nests two or three levels).
+MAX_DEPTH = 64
+STORAGE, STREAM, ROOT = 1, 2, 5
+# A directory entry: name, name length, type, colour, left, right, child, (CLSID, state bits,
+# times skipped), first sector, size.
+_ENTRY = struct.Struct("<64sHBBIII36xIQ")
+
+
+class CfbError(Exception):
+    """The container is damaged: the caller turns this into ``malformed``."""
+
+
+class Entry(NamedTuple):
+    """One directory entry: its path from the root, kind, first sector and size."""
+
+    path: str  # "/"-joined names, as written (case kept)
+    kind: int  # STORAGE or STREAM
+    start: int
+    size: int
+
+
+class CompoundFile:
+    """A compound file's directory, with streams read on demand from its bytes."""
+
+    def __init__(self, data: bytes) -> None:
+        self._data = data
+        if len(data) < 512 or data[:8] != SIGNATURE:
+            raise CfbError("not a compound file")
+        major, byte_order, shift, mini_shift = struct.unpack_from("<HHHH", data, 0x1A)
+        if byte_order != 0xFFFE or (major, shift) not in ((3, 9), (4, 12)) or mini_shift != 6:
+            raise CfbError("unsupported header")
+        self._sector = 1 << shift
+        self._mini = 1 << mini_shift
+        (fat_count, first_dir, _txn, self._cutoff, first_minifat, minifat_count, first_difat, difat_count) = (
+            struct.unpack_from("<IIIIIIII", data, 0x2C)
+        )
+        self._sectors = (len(data) + self._sector - 1) // self._sector - 1  # sectors after the header
+        if fat_count > self._sectors or difat_count > self._sectors or minifat_count > self._sectors:
+            raise CfbError("header counts exceed the file")
+        fat_sectors = list(struct.unpack_from(f"<{_HEADER_DIFAT}I", data, 0x4C))
+        sector = first_difat
+        for _ in range(difat_count):  # the DIFAT chain: 127 (or 1023) FAT sector numbers and a next pointer
+            if sector > _MAXREGSECT:
+                break
+            block = self._sector_bytes(sector)
+            fat_sectors.extend(struct.unpack_from(f"<{self._sector // 4}I", block))
+            sector = fat_sectors.pop()
+        fat_sectors = [s for s in fat_sectors[:fat_count] if s <= _MAXREGSECT]
+        if len(fat_sectors) != fat_count:
+            raise CfbError("the FAT is not fully listed")
+        self._fat = _table(b"".join(self._sector_bytes(s) for s in fat_sectors))
+        directory = self._chain_bytes(first_dir, self._fat, self._sector, self._read_sector)
+        self._minifat = _table(
+            self._chain_bytes(first_minifat, self._fat, self._sector, self._read_sector)
+            if minifat_count and first_minifat <= _MAXREGSECT
+            else b""
+        )
+        self.entries: dict[str, Entry] = {}  # by lower-case path
+        self._ministream = b""
+        self._walk(directory)
+
+    # --- sectors and chains ------------------------------------------------------------------
+
+    def _sector_bytes(self, sector: int) -> bytes:
+        if sector >= self._sectors:
+            raise CfbError(f"sector {sector} is past the end of the file")
+        start = (sector + 1) * self._sector
+        block = self._data[start : start + self._sector]
+        # A truncated last sector is common in real files; pad it as Office does.
+        return block if len(block) == self._sector else block.ljust(self._sector, b"\0")
+
+    def _read_sector(self, sector: int) -> bytes:
+        return self._sector_bytes(sector)
+
+    def _read_mini(self, sector: int) -> bytes:
+        start = sector * self._mini
+        if start + self._mini > len(self._ministream):
+            raise CfbError(f"mini sector {sector} is past the end of the mini stream")
+        return self._ministream[start : start + self._mini]
+
+    def _chain_bytes(self, first: int, table: array[int], unit: int, read: object, size: int | None = None) -> bytes:
+        """The bytes of a sector chain; a loop, a free or out-of-range sector is damage."""
+        links = len(table)
+        blocks: list[bytes] = []
+        sector = first
+        limit = links if size is None else min(links, (size + unit - 1) // unit)
+        while sector != _ENDOFCHAIN:
+            if sector >= links or len(blocks) >= limit + (size is None):
+                raise CfbError("a sector chain loops or leaves its table")
+            blocks.append(read(sector))  # type: ignore[operator]
+            sector = table[sector]
+            if size is not None and len(blocks) * unit >= size:
+                break
+        data = b"".join(blocks)
+        if size is not None and len(data) < size:
+            raise CfbError("a stream is shorter than its declared size")
+        return data if size is None else data[:size]
+
+    # --- the directory -----------------------------------------------------------------------
+
+    def _walk(self, directory: bytes) -> None:
+        records = list(_ENTRY.iter_unpack(directory[: len(directory) // 128 * 128]))
+        if not records:
+            raise CfbError("the directory is empty")
+        _name, _len, kind, _color, _left, _right, child, start, size = records[0]
+        if kind != ROOT:
+            raise CfbError("the first directory entry is not the root")
+        if size:
+            # v3 files may carry garbage in the size's high half ([MS-CFB] 2.6.3).
+            self._ministream = self._chain_bytes(start, self._fat, self._sector, self._read_sector, size & 0xFFFFFFFF)
+        count = len(records)
+        seen = {0}
+        stack: list[tuple[int, str, int]] = [(child, "", 1)]
+        small = self._sector == 512
+        while stack:
+            index, prefix, depth = stack.pop()
+            if index == _NOSTREAM:
+                continue
+            if index >= count or index in seen:
+                raise CfbError("the directory tree loops or points outside itself")
+            if depth > MAX_DEPTH:
+                raise CfbError("the directory nests too deeply")
+            seen.add(index)
+            raw, name_len, kind, _color, left, right, child, start, size = records[index]
+            if name_len > 64 or name_len % 2:
+                raise CfbError("a directory name has an impossible length")
+            stack.append((left, prefix, depth))
+            stack.append((right, prefix, depth))
+            if kind != STORAGE and kind != STREAM:
+                continue
+            path = prefix + raw[: max(0, name_len - 2)].decode("utf-16-le", "replace")
+            self.entries[path.lower()] = Entry(path, kind, start, size & 0xFFFFFFFF if small else size)
+            if kind == STORAGE:
+                stack.append((child, path + "/", depth + 1))
+
+    def names(self) -> set[str]:
+        """Every stream and storage path, lower case."""
+        return set(self.entries)
+
+    def read(self, path: str) -> bytes | None:
+        """A stream's bytes, or None if there is no such stream (names compare case-blind)."""
+        entry = self.entries.get(path.lower())
+        if entry is None or entry.kind != STREAM:
+            return None
+        if entry.size > len(self._data) * 2 + 4096:
+            raise CfbError("a stream claims more bytes than the file could hold")
+        if entry.size < self._cutoff:
+            if entry.size == 0:
+                return b""
+            return self._chain_bytes(entry.start, self._minifat, self._mini, self._read_mini, entry.size)
+        return self._chain_bytes(entry.start, self._fat, self._sector, self._read_sector, entry.size)
+
+
+def _table(data: bytes) -> array[int]:
+    """A FAT or mini FAT as 32-bit little-endian sector numbers."""
+    table = array("I", data[: len(data) // 4 * 4])
+    if sys.byteorder == "big":
+        table.byteswap()
+    return table
+
+
+def open_compound(path: Path, max_bytes: int) -> CompoundFile:
+    """Read ``path`` (at most ``max_bytes``, the caller's size cap) and parse its directory."""
+    with Path(path).open("rb") as fh:
+        data = fh.read(max_bytes + 1)
+    if len(data) > max_bytes:
+        raise CfbError("the file is larger than allowed")
+    return CompoundFile(data)
