@@ -12,6 +12,7 @@ chains are walked with a step cap, so a loop or an out-of-range sector is
 
 from __future__ import annotations
 
+import functools
 import struct
 import sys
 from array import array
@@ -37,16 +38,21 @@ class CfbError(Exception):
 
 
 class Entry(NamedTuple):
-    """One directory entry: its path from the root, kind, first sector and size."""
+    """One directory entry: its name as written, kind, first sector, size and child tree."""
 
-    path: str  # "/"-joined names, as written (case kept)
-    kind: int  # STORAGE or STREAM
+    name: str
+    kind: int  # STORAGE, STREAM or ROOT
     start: int
     size: int
+    child: int  # the root of the storage's sibling tree, _NOSTREAM if none
 
 
 class CompoundFile:
-    """A compound file's directory, with streams read on demand from its bytes."""
+    """A compound file's directory, with storages listed and streams read on demand.
+
+    Only the storages a caller looks into are walked (a small MSG's sniff and read
+    touch the root and two or three storages of fifty entries).
+    """
 
     def __init__(self, data: bytes) -> None:
         self._data = data
@@ -76,14 +82,110 @@ class CompoundFile:
             raise CfbError("the FAT is not fully listed")
         self._fat = _table(b"".join(self._sector_bytes(s) for s in fat_sectors))
         directory = self._chain_bytes(first_dir, self._fat, self._sector, self._read_sector)
-        self._minifat = _table(
-            self._chain_bytes(first_minifat, self._fat, self._sector, self._read_sector)
-            if minifat_count and first_minifat <= _MAXREGSECT
-            else b""
+        self._records = list(_ENTRY.iter_unpack(directory[: len(directory) // 128 * 128]))
+        if not self._records or self._records[0][2] != ROOT:
+            raise CfbError("the first directory entry is not the root")
+        self._first_minifat = first_minifat if minifat_count else _ENDOFCHAIN
+        self._minifat: array[int] | None = None
+        self._ministream: bytes | None = None
+        self._children: dict[int, dict[str, int]] = {}
+        self.root = self._entry(0)
+
+    def _entry(self, index: int) -> Entry:
+        raw, name_len, kind, _color, _left, _right, child, start, size = self._records[index]
+        if name_len > 64 or name_len % 2:
+            raise CfbError("a directory name has an impossible length")
+        # Version 3 files may carry garbage in the size's high half ([MS-CFB] 2.6.3).
+        return Entry(
+            raw[: max(0, name_len - 2)].decode("utf-16-le", "replace"),
+            kind,
+            start,
+            size & 0xFFFFFFFF if self._sector == 512 else size,
+            child,
         )
-        self.entries: dict[str, Entry] = {}  # by lower-case path
-        self._ministream = b""
-        self._walk(directory)
+
+    def children(self, storage: Entry) -> dict[str, Entry]:
+        """A storage's entries by lower-case name: its sibling tree, walked with loop detection."""
+        return {name: self._entry(index) for name, index in self._child_indexes(storage.child).items()}
+
+    def _child_indexes(self, top: int) -> dict[str, int]:
+        found = self._children.get(top)
+        if found is not None:
+            return found
+        found = {}
+        count = len(self._records)
+        seen: set[int] = set()
+        stack = [top]
+        while stack:
+            index = stack.pop()
+            if index == _NOSTREAM:
+                continue
+            if index >= count or index in seen or index == 0:
+                raise CfbError("the directory tree loops or points outside itself")
+            seen.add(index)
+            raw, name_len, kind, _color, left, right, _child, _start, _size = self._records[index]
+            stack.append(left)
+            stack.append(right)
+            if (kind == STORAGE or kind == STREAM) and 0 < name_len <= 64:
+                found[_key(raw[: name_len - 2])] = index
+        self._children[top] = found
+        return found
+
+    def find(self, path: str) -> Entry | None:
+        """The entry at a "/"-separated path (names compare case-blind), or None."""
+        top = self.root.child
+        index = 0
+        for part in path.lower().split("/"):
+            index = self._child_indexes(top).get(part, -1)
+            if index < 0:
+                return None
+            top = self._records[index][6]
+        return self._entry(index)
+
+    def names(self) -> set[str]:
+        """Every stream and storage path, lower case, at most MAX_DEPTH storages deep."""
+        out: set[str] = set()
+        stack: list[tuple[int, str, int]] = [(self.root.child, "", 1)]
+        walked: set[int] = set()
+        while stack:
+            top, prefix, depth = stack.pop()
+            if depth > MAX_DEPTH or top in walked:
+                raise CfbError("the directory nests too deeply or loops")
+            walked.add(top)
+            for name, index in self._child_indexes(top).items():
+                out.add(prefix + name)
+                record = self._records[index]
+                if record[2] == STORAGE and record[6] != _NOSTREAM:
+                    stack.append((record[6], f"{prefix}{name}/", depth + 1))
+        return out
+
+    def read(self, path: str) -> bytes | None:
+        """A stream's bytes, or None if there is no such stream."""
+        entry = self.find(path)
+        if entry is None or entry.kind != STREAM:
+            return None
+        return self.read_entry(entry)
+
+    def read_entry(self, entry: Entry) -> bytes:
+        if entry.size > len(self._data):
+            raise CfbError("a stream claims more bytes than the file holds")
+        if entry.size == 0:
+            return b""
+        if entry.size < self._cutoff:
+            if self._ministream is None:
+                root = self.root
+                self._minifat = _table(
+                    self._chain_bytes(self._first_minifat, self._fat, self._sector, self._read_sector)
+                    if self._first_minifat <= _MAXREGSECT
+                    else b""
+                )
+                self._ministream = (
+                    self._chain_bytes(root.start, self._fat, self._sector, self._read_sector, root.size)
+                    if root.size
+                    else b""
+                )
+            return self._chain_bytes(entry.start, self._minifat or _table(b""), self._mini, self._read_mini, entry.size)
+        return self._chain_bytes(entry.start, self._fat, self._sector, self._read_sector, entry.size)
 
     # --- sectors and chains ------------------------------------------------------------------
 
@@ -100,9 +202,10 @@ class CompoundFile:
 
     def _read_mini(self, sector: int) -> bytes:
         start = sector * self._mini
-        if start + self._mini > len(self._ministream):
+        ministream = self._ministream or b""
+        if start + self._mini > len(ministream):
             raise CfbError(f"mini sector {sector} is past the end of the mini stream")
-        return self._ministream[start : start + self._mini]
+        return ministream[start : start + self._mini]
 
     def _chain_bytes(self, first: int, table: array[int], unit: int, read: object, size: int | None = None) -> bytes:
         """The bytes of a sector chain; a loop, a free or out-of-range sector is damage."""
@@ -122,59 +225,11 @@ class CompoundFile:
             raise CfbError("a stream is shorter than its declared size")
         return data if size is None else data[:size]
 
-    # --- the directory -----------------------------------------------------------------------
 
-    def _walk(self, directory: bytes) -> None:
-        records = list(_ENTRY.iter_unpack(directory[: len(directory) // 128 * 128]))
-        if not records:
-            raise CfbError("the directory is empty")
-        _name, _len, kind, _color, _left, _right, child, start, size = records[0]
-        if kind != ROOT:
-            raise CfbError("the first directory entry is not the root")
-        if size:
-            # v3 files may carry garbage in the size's high half ([MS-CFB] 2.6.3).
-            self._ministream = self._chain_bytes(start, self._fat, self._sector, self._read_sector, size & 0xFFFFFFFF)
-        count = len(records)
-        seen = {0}
-        stack: list[tuple[int, str, int]] = [(child, "", 1)]
-        small = self._sector == 512
-        while stack:
-            index, prefix, depth = stack.pop()
-            if index == _NOSTREAM:
-                continue
-            if index >= count or index in seen:
-                raise CfbError("the directory tree loops or points outside itself")
-            if depth > MAX_DEPTH:
-                raise CfbError("the directory nests too deeply")
-            seen.add(index)
-            raw, name_len, kind, _color, left, right, child, start, size = records[index]
-            if name_len > 64 or name_len % 2:
-                raise CfbError("a directory name has an impossible length")
-            stack.append((left, prefix, depth))
-            stack.append((right, prefix, depth))
-            if kind != STORAGE and kind != STREAM:
-                continue
-            path = prefix + raw[: max(0, name_len - 2)].decode("utf-16-le", "replace")
-            self.entries[path.lower()] = Entry(path, kind, start, size & 0xFFFFFFFF if small else size)
-            if kind == STORAGE:
-                stack.append((child, path + "/", depth + 1))
-
-    def names(self) -> set[str]:
-        """Every stream and storage path, lower case."""
-        return set(self.entries)
-
-    def read(self, path: str) -> bytes | None:
-        """A stream's bytes, or None if there is no such stream (names compare case-blind)."""
-        entry = self.entries.get(path.lower())
-        if entry is None or entry.kind != STREAM:
-            return None
-        if entry.size > len(self._data) * 2 + 4096:
-            raise CfbError("a stream claims more bytes than the file could hold")
-        if entry.size < self._cutoff:
-            if entry.size == 0:
-                return b""
-            return self._chain_bytes(entry.start, self._minifat, self._mini, self._read_mini, entry.size)
-        return self._chain_bytes(entry.start, self._fat, self._sector, self._read_sector, entry.size)
+@functools.lru_cache(maxsize=4096)
+def _key(raw: bytes) -> str:
+    """A directory name as a lookup key; remembered, since every MSG repeats the same few hundred."""
+    return raw.decode("utf-16-le", "replace").lower()
 
 
 def _table(data: bytes) -> array[int]:
@@ -185,8 +240,14 @@ def _table(data: bytes) -> array[int]:
     return table
 
 
-def open_compound(path: Path, max_bytes: int) -> CompoundFile:
-    """Read ``path`` (at most ``max_bytes``, the caller's size cap) and parse its directory."""
+def open_compound(path: Path, max_bytes: int, *, head: bytes = b"", head_size: int = 0) -> CompoundFile:
+    """Read ``path`` (at most ``max_bytes``, the caller's size cap) and parse its directory.
+
+    ``head`` is what a caller already read of the file asking for ``head_size``
+    bytes; shorter than that, it is the whole file and is not read again.
+    """
+    if head and len(head) < head_size:
+        return CompoundFile(head)
     with Path(path).open("rb") as fh:
         data = fh.read(max_bytes + 1)
     if len(data) > max_bytes:

@@ -93,12 +93,28 @@ def _sniff_zip(path: Path) -> Sniffed:
     return Sniffed("zip", "application/zip")
 
 
-def _sniff_ole(path: Path) -> Sniffed:
-    try:
-        import olefile
+def _ole_names(path: Path, head: bytes) -> set[str]:
+    """Lower-case paths of an OLE file's streams and storages.
 
-        with olefile.OleFileIO(str(path)) as ole:
-            streams = {"/".join(entry).lower() for entry in ole.listdir(streams=True, storages=True)}
+    The lean reader (aegis.formats.cfb) first: olefile's full directory parse was
+    most of a small MSG's sniff. A container it refuses is asked of olefile, which
+    tolerates some damage Office tolerates too; its verdict stands.
+    """
+    from aegis.formats.cfb import CfbError, open_compound
+
+    try:
+        return open_compound(path, 2**31, head=head, head_size=HEAD_BYTES).names()
+    except CfbError:
+        pass
+    import olefile
+
+    with olefile.OleFileIO(str(path)) as ole:
+        return {"/".join(entry).lower() for entry in ole.listdir(streams=True, storages=True)}
+
+
+def _sniff_ole(path: Path, head: bytes) -> Sniffed:
+    try:
+        streams = _ole_names(path, head)
     except Exception:  # noqa: BLE001 - olefile raises OSError and its own types on damage
         return Sniffed("ole-damaged", "application/x-ole-storage")
     if "encryptioninfo" in streams and "encryptedpackage" in streams:
@@ -127,7 +143,7 @@ def sniff(path: Path) -> Sniffed:
     if head.startswith(b"PK\x03\x04") or head.startswith(b"PK\x05\x06"):
         return _sniff_zip(path)
     if head.startswith(_OLE):
-        return _sniff_ole(path)
+        return _sniff_ole(path, head)
     if head.startswith(b"{\\rtf"):
         return Sniffed("rtf", "text/rtf")
     mime = _magic_mime(head)

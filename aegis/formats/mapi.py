@@ -198,13 +198,13 @@ def _sender(root: _Store, header: HeaderMessage | None) -> str | None:
 
 def _recipients(cfb: CompoundFile) -> list[tuple[int, str]]:
     """(type, "name <address>") of each recipient storage, in directory order."""
-    found = []
-    for path in sorted(p for p, entry in cfb.entries.items() if entry.kind == STORAGE and "/" not in p):
-        if not path.startswith("__recip"):
+    found: list[tuple[int, str]] = []
+    for key, entry in sorted(cfb.children(cfb.root).items()):
+        if entry.kind != STORAGE or not key.startswith("__recip"):
             continue
         if len(found) >= MAX_RECIPIENTS:
             break
-        store = _Store(cfb, cfb.entries[path].path + "/")
+        store = _Store(cfb, entry.name + "/")
         address = store.string("39FE") or store.string("3003")
         name = store.string("3001")
         found.append((store.properties(8).get(0x0C150003, 0) & 0xF, f"{name} <{address}>"))
@@ -238,11 +238,11 @@ def _date(filetime: int | None) -> datetime | None:
 
 def _attachments(cfb: CompoundFile) -> list[Attachment]:
     found = []
-    for path in sorted(p for p, entry in cfb.entries.items() if entry.kind == STORAGE and "/" not in p):
-        if not path.startswith("__attach"):
+    for key, entry in sorted(cfb.children(cfb.root).items()):
+        if entry.kind != STORAGE or not key.startswith("__attach"):
             continue
-        prefix = cfb.entries[path].path + "/"
-        if f"{prefix}__substg1.0_3701000D".lower() in cfb.entries:
+        prefix = entry.name + "/"
+        if cfb.find(f"{prefix}__substg1.0_3701000D") is not None:
             raise _Unsupported("an embedded message")
         store = _Store(cfb, prefix)
         data = cfb.read(f"{prefix}__substg1.0_37010102")
