@@ -16,6 +16,7 @@ from pathlib import Path
 from aegis.formats.base import DocumentError
 from aegis.formats.encoding import decode_bytes, looks_binary
 from aegis.formats.registry import REGISTRY
+from aegis.formats.ziplean import LeanZip, Unsupported
 from aegis.vocabulary import ErrorCode
 
 HEAD_BYTES = 64 * 1024
@@ -66,9 +67,17 @@ def _magic_mime(head: bytes) -> str:
         return "application/octet-stream"
 
 
-def _sniff_zip(path: Path) -> Sniffed:
+def _open_zip(path: Path, head: bytes) -> LeanZip | zipfile.ZipFile:
+    """The lean reader (a small file's head is the whole file), zipfile for what it does not take."""
     try:
-        with zipfile.ZipFile(path) as zf:
+        return LeanZip(path, head if len(head) < HEAD_BYTES else None)
+    except Unsupported:
+        return zipfile.ZipFile(path)
+
+
+def _sniff_zip(path: Path, head: bytes) -> Sniffed:
+    try:
+        with _open_zip(path, head) as zf:
             names = zf.namelist()
             lowered = {name.lower() for name in names}
             if "mimetype" in names:
@@ -141,7 +150,7 @@ def sniff(path: Path) -> Sniffed:
     if b"%PDF-" in head[:PDF_HEADER_WINDOW]:
         return Sniffed("pdf", "application/pdf", note="bytes before the PDF header")
     if head.startswith(b"PK\x03\x04") or head.startswith(b"PK\x05\x06"):
-        return _sniff_zip(path)
+        return _sniff_zip(path, head)
     if head.startswith(_OLE):
         return _sniff_ole(path, head)
     if head.startswith(b"{\\rtf"):
