@@ -211,11 +211,12 @@ class CompoundFile:
         """The bytes of a sector chain; a loop, a free or out-of-range sector is damage."""
         links = len(table)
         blocks: list[bytes] = []
+        seen: set[int] = set()
         sector = first
-        limit = links if size is None else min(links, (size + unit - 1) // unit)
         while sector != _ENDOFCHAIN:
-            if sector >= links or len(blocks) >= limit + (size is None):
+            if sector >= links or sector in seen:
                 raise CfbError("a sector chain loops or leaves its table")
+            seen.add(sector)
             blocks.append(read(sector))  # type: ignore[operator]
             sector = table[sector]
             if size is not None and len(blocks) * unit >= size:
