@@ -13,6 +13,7 @@ chains are walked with a step cap, so a loop or an out-of-range sector is
 from __future__ import annotations
 
 import functools
+import os
 import struct
 import sys
 from array import array
@@ -250,7 +251,10 @@ def open_compound(path: Path, max_bytes: int, *, head: bytes = b"", head_size: i
     if head and len(head) < head_size:
         return CompoundFile(head)
     with Path(path).open("rb") as fh:
-        data = fh.read(max_bytes + 1)
+        # The size first: read(n) allocates n bytes before it reads.
+        if os.fstat(fh.fileno()).st_size > max_bytes:
+            raise CfbError("the file is larger than allowed")
+        data = fh.read()
     if len(data) > max_bytes:
         raise CfbError("the file is larger than allowed")
     return CompoundFile(data)

@@ -15,6 +15,7 @@ handling is unchanged.
 
 from __future__ import annotations
 
+import os
 import struct
 import zipfile
 import zlib
@@ -45,6 +46,20 @@ class Info(NamedTuple):
     header_offset: int
 
 
+# Building the tuple directly skips NamedTuple's Python-level __new__ (40 members per package).
+_new_info = tuple.__new__
+
+
+def _name(raw: bytes, flags: int) -> str:
+    """A member name as zipfile makes it: UTF-8 if flagged, else cp437 (ASCII the common case), cut at a NUL."""
+    try:
+        name = raw.decode("ascii")
+    except UnicodeDecodeError:
+        name = raw.decode("utf-8" if flags & 0x800 else "cp437")
+    nul = name.find("\0")
+    return name[:nul] if nul >= 0 else name
+
+
 class LeanZip:
     """An archive held in memory: names and sizes from its central directory, members on demand."""
 
@@ -52,7 +67,10 @@ class LeanZip:
         self._path = Path(path)
         if data is None:
             with self._path.open("rb") as fh:
-                data = fh.read(MAX_IN_MEMORY + 1)
+                # The size first: read(n) allocates n bytes before it reads.
+                if os.fstat(fh.fileno()).st_size > MAX_IN_MEMORY:
+                    raise Unsupported("large archive")
+                data = fh.read()
         if len(data) > MAX_IN_MEMORY:
             raise Unsupported("large archive")
         self._data = data
@@ -77,12 +95,8 @@ class LeanZip:
             name_len, extra_len, comment_len, offset = fields[12], fields[13], fields[14], fields[18]
             if csize == 0xFFFFFFFF or usize == 0xFFFFFFFF or offset == 0xFFFFFFFF:
                 raise Unsupported("Zip64 member")
-            raw = data[position + _CENTRAL.size : position + _CENTRAL.size + name_len]
-            name = raw.decode("utf-8" if flags & 0x800 else "cp437")
-            nul = name.find("\0")
-            if nul >= 0:
-                name = name[:nul]
-            info = Info(name, flags, method, crc, csize, usize, offset)
+            name = _name(data[position + _CENTRAL.size : position + _CENTRAL.size + name_len], flags)
+            info = _new_info(Info, (name, flags, method, crc, csize, usize, offset))
             self._infos[name] = info
             self._order.append(info)
             position += _CENTRAL.size + name_len + extra_len + comment_len
@@ -122,7 +136,7 @@ class LeanZip:
             raise zipfile.BadZipFile("Bad magic number for file header")
         start = offset + _LOCAL.size
         local_name = self._data[start : start + header[10]]
-        if local_name.decode("utf-8" if info.flag_bits & 0x800 else "cp437").split("\0")[0] != name:
+        if _name(local_name, info.flag_bits) != name:
             raise zipfile.BadZipFile(f"File name in directory {name!r} and header {local_name!r} differ.")
         start += header[10] + header[11]
         payload = self._data[start : start + info.compress_size]

@@ -57,8 +57,8 @@ def check_zip(zf: ZipArchive, limits: Limits) -> list[Any]:
     total = 0
     for info in infos:
         name = info.filename
-        parts = name.replace("\\", "/").split("/")
-        if name.startswith(("/", "\\")) or _DRIVE.match(name) or ".." in parts or "\0" in name or "\\" in name:
+        parts = name.split("/")  # a backslash anywhere is refused below
+        if name.startswith(("/", "\\")) or ".." in parts or "\0" in name or "\\" in name or _DRIVE.match(name):
             raise DocumentError(ErrorCode.UNSAFE_ARCHIVE)
         if info.flag_bits & 0x1:
             raise DocumentError(ErrorCode.ENCRYPTED, "The archive's entries are encrypted.")
