@@ -95,10 +95,13 @@ class _Store:
         return values
 
 
-def read(path: Path, limits: Limits, *, attachments: bool) -> Message | None:
-    """The mail's fields, or None when extract-msg must read it; ``malformed`` if damaged."""
+def read(path: Path, limits: Limits, *, attachments: bool, compound: object = None) -> Message | None:
+    """The mail's fields, or None when extract-msg must read it; ``malformed`` if damaged.
+
+    ``compound`` is the container sniffing already parsed, when validate lends it.
+    """
     try:
-        cfb = open_compound(path, limits.max_bytes)
+        cfb = compound if isinstance(compound, CompoundFile) else open_compound(path, limits.max_bytes)
     except CfbError as exc:
         raise DocumentError(ErrorCode.MALFORMED, "The Outlook message is damaged and cannot be read.") from exc
     except OSError as exc:

@@ -91,7 +91,8 @@ def _attachments(message: Any) -> list[dict[str, Any]]:
 
 
 def check(path: Path, limits: Limits, *, detection: Detection | None = None) -> dict[str, Any]:
-    if mapi.read(path, limits, attachments=False) is None:
+    compound = detection.container if detection is not None else None
+    if mapi.read(path, limits, attachments=False, compound=compound) is None:
         with _open(path) as message:
             _get(message, "subject")
     return {}

@@ -14,9 +14,10 @@ import zipfile
 from pathlib import Path
 from typing import Any
 
-from aegis.formats.base import DocumentError, Limits
+from aegis.formats.base import Detection, DocumentError, Limits
 from aegis.formats.dates import iso_date
 from aegis.formats.sanitize import clean_inline
+from aegis.formats.ziplean import LeanZip
 from aegis.formats.zipsafe import (
     PROLOG_BYTES,
     check_zip,
@@ -60,9 +61,11 @@ class Package:
     any part declaring one, and the zip gate bounds every part's size.
     """
 
-    def __init__(self, path: Path, limits: Limits | None = None) -> None:
+    def __init__(self, path: Path, limits: Limits | None = None, *, detection: Detection | None = None) -> None:
         limits = limits or Limits()
-        self._zip = open_zip(path)
+        # Sniffing's parse of the directory when validate lends it (the zip gate still runs).
+        lent = detection.container if detection is not None else None
+        self._zip = lent if isinstance(lent, LeanZip) else open_zip(path)
         try:
             infos = check_zip(self._zip, limits)
             self.names = {info.filename for info in infos}

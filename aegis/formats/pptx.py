@@ -107,7 +107,7 @@ def _slide_parts(package: Package) -> list[str]:
 
 
 def check(path: Path, limits: Limits, *, detection: Detection | None = None) -> dict[str, Any]:
-    with Package(path, limits) as package:
+    with Package(path, limits, detection=detection) as package:
         count = len(_slide_parts(package))
     if count > limits.max_pages:
         raise DocumentError(

@@ -230,7 +230,7 @@ def _open_book(package: Package) -> _Book:
 
 
 def check(path: Path, limits: Limits, *, detection: Detection | None = None) -> dict[str, Any]:
-    with Package(path, limits) as package:
+    with Package(path, limits, detection=detection) as package:
         count = len(_open_book(package).sheets)
     return check_sheet_count(count, limits)
 
