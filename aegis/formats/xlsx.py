@@ -147,18 +147,7 @@ class _Book:
             strings = self.strings
             return strings[index] if 0 <= index < len(strings) else None
         if kind == "n":
-            number: float | int = float(raw) if any(ch in raw for ch in ".eE") else int(raw)
-            style = int(cell.get("s") or 0)
-            dates, durations = self.styles
-            if style in dates:
-                from openpyxl.utils.datetime import CALENDAR_MAC_1904, WINDOWS_EPOCH, from_excel
-
-                try:
-                    epoch = CALENDAR_MAC_1904 if self.mac_epoch else WINDOWS_EPOCH
-                    return from_excel(number, epoch, timedelta=style in durations)
-                except (OverflowError, ValueError):
-                    return "#VALUE!"
-            return number
+            return self._number(raw, cell.get("s"))
         if kind == "b":
             return bool(int(raw))
         if kind == "d":
@@ -167,25 +156,59 @@ class _Book:
             return from_ISO8601(raw)
         return raw  # str (a formula's text result) and e (an error like #N/A)
 
+    def _number(self, raw: str, style_attr: str | None) -> Any:
+        # openpyxl's rule: a point or an exponent makes a float, anything else an int.
+        number: float | int = float(raw) if "." in raw or "e" in raw or "E" in raw else int(raw)
+        style = int(style_attr) if style_attr else 0
+        dates, durations = self.styles
+        if style in dates:
+            from openpyxl.utils.datetime import CALENDAR_MAC_1904, WINDOWS_EPOCH, from_excel
+
+            try:
+                epoch = CALENDAR_MAC_1904 if self.mac_epoch else WINDOWS_EPOCH
+                return from_excel(number, epoch, timedelta=style in durations)
+            except (OverflowError, ValueError):
+                return "#VALUE!"
+        return number
+
     def rows(self, part: str) -> Any:
-        """A worksheet's rows as lists of values from column A, missing rows as empty lists."""
+        """A worksheet's rows as lists of values from column A, missing rows as empty lists.
+
+        The loop is the hot path of a big sheet, so the common cells (shared strings,
+        plain numbers) are typed inline; the rest go through :meth:`value`.
+        """
         root = self.package.part(part)
         if root is None:
             raise DocumentError(ErrorCode.MALFORMED, "The Excel workbook is missing a worksheet part.")
         data = root.find(f"{S}sheetData")
         expected = 1
+        value = self.value
+        number = self._number
         for row in data.iterchildren(_ROW) if data is not None else ():
-            number = _row_number(row.get("r"), expected)
-            while expected < number:
+            number_attr = row.get("r")
+            row_number = int(number_attr) if number_attr and number_attr.isdigit() else expected
+            while expected < row_number:
                 expected += 1
                 yield []
-            expected = number + 1
+            expected = row_number + 1
             values: list[Any] = []
             for cell in row.iterchildren(_C):
                 column = _column(cell.get("r"), len(values) + 1)
                 if column > len(values) + 1:
                     values.extend([None] * (column - len(values) - 1))
-                values.append(self.value(cell))
+                kind = cell.get("t")
+                if kind is None or kind == "s" or kind == "n":
+                    raw = cell.findtext(_V)
+                    if not raw:
+                        values.append(None)
+                    elif kind == "s":
+                        index = int(raw)
+                        strings = self.strings
+                        values.append(strings[index] if 0 <= index < len(strings) else None)
+                    else:
+                        values.append(number(raw, cell.get("s")))
+                else:
+                    values.append(value(cell))
             yield values
 
 
@@ -201,23 +224,35 @@ def _format_kind(code: str) -> tuple[bool, bool]:
     return (bool(code) and is_date_format(code), bool(code) and is_timedelta_format(code))
 
 
-def _row_number(raw: str | None, default: int) -> int:
-    if raw and raw.isdigit():
-        return int(raw)
-    return default
-
-
 def _column(reference: str | None, default: int) -> int:
     """The column number of a cell reference like ``AB12``; a cell without one follows the last."""
     if not reference:
         return default
+    column = _COLUMNS[reference.rstrip("0123456789")]
+    return column if 0 < column <= MAX_COLUMNS else default
+
+
+def _column_number(letters: str) -> int:
     column = 0
-    for ch in reference:
+    for ch in letters:
         if "A" <= ch <= "Z":
             column = column * 26 + ord(ch) - 64
         else:
             break
-    return column if 0 < column <= MAX_COLUMNS else default
+    return column
+
+
+class _ColumnNumbers(dict[str, int]):
+    """Column letters -> number, remembered (a sheet repeats a few dozen), bounded against hostile refs."""
+
+    def __missing__(self, letters: str) -> int:
+        column = _column_number(letters)
+        if len(self) < 20_000:
+            self[letters] = column
+        return column
+
+
+_COLUMNS = _ColumnNumbers()
 
 
 def _open_book(package: Package) -> _Book:
