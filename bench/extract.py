@@ -109,6 +109,7 @@ class _Engine:
             [str(python), __file__, "--serve", engine],
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
+            stderr=subprocess.DEVNULL,  # parsers' warnings about damaged files
             text=True,
             cwd=ROOT,
         )

@@ -10,6 +10,7 @@ an author, "modified now") for packages that have none.
 
 from __future__ import annotations
 
+import threading
 import zipfile
 from pathlib import Path
 from typing import Any
@@ -134,11 +135,19 @@ def resolve_part(folder: str, target: str) -> str:
     return "/".join(parts)
 
 
-def _parser() -> Any:
-    from lxml import etree
+_PARSERS = threading.local()
 
-    # A parser per call: lxml parsers must not be shared between threads.
-    return etree.XMLParser(resolve_entities=False, load_dtd=False, no_network=True, huge_tree=False)
+
+def _parser() -> Any:
+    """This thread's parser: lxml parsers must not be shared between threads, and
+    parsing with a reused one is measurably faster than with a new one per part."""
+    parser = getattr(_PARSERS, "parser", None)
+    if parser is None:
+        from lxml import etree
+
+        parser = etree.XMLParser(resolve_entities=False, load_dtd=False, no_network=True, huge_tree=False)
+        _PARSERS.parser = parser
+    return parser
 
 
 _CORE = {
