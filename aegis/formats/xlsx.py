@@ -34,13 +34,17 @@ def _cell(value: Any) -> str:
 
 def sheet_text(rows: Any, budget: int) -> tuple[str, int]:
     """Rows to lines, trailing empties trimmed; returns the text and rows read."""
+    return cells_text(([_cell(v) for v in row] for row in rows), budget)
+
+
+def cells_text(rows: Any, budget: int) -> tuple[str, int]:
+    """:func:`sheet_text` of rows whose cells are already text (:func:`_cell` applied)."""
     lines: list[str] = []
     size = 0
     empty_run = 0
     count = 0
-    for row in rows:
+    for cells in rows:
         count += 1
-        cells = [_cell(v) for v in row]
         while cells and not cells[-1]:
             cells.pop()
         if not cells:
@@ -172,7 +176,7 @@ class _Book:
         return number
 
     def rows(self, part: str) -> Any:
-        """A worksheet's rows as lists of values from column A, missing rows as empty lists.
+        """A worksheet's rows as lists of cell texts (:func:`_cell`) from column A, missing rows empty.
 
         The loop is the hot path of a big sheet, so the common cells (shared strings,
         plain numbers) are typed inline; the rest go through :meth:`value`.
@@ -184,6 +188,8 @@ class _Book:
         expected = 1
         value = self.value
         number = self._number
+        strings: list[str] | None = None  # the shared strings as cell text, read at the first use
+        columns = _COLUMNS
         for row in data.iterchildren(_ROW) if data is not None else ():
             number_attr = row.get("r")
             row_number = int(number_attr) if number_attr and number_attr.isdigit() else expected
@@ -191,24 +197,28 @@ class _Book:
                 expected += 1
                 yield []
             expected = row_number + 1
-            values: list[Any] = []
+            values: list[str] = []
             for cell in row.iterchildren(_C):
-                column = _column(cell.get("r"), len(values) + 1)
+                reference = cell.get("r")
+                column = columns[reference.rstrip("0123456789")] if reference else 0
+                if not 0 < column <= MAX_COLUMNS:
+                    column = len(values) + 1
                 if column > len(values) + 1:
-                    values.extend([None] * (column - len(values) - 1))
+                    values.extend([""] * (column - len(values) - 1))
                 kind = cell.get("t")
                 if kind is None or kind == "s" or kind == "n":
                     raw = cell.findtext(_V)
                     if not raw:
-                        values.append(None)
+                        values.append("")
                     elif kind == "s":
+                        if strings is None:
+                            strings = [text.strip() for text in self.strings]
                         index = int(raw)
-                        strings = self.strings
-                        values.append(strings[index] if 0 <= index < len(strings) else None)
+                        values.append(strings[index] if 0 <= index < len(strings) else "")
                     else:
-                        values.append(number(raw, cell.get("s")))
+                        values.append(_cell(number(raw, cell.get("s"))))
                 else:
-                    values.append(value(cell))
+                    values.append(_cell(value(cell)))
             yield values
 
 
@@ -222,14 +232,6 @@ def _format_kind(code: str) -> tuple[bool, bool]:
     from openpyxl.styles.numbers import is_date_format, is_timedelta_format
 
     return (bool(code) and is_date_format(code), bool(code) and is_timedelta_format(code))
-
-
-def _column(reference: str | None, default: int) -> int:
-    """The column number of a cell reference like ``AB12``; a cell without one follows the last."""
-    if not reference:
-        return default
-    column = _COLUMNS[reference.rstrip("0123456789")]
-    return column if 0 < column <= MAX_COLUMNS else default
 
 
 def _column_number(letters: str) -> int:
@@ -282,7 +284,7 @@ def extract_pages(path: Path, limits: Limits, *, detection: Detection | None = N
             text = ""
             if remaining > 0:
                 try:
-                    body, _ = sheet_text(book.rows(part), remaining)
+                    body, _ = cells_text(book.rows(part), remaining)
                 except (ValueError, IndexError, OverflowError) as exc:
                     raise DocumentError(ErrorCode.MALFORMED, "The Excel workbook has a damaged cell.") from exc
                 text = f"{name}\n\n{body}".strip() if body else clean_text(name)
