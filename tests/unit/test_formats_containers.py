@@ -161,3 +161,39 @@ def test_zip64_end_record_is_left_to_zipfile(tmp_path: Path) -> None:
     path.write_bytes(bytes(data))
     with pytest.raises(Unsupported):
         LeanZip(path)
+
+
+# --- one parse per stage -------------------------------------------------------------------
+
+
+@needs_corpus
+@pytest.mark.parametrize(
+    ("name", "reader"),
+    [
+        ("office/simple.pptx", "aegis.formats.ziplean.LeanZip"),
+        ("office/simple.odt", "aegis.formats.ziplean.LeanZip"),
+        ("email/fake-email-with-cc-and-bcc.msg", "aegis.formats.cfb.CompoundFile"),
+    ],
+)
+def test_validate_parses_a_container_once_and_keeps_nothing(
+    name: str, reader: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Sniffing's parse is lent to the family's check, then dropped."""
+    import importlib
+
+    from aegis.formats import Limits, validate
+
+    module_name, class_name = reader.rsplit(".", 1)
+    cls = getattr(importlib.import_module(module_name), class_name)
+    built: list[object] = []
+    original = cls.__init__
+
+    def counting(self: object, *args: object, **kwargs: object) -> None:
+        built.append(self)
+        original(self, *args, **kwargs)
+
+    monkeypatch.setattr(cls, "__init__", counting)
+    path = CORPUS / name
+    detection = validate(path, path.name, Limits())
+    assert len(built) == 1
+    assert detection.container is None
