@@ -1,6 +1,6 @@
 """Benchmark: Aegis's extraction against kreuzberg's, per format family, on the same files.
 
-Run from the project root:  .venv/bin/python bench/extract.py [--repeat N] [extra dirs...]
+Run from the project root:  .venv/bin/python bench/extract.py [--repeat N] [--folders office,email] [extra dirs...]
 
 kreuzberg (a Rust extractor with Python bindings) is never a dependency of Aegis:
 it lives in the benchmark's own virtualenv, ``bench/.venv-kreuzberg``, which this
@@ -169,9 +169,14 @@ def _uptime() -> str:
 
 def main(argv: list[str]) -> None:
     repeat = 3
-    if argv[:1] == ["--repeat"]:
-        repeat, argv = int(argv[1]), argv[2:]
-    folders = [CORPUS / folder for folder in FOLDERS] + [Path(arg) for arg in argv]
+    corpus_folders = FOLDERS
+    while argv[:1] in (["--repeat"], ["--folders"]):
+        if argv[0] == "--repeat":
+            repeat = int(argv[1])
+        else:  # a subset of the corpus, e.g. "office,email": more passes in the same time
+            corpus_folders = tuple(name for name in argv[1].split(",") if name)
+        argv = argv[2:]
+    folders = [CORPUS / folder for folder in corpus_folders] + [Path(arg) for arg in argv]
     files = sorted(path for folder in folders if folder.is_dir() for path in folder.iterdir() if path.is_file())
     if not files:
         sys.exit(f"no files in {', '.join(map(str, folders))}")
