@@ -169,7 +169,7 @@ def _uptime() -> str:
 
 def main(argv: list[str]) -> None:
     repeat = 3
-    corpus_folders = FOLDERS
+    corpus_folders: tuple[str, ...] = FOLDERS
     while argv[:1] in (["--repeat"], ["--folders"]):
         if argv[0] == "--repeat":
             repeat = int(argv[1])
