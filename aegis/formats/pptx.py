@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from aegis.formats.base import Detection, DocumentError, FileType, Limits, ModuleFamily, Page
-from aegis.formats.ooxml import Package, package_properties
+from aegis.formats.ooxml import Package, child, child_text, package_properties
 from aegis.formats.sanitize import cap_pages_text, clean_text, drop_empty
 from aegis.vocabulary import ErrorCode
 
@@ -24,6 +24,7 @@ MAX_SHAPES = 10_000
 P = "{http://schemas.openxmlformats.org/presentationml/2006/main}"
 A = "{http://schemas.openxmlformats.org/drawingml/2006/main}"
 R = "{http://schemas.openxmlformats.org/officeDocument/2006/relationships}"
+_T, _TXBODY, _A_TXBODY = f"{A}t", f"{P}txBody", f"{A}txBody"
 _SLIDE_REL = "/slide"
 _NOTES_REL = "/notesSlide"
 
@@ -37,7 +38,7 @@ def _frame_text(body: Any) -> str:
             if element.tag == f"{A}br":
                 parts.append("\n")
             else:
-                text = element.findtext(f"{A}t")
+                text = child_text(element, _T)
                 if text:
                     parts.append(text)
         paragraphs.append("".join(parts))
@@ -62,7 +63,7 @@ def _tree_texts(tree: Any) -> list[str]:
         if tag == f"{P}grpSp":
             stack.extend((child, depth + 1) for child in reversed(list(shape)))
         elif tag == f"{P}sp":
-            body = shape.find(f"{P}txBody")
+            body = child(shape, _TXBODY)
             text = _frame_text(body).strip() if body is not None else ""
             if text:
                 texts.append(text)
@@ -73,7 +74,7 @@ def _tree_texts(tree: Any) -> list[str]:
             for row in table.iterchildren(f"{A}tr"):
                 cells = []
                 for cell in row.iterchildren(f"{A}tc"):
-                    body = cell.find(f"{A}txBody")
+                    body = child(cell, _A_TXBODY)
                     cells.append(_frame_text(body).strip() if body is not None else "")
                 texts.append(" | ".join(cells))
     return texts

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from aegis.formats.base import Detection, DocumentError, FileType, Limits, ModuleFamily, Page
-from aegis.formats.ooxml import Package, package_properties
+from aegis.formats.ooxml import Package, child, child_text, package_properties
 from aegis.formats.sanitize import cap_pages_text, clean_text, drop_empty
 from aegis.vocabulary import ErrorCode
 
@@ -77,8 +77,8 @@ _C, _V, _IS, _T, _RUN, _ROW = f"{S}c", f"{S}v", f"{S}is", f"{S}t", f"{S}r", f"{S
 
 def _string(node: Any) -> str:
     """A shared or inline string: its plain text plus its rich-text runs' (no phonetic guides)."""
-    parts = [node.findtext(_T) or ""]
-    parts.extend(run.findtext(_T) or "" for run in node.iterchildren(_RUN))
+    parts = [child_text(node, _T) or ""]
+    parts.extend(child_text(run, _T) or "" for run in node.iterchildren(_RUN))
     return "".join(parts).replace("x005F_", "")
 
 
@@ -141,9 +141,9 @@ class _Book:
         """A cell's cached value, typed as openpyxl's data_only reader types it."""
         kind = cell.get("t", "n")
         if kind == "inlineStr":
-            node = cell.find(_IS)
+            node = child(cell, _IS)
             return _string(node) if node is not None else None
-        raw = cell.findtext(_V)
+        raw = child_text(cell, _V)
         if not raw:
             return None
         if kind == "s":
@@ -207,7 +207,7 @@ class _Book:
                     values.extend([""] * (column - len(values) - 1))
                 kind = cell.get("t")
                 if kind is None or kind == "s" or kind == "n":
-                    raw = cell.findtext(_V)
+                    raw = child_text(cell, _V)
                     if not raw:
                         values.append("")
                     elif kind == "s":
