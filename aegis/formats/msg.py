@@ -1,17 +1,19 @@
 """Outlook MSG: the same fields as EML, read from the compound file's streams.
 
-An ordinary mail (message class ``IPM.Note``, Unicode strings, a plain-text
-body) is read by :mod:`aegis.formats.mapi` in one pass over the file's bytes:
-the transport headers, the subject/sender/body streams, the property stream's
-send date and flags, the recipient and attachment storages. extract-msg opened
-the file three times and built an object per property (~30 ms against ~1 ms),
-so it is kept only for what that fast path does not read: other message
-classes (meetings, contacts, signed mail), 8-bit (codepage) strings, a body
-kept only as compressed RTF or HTML, embedded messages as attachments. The
-fast path answers the same fields extract-msg answers for the mails it takes
-(a unit test compares both on every MSG we have). Headers, the plain body (or
-the HTML body converted to visible text) and attachments by name, type and
-size are read; nothing is saved to disk.
+An ordinary mail (message class ``IPM.Note``, Unicode strings, a plain-text or
+HTML body, attachments stored by value) is read by :mod:`aegis.formats.mapi` in
+one pass over the file's bytes: the transport headers, the subject, sender and
+body streams, the property stream's send date and flags, the recipient and
+attachment storages. extract-msg opened the file three times and built an
+object per property (~30 ms against ~1 ms, and up to ~100 ms when RTFDE parsed
+an RTF body), so it is kept only for what the fast path does not read: other
+message classes (meetings, contacts, tasks), signed mail, 8-bit (code page)
+strings, HTML encapsulated in RTF or a body kept only as RTF, embedded
+messages and attachments not stored by value. The fast path answers the same
+fields extract-msg answers for the mails it takes (a unit test compares both on
+the corpus messages and variants of them). Headers, the plain body (or the HTML
+body converted to visible text) and attachments by name, type and size are
+read; nothing is saved to disk.
 """
 
 from __future__ import annotations
