@@ -1,6 +1,6 @@
 """Benchmark: Aegis's extraction against kreuzberg's, per format family, on the same files.
 
-Run from the project root:  .venv/bin/python bench/extract.py [--repeat N] [extra dirs...]
+Run from the project root:  .venv/bin/python bench/extract.py [--repeat N] [--folders office,email] [extra dirs...]
 
 kreuzberg (a Rust extractor with Python bindings) is never a dependency of Aegis:
 it lives in the benchmark's own virtualenv, ``bench/.venv-kreuzberg``, which this
@@ -10,7 +10,10 @@ script creates with ``pip install kreuzberg`` the first time (or make it yoursel
 Each engine runs in its own child process over every file of the shared corpus
 (pdf, office, email, text) plus any extra folders: one untimed pass to warm the
 process (imports, caches), then ``--repeat`` timed passes keeping each file's best
-time, which damps the noise of a shared machine. Aegis's time is what its content
+time, which damps the noise of a shared machine. The two children take turns file
+by file (Aegis reads a file, then kreuzberg reads it, then the next file), so a
+change of load on a shared machine weighs on both sides of a ratio alike; run one
+after the other, a load spike during one engine's passes skewed every family. Aegis's time is what its content
 stage does (``validate`` then ``extract_pages``); kreuzberg's is ``extract_file_sync``
 with OCR and its cache off (Aegis runs OCR in a stage of its own). Files are grouped
 by the family Aegis detects (the extension's family when Aegis rejects the file).
@@ -27,6 +30,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 CORPUS = ROOT.parent / "shared" / "corpus"
@@ -81,36 +85,70 @@ class _Failed(Exception):
         self.family, self.code = family, code
 
 
-def child(engine: str, repeat: int, files: list[str]) -> None:
-    """Read every file once to warm up, then ``repeat`` times; print one JSON line per engine."""
+def serve(engine: str) -> None:
+    """Read the file named on each stdin line; answer one JSON line: family, chars, error, seconds."""
     read = _aegis_reader() if engine == "aegis" else _kreuzberg_reader()
-    results: dict[str, dict[str, object]] = {}
-    for attempt in range(repeat + 1):
-        for name in files:
-            started = time.perf_counter()
-            try:
-                family, chars = read(Path(name))  # type: ignore[operator]
-                error = None
-            except _Failed as failed:
-                family, chars, error = failed.family, 0, failed.code
-            took = time.perf_counter() - started
-            if attempt == 0:
-                results[name] = {"family": family, "chars": chars, "error": error, "seconds": float("inf")}
-            else:
-                entry = results[name]
-                entry["seconds"] = min(float(entry["seconds"]), took)  # type: ignore[arg-type]
-    print(json.dumps(results))
+    print("ready", flush=True)
+    for line in sys.stdin:
+        name = line.rstrip("\n")
+        started = time.perf_counter()
+        try:
+            family, chars = read(Path(name))  # type: ignore[operator]
+            error = None
+        except _Failed as failed:
+            family, chars, error = failed.family, 0, failed.code
+        took = time.perf_counter() - started
+        print(json.dumps({"family": family, "chars": chars, "error": error, "seconds": took}), flush=True)
 
 
-def _run(python: Path | str, engine: str, repeat: int, files: list[Path]) -> dict[str, dict[str, object]]:
-    output = subprocess.run(
-        [str(python), __file__, "--child", engine, str(repeat), *map(str, files)],
-        check=True,
-        capture_output=True,
-        text=True,
-        cwd=ROOT,
-    ).stdout
-    return dict(json.loads(output.strip().splitlines()[-1]))
+class _Engine:
+    """A serving child process: one file per request, timed inside the child."""
+
+    def __init__(self, python: Path | str, engine: str) -> None:
+        self.process = subprocess.Popen(
+            [str(python), __file__, "--serve", engine],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.DEVNULL,  # parsers' warnings about damaged files
+            text=True,
+            cwd=ROOT,
+        )
+        self.results: dict[str, dict[str, Any]] = {}
+        assert self.process.stdout is not None
+        while self.process.stdout.readline().strip() != "ready":
+            if self.process.poll() is not None:
+                raise RuntimeError(f"the {engine} child exited before it was ready")
+
+    def read(self, name: str, timed: bool) -> None:
+        assert self.process.stdin is not None and self.process.stdout is not None
+        self.process.stdin.write(name + "\n")
+        self.process.stdin.flush()
+        answer = json.loads(self.process.stdout.readline())
+        entry = self.results.setdefault(name, {**answer, "seconds": float("inf")})
+        if timed:
+            entry["seconds"] = min(float(entry["seconds"]), float(answer["seconds"]))
+
+    def close(self) -> None:
+        assert self.process.stdin is not None
+        self.process.stdin.close()
+        self.process.wait(timeout=60)
+
+
+Results = dict[str, dict[str, Any]]
+
+
+def _run_both(kreuzberg_python: Path, repeat: int, files: list[Path]) -> tuple[Results, Results]:
+    """A warm-up pass, then ``repeat`` timed passes, the two engines alternating file by file."""
+    ours, theirs = _Engine(sys.executable, "aegis"), _Engine(kreuzberg_python, "kreuzberg")
+    try:
+        for attempt in range(repeat + 1):
+            for path in files:
+                ours.read(str(path), timed=attempt > 0)
+                theirs.read(str(path), timed=attempt > 0)
+    finally:
+        ours.close()
+        theirs.close()
+    return ours.results, theirs.results
 
 
 def _kreuzberg_python() -> Path:
@@ -131,17 +169,21 @@ def _uptime() -> str:
 
 def main(argv: list[str]) -> None:
     repeat = 3
-    if argv[:1] == ["--repeat"]:
-        repeat, argv = int(argv[1]), argv[2:]
-    folders = [CORPUS / folder for folder in FOLDERS] + [Path(arg) for arg in argv]
+    corpus_folders: tuple[str, ...] = FOLDERS
+    while argv[:1] in (["--repeat"], ["--folders"]):
+        if argv[0] == "--repeat":
+            repeat = int(argv[1])
+        else:  # a subset of the corpus, e.g. "office,email": more passes in the same time
+            corpus_folders = tuple(name for name in argv[1].split(",") if name)
+        argv = argv[2:]
+    folders = [CORPUS / folder for folder in corpus_folders] + [Path(arg) for arg in argv]
     files = sorted(path for folder in folders if folder.is_dir() for path in folder.iterdir() if path.is_file())
     if not files:
         sys.exit(f"no files in {', '.join(map(str, folders))}")
     kreuzberg_python = _kreuzberg_python()
     print(f"{len(files)} files; best of {repeat} timed passes after a warm-up pass")
     print("before:", _uptime())
-    ours = _run(sys.executable, "aegis", repeat, files)
-    theirs = _run(kreuzberg_python, "kreuzberg", repeat, files)
+    ours, theirs = _run_both(kreuzberg_python, repeat, files)
     print("after: ", _uptime())
 
     families: dict[str, list[str]] = {}
@@ -154,13 +196,13 @@ def main(argv: list[str]) -> None:
     print(header)
     rows = sorted(families.items(), key=lambda kv: kv[0])
     for family, names in [*rows, ("ALL", list(ours))]:
-        a = sum(float(ours[n]["seconds"]) for n in names)  # type: ignore[arg-type]
-        k = sum(float(theirs[n]["seconds"]) for n in names)  # type: ignore[arg-type]
+        a = sum(float(ours[n]["seconds"]) for n in names)
+        k = sum(float(theirs[n]["seconds"]) for n in names)
         a_ok = sum(1 for n in names if ours[n]["error"] is None)
         k_ok = sum(1 for n in names if theirs[n]["error"] is None)
         both = [n for n in names if ours[n]["error"] is None and theirs[n]["error"] is None]
-        a_chars = sum(int(ours[n]["chars"]) for n in both)  # type: ignore[call-overload]
-        k_chars = sum(int(theirs[n]["chars"]) for n in both)  # type: ignore[call-overload]
+        a_chars = sum(int(ours[n]["chars"]) for n in both)
+        k_chars = sum(int(theirs[n]["chars"]) for n in both)
         text = f"{a_chars / k_chars:10.2f}" if k_chars else f"{'-':>10s}"
         print(
             f"{family:8s} {len(names):5d} {a:9.3f} {k:11.3f} {a / k if k else float('inf'):9.2f}x"
@@ -174,12 +216,12 @@ def main(argv: list[str]) -> None:
     print("not read by one or both (aegis code, kreuzberg error):")
     for name, (mine, other) in sorted(failures.items()):
         print(f"    {name}: {mine or 'ok'} / {other or 'ok'}")
-    slowest = sorted(ours, key=lambda n: -float(ours[n]["seconds"]))[:5]  # type: ignore[arg-type]
-    print("aegis slowest: " + ", ".join(f"{Path(n).name} {float(ours[n]['seconds']):.3f} s" for n in slowest))  # type: ignore[arg-type]
+    slowest = sorted(ours, key=lambda n: -float(ours[n]["seconds"]))[:5]
+    print("aegis slowest: " + ", ".join(f"{Path(n).name} {float(ours[n]['seconds']):.3f} s" for n in slowest))
 
 
 if __name__ == "__main__":
-    if len(sys.argv) > 3 and sys.argv[1] == "--child":
-        child(sys.argv[2], int(sys.argv[3]), sys.argv[4:])
+    if len(sys.argv) == 3 and sys.argv[1] == "--serve":
+        serve(sys.argv[2])
     else:
         main(sys.argv[1:])

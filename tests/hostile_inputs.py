@@ -516,6 +516,79 @@ def ppt_encrypted() -> Generated:
     return "locked.ppt", presentation([("Title", "Body", "", "")], encrypted=True), expect("encrypted")
 
 
+# --- Outlook MSG (compound file read by aegis.formats.cfb) --------------------------------
+
+
+def _outlook(mutate: Callable[[bytearray, int, int], None] | None = None) -> bytes:
+    """A minimal MSG (a plain-text note) whose body stream ``mutate(data, entry, fat)`` may break.
+
+    ``entry`` is the byte offset of the body's directory entry, ``fat`` that of the FAT.
+    """
+    import struct
+
+    from tests.legacy_office import compound_file
+
+    body_name = "__substg1.0_1000001F"
+    data = bytearray(
+        compound_file(
+            {
+                "__substg1.0_001A001F": "IPM.Note".encode("utf-16-le"),
+                "__substg1.0_0037001F": "Hostile".encode("utf-16-le"),
+                body_name: "Body text.".encode("utf-16-le"),
+                "__properties_version1.0": bytes(32),
+            }
+        )
+    )
+    if mutate is not None:
+        fat_count = struct.unpack_from("<I", data, 0x2C)[0]
+        mutate(data, data.find(body_name.encode("utf-16-le")), len(data) - fat_count * 512)
+    return bytes(data)
+
+
+def msg_minimal() -> Generated:
+    """The control for the cases below: the same message, unbroken, reads."""
+    return "note.msg", _outlook(), expect(OK)
+
+
+def msg_fat_chain_loops() -> Generated:
+    """The body's second sector points back at its first."""
+
+    def mutate(data: bytearray, entry: int, fat: int) -> None:
+        start = int.from_bytes(data[entry + 116 : entry + 120], "little")
+        data[fat + (start + 1) * 4 : fat + (start + 2) * 4] = start.to_bytes(4, "little")
+
+    return "loop.msg", _outlook(mutate), expect("malformed")
+
+
+def msg_directory_loops() -> Generated:
+    """The body's directory entry names itself as its right sibling."""
+
+    def mutate(data: bytearray, entry: int, fat: int) -> None:
+        own = (entry - data.find("Root Entry".encode("utf-16-le"))) // 128
+        data[entry + 72 : entry + 76] = own.to_bytes(4, "little")
+
+    return "dirloop.msg", _outlook(mutate), expect("malformed")
+
+
+def msg_stream_past_the_end() -> Generated:
+    def mutate(data: bytearray, entry: int, fat: int) -> None:
+        data[entry + 116 : entry + 120] = (10_000_000).to_bytes(4, "little")
+
+    return "past.msg", _outlook(mutate), expect("malformed")
+
+
+def msg_stream_claims_gigabytes() -> Generated:
+    def mutate(data: bytearray, entry: int, fat: int) -> None:
+        data[entry + 120 : entry + 124] = (2**31).to_bytes(4, "little")
+
+    return "giga.msg", _outlook(mutate), expect("malformed")
+
+
+def msg_truncated() -> Generated:
+    """The directory and FAT are cut off."""
+    return "cut.msg", _outlook()[:2048], expect("malformed")
+
+
 # --- names and sizes -------------------------------------------------------------------
 
 
@@ -602,6 +675,12 @@ CASES: dict[str, Callable[[], Generated]] = {
         ppt_slides_point_back_at_the_document,
         ppt_record_longer_than_stream,
         ppt_encrypted,
+        msg_minimal,
+        msg_fat_chain_loops,
+        msg_directory_loops,
+        msg_stream_past_the_end,
+        msg_stream_claims_gigabytes,
+        msg_truncated,
         empty_file,
         name_path_traversal,
         name_percent_nul_exe,

@@ -82,9 +82,12 @@ def validate(path: Path, filename: str, limits: Limits) -> Detection:
     extension = extension_of(filename)
     sniffed = _guarded("sniff", sniff, path)
     family = resolve_family(extension, sniffed, path)
-    detection = Detection(mime=sniffed.mime, family=family, extension=extension)
+    detection = Detection(mime=sniffed.mime, family=family, extension=extension, container=sniffed.container)
     reader = REGISTRY.get(family)
-    details = _guarded(f"{family}.check", reader.check, path, limits, detection) or {}
+    try:
+        details = _guarded(f"{family}.check", reader.check, path, limits, detection) or {}
+    finally:
+        detection.container = None  # lent to check only: the bytes are not kept past validate
     if sniffed.note:
         details["note"] = sniffed.note
     detection.details = json_safe(details)

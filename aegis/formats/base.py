@@ -46,6 +46,9 @@ class Detection:
     family: str  # a FormatFamily.name in aegis.formats.registry: "pdf", "text", "html", "docx", ...
     extension: str  # normalised extension from the client's filename, "" if none
     details: dict[str, Any] = field(default_factory=dict)
+    # The container detection opened (aegis.formats.detect.Sniffed.container), lent to the
+    # family's check during validate only, so a package's directory is parsed once there.
+    container: Any = field(default=None, repr=False, compare=False)
 
 
 class DocumentError(Exception):

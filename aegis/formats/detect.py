@@ -10,12 +10,13 @@ from __future__ import annotations
 
 import zipfile
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from aegis.formats.base import DocumentError
 from aegis.formats.encoding import decode_bytes, looks_binary
 from aegis.formats.registry import REGISTRY
+from aegis.formats.ziplean import LeanZip, Unsupported
 from aegis.vocabulary import ErrorCode
 
 HEAD_BYTES = 64 * 1024
@@ -55,6 +56,8 @@ class Sniffed:
     kind: str  # pdf, docx, pptx, xlsx, odt, ods, odp, epub, zip, doc, xls, ppt, msg, ole, rtf, text, binary, exe
     mime: str
     note: str = ""
+    # The container sniffing opened (a LeanZip or a CompoundFile), for the family's check to reuse.
+    container: object = field(default=None, repr=False, compare=False)
 
 
 def _magic_mime(head: bytes) -> str:
@@ -66,39 +69,71 @@ def _magic_mime(head: bytes) -> str:
         return "application/octet-stream"
 
 
-def _sniff_zip(path: Path) -> Sniffed:
+def _open_zip(path: Path, head: bytes) -> LeanZip | zipfile.ZipFile:
+    """The lean reader (a small file's head is the whole file), zipfile for what it does not take."""
     try:
-        with zipfile.ZipFile(path) as zf:
-            names = zf.namelist()
-            lowered = {name.lower() for name in names}
-            if "mimetype" in names:
-                info = zf.getinfo("mimetype")
-                mimetype = zf.read("mimetype").decode("ascii", "replace").strip() if info.file_size < 200 else ""
-                if mimetype == "application/epub+zip":
-                    return Sniffed("epub", mimetype)
-                if mimetype in _ODF_MIMES:
-                    return Sniffed(_ODF_MIMES[mimetype], mimetype)
-                if mimetype.startswith("application/vnd.oasis.opendocument"):
-                    return Sniffed("odf-other", mimetype)
-            if "[content_types].xml" in lowered:
-                if "word/document.xml" in lowered:
-                    return Sniffed("docx", _OOXML_MIMES["docx"])
-                if "ppt/presentation.xml" in lowered:
-                    return Sniffed("pptx", _OOXML_MIMES["pptx"])
-                if "xl/workbook.xml" in lowered:
-                    return Sniffed("xlsx", _OOXML_MIMES["xlsx"])
-                return Sniffed("ooxml-other", "application/zip")
+        return LeanZip(path, head if len(head) < HEAD_BYTES else None)
+    except Unsupported:
+        return zipfile.ZipFile(path)
+
+
+def _sniff_zip(path: Path, head: bytes) -> Sniffed:
+    try:
+        with _open_zip(path, head) as zf:
+            sniffed = _zip_kind(zf)
+            # Kept for the family's check (aegis.formats.ooxml.Package): one parse of the directory.
+            sniffed.container = zf if isinstance(zf, LeanZip) else None
+            return sniffed
     except (zipfile.BadZipFile, zipfile.LargeZipFile, OSError, EOFError, ValueError, KeyError, NotImplementedError):
         return Sniffed("zip-damaged", "application/zip")
+
+
+def _zip_kind(zf: LeanZip | zipfile.ZipFile) -> Sniffed:
+    names = zf.namelist()
+    lowered = {name.lower() for name in names}
+    if "mimetype" in names:
+        info = zf.getinfo("mimetype")
+        mimetype = zf.read("mimetype").decode("ascii", "replace").strip() if info.file_size < 200 else ""
+        if mimetype == "application/epub+zip":
+            return Sniffed("epub", mimetype)
+        if mimetype in _ODF_MIMES:
+            return Sniffed(_ODF_MIMES[mimetype], mimetype)
+        if mimetype.startswith("application/vnd.oasis.opendocument"):
+            return Sniffed("odf-other", mimetype)
+    if "[content_types].xml" in lowered:
+        if "word/document.xml" in lowered:
+            return Sniffed("docx", _OOXML_MIMES["docx"])
+        if "ppt/presentation.xml" in lowered:
+            return Sniffed("pptx", _OOXML_MIMES["pptx"])
+        if "xl/workbook.xml" in lowered:
+            return Sniffed("xlsx", _OOXML_MIMES["xlsx"])
+        return Sniffed("ooxml-other", "application/zip")
     return Sniffed("zip", "application/zip")
 
 
-def _sniff_ole(path: Path) -> Sniffed:
-    try:
-        import olefile
+def _ole_names(path: Path, head: bytes) -> tuple[set[str], object]:
+    """Lower-case paths of an OLE file's streams and storages.
 
-        with olefile.OleFileIO(str(path)) as ole:
-            streams = {"/".join(entry).lower() for entry in ole.listdir(streams=True, storages=True)}
+    The lean reader (aegis.formats.cfb) first: olefile's full directory parse was
+    most of a small MSG's sniff. A container it refuses is asked of olefile, which
+    tolerates some damage Office tolerates too; its verdict stands.
+    """
+    from aegis.formats.cfb import CfbError, open_compound
+
+    try:
+        compound = open_compound(path, 2**31, head=head, head_size=HEAD_BYTES)
+        return compound.names(), compound
+    except CfbError:
+        pass
+    import olefile
+
+    with olefile.OleFileIO(str(path)) as ole:
+        return {"/".join(entry).lower() for entry in ole.listdir(streams=True, storages=True)}, None
+
+
+def _sniff_ole(path: Path, head: bytes) -> Sniffed:
+    try:
+        streams, compound = _ole_names(path, head)
     except Exception:  # noqa: BLE001 - olefile raises OSError and its own types on damage
         return Sniffed("ole-damaged", "application/x-ole-storage")
     if "encryptioninfo" in streams and "encryptedpackage" in streams:
@@ -110,7 +145,7 @@ def _sniff_ole(path: Path) -> Sniffed:
     if "powerpoint document" in streams:
         return Sniffed("ppt", _LEGACY_MIMES["ppt"])
     if any(name.startswith("__substg1.0_") for name in streams):
-        return Sniffed("msg", _LEGACY_MIMES["msg"])
+        return Sniffed("msg", _LEGACY_MIMES["msg"], container=compound)
     return Sniffed("ole", "application/x-ole-storage")
 
 
@@ -125,9 +160,9 @@ def sniff(path: Path) -> Sniffed:
     if b"%PDF-" in head[:PDF_HEADER_WINDOW]:
         return Sniffed("pdf", "application/pdf", note="bytes before the PDF header")
     if head.startswith(b"PK\x03\x04") or head.startswith(b"PK\x05\x06"):
-        return _sniff_zip(path)
+        return _sniff_zip(path, head)
     if head.startswith(_OLE):
-        return _sniff_ole(path)
+        return _sniff_ole(path, head)
     if head.startswith(b"{\\rtf"):
         return Sniffed("rtf", "text/rtf")
     mime = _magic_mime(head)

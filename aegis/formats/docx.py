@@ -152,7 +152,7 @@ def _main_part(package: Package) -> tuple[str, Any]:
 
 def check(path: Path, limits: Limits, *, detection: Detection | None = None) -> dict[str, Any]:
     # The gate only: the main part is parsed (and judged) once, by the stage that reads it.
-    with Package(path, limits) as package:
+    with Package(path, limits, detection=detection) as package:
         name = _main_part_name(package)
         if name not in package.names:
             raise DocumentError(ErrorCode.MALFORMED, "The Word document is missing a required part.")

@@ -9,7 +9,6 @@ spine order and turned into visible text by the HTML module.
 from __future__ import annotations
 
 import posixpath
-import zipfile
 from pathlib import Path
 from typing import Any
 from urllib.parse import unquote
@@ -19,7 +18,7 @@ from aegis.formats.dates import iso_date
 from aegis.formats.html import decode_html, html_to_text
 from aegis.formats.odf import parse_xml
 from aegis.formats.sanitize import cap_pages_text, clean_inline, drop_empty
-from aegis.formats.zipsafe import check_xml_prologs, check_zip, open_zip
+from aegis.formats.zipsafe import ZipArchive, check_xml_prologs, check_zip, open_zip
 from aegis.vocabulary import ErrorCode
 
 OPF = "{http://www.idpf.org/2007/opf}"
@@ -28,7 +27,7 @@ CONTAINER = "{urn:oasis:names:tc:opendocument:xmlns:container}"
 MAX_CHAPTER_BYTES = 50 * 1024 * 1024
 
 
-def _package(zf: zipfile.ZipFile, names: set[str]) -> tuple[str, Any]:
+def _package(zf: ZipArchive, names: set[str]) -> tuple[str, Any]:
     if "META-INF/container.xml" not in names:
         raise DocumentError(ErrorCode.MALFORMED, "The EPUB has no container part.")
     container = parse_xml(zf.read("META-INF/container.xml"))
@@ -57,7 +56,7 @@ def _spine(opf_path: str, opf: Any) -> list[str]:
     return order
 
 
-def _open(path: Path, limits: Limits) -> tuple[zipfile.ZipFile, set[str]]:
+def _open(path: Path, limits: Limits) -> tuple[ZipArchive, set[str]]:
     zf = open_zip(path)
     try:
         infos = check_zip(zf, limits)

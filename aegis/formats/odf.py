@@ -16,6 +16,7 @@ from typing import Any
 from aegis.formats.base import Detection, DocumentError, FileType, Limits, ModuleFamily, Page
 from aegis.formats.dates import iso_date
 from aegis.formats.sanitize import cap_pages_text, clean_inline, clean_text, drop_empty
+from aegis.formats.ziplean import LeanZip
 from aegis.formats.zipsafe import check_xml_prologs, check_zip, open_zip
 from aegis.vocabulary import ErrorCode
 
@@ -49,8 +50,9 @@ def parse_xml(data: bytes) -> Any:
         raise DocumentError(ErrorCode.MALFORMED, "A part of the document is not well-formed XML.") from exc
 
 
-def _open(path: Path, limits: Limits) -> dict[str, bytes]:
-    with open_zip(path) as zf:
+def _open(path: Path, limits: Limits, detection: Detection | None = None) -> dict[str, bytes]:
+    lent = detection.container if detection is not None else None  # sniffing's directory, in validate
+    with lent if isinstance(lent, LeanZip) else open_zip(path) as zf:
         infos = check_zip(zf, limits)
         check_xml_prologs(zf, infos, allow_doctype=False)
         names = {info.filename for info in infos}
@@ -146,7 +148,7 @@ def _pages(body: Any, budget: int) -> list[str]:
 
 
 def check(path: Path, limits: Limits, *, detection: Detection | None = None) -> dict[str, Any]:
-    parts = _open(path, limits)
+    parts = _open(path, limits, detection)
     parse_xml(parts["content.xml"])
     return {}
 

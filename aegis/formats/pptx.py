@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from aegis.formats.base import Detection, DocumentError, FileType, Limits, ModuleFamily, Page
-from aegis.formats.ooxml import Package, package_properties
+from aegis.formats.ooxml import Package, child, child_text, package_properties
 from aegis.formats.sanitize import cap_pages_text, clean_text, drop_empty
 from aegis.vocabulary import ErrorCode
 
@@ -24,6 +24,20 @@ MAX_SHAPES = 10_000
 P = "{http://schemas.openxmlformats.org/presentationml/2006/main}"
 A = "{http://schemas.openxmlformats.org/drawingml/2006/main}"
 R = "{http://schemas.openxmlformats.org/officeDocument/2006/relationships}"
+_T, _TXBODY, _A_TXBODY = f"{A}t", f"{P}txBody", f"{A}txBody"
+_SHAPE_TREE = (f"{P}cSld", f"{P}spTree")
+_GRAPHIC_TABLE = (f"{A}graphic", f"{A}graphicData", f"{A}tbl")
+_PLACEHOLDER = (f"{P}nvSpPr", f"{P}nvPr", f"{P}ph")
+
+
+def _path(element: Any, tags: tuple[str, ...]) -> Any:
+    """``element.find("a/b/c")`` by direct children (see aegis.formats.ooxml.child)."""
+    for tag in tags:
+        element = child(element, tag)
+        if element is None:
+            return None
+    return element
+
 _SLIDE_REL = "/slide"
 _NOTES_REL = "/notesSlide"
 
@@ -37,7 +51,7 @@ def _frame_text(body: Any) -> str:
             if element.tag == f"{A}br":
                 parts.append("\n")
             else:
-                text = element.findtext(f"{A}t")
+                text = child_text(element, _T)
                 if text:
                     parts.append(text)
         paragraphs.append("".join(parts))
@@ -62,18 +76,18 @@ def _tree_texts(tree: Any) -> list[str]:
         if tag == f"{P}grpSp":
             stack.extend((child, depth + 1) for child in reversed(list(shape)))
         elif tag == f"{P}sp":
-            body = shape.find(f"{P}txBody")
+            body = child(shape, _TXBODY)
             text = _frame_text(body).strip() if body is not None else ""
             if text:
                 texts.append(text)
         elif tag == f"{P}graphicFrame":
-            table = shape.find(f"{A}graphic/{A}graphicData/{A}tbl")
+            table = _path(shape, _GRAPHIC_TABLE)
             if table is None:
                 continue
             for row in table.iterchildren(f"{A}tr"):
                 cells = []
                 for cell in row.iterchildren(f"{A}tc"):
-                    body = cell.find(f"{A}txBody")
+                    body = child(cell, _A_TXBODY)
                     cells.append(_frame_text(body).strip() if body is not None else "")
                 texts.append(" | ".join(cells))
     return texts
@@ -81,11 +95,11 @@ def _tree_texts(tree: Any) -> list[str]:
 
 def _notes_text(notes: Any) -> str:
     """The notes placeholder's text (the body placeholder of the notes slide)."""
-    tree = notes.find(f"{P}cSld/{P}spTree")
+    tree = _path(notes, _SHAPE_TREE)
     for shape in tree.iter(f"{P}sp") if tree is not None else ():
-        placeholder = shape.find(f"{P}nvSpPr/{P}nvPr/{P}ph")
+        placeholder = _path(shape, _PLACEHOLDER)
         if placeholder is not None and placeholder.get("type") == "body":
-            body = shape.find(f"{P}txBody")
+            body = child(shape, _TXBODY)
             return _frame_text(body).strip() if body is not None else ""
     return ""
 
@@ -98,7 +112,8 @@ def _slide_parts(package: Package) -> list[str]:
         raise DocumentError(ErrorCode.MALFORMED, "The PowerPoint file has no presentation part.")
     rels = package.rels(main)
     slides = []
-    for slide_id in root.iterfind(f"{P}sldIdLst/{P}sldId"):
+    listed = child(root, f"{P}sldIdLst")
+    for slide_id in listed.iterchildren(f"{P}sldId") if listed is not None else ():
         rel = rels.get(slide_id.get(f"{R}id") or "")
         if rel is None or not rel[0].endswith(_SLIDE_REL):
             raise DocumentError(ErrorCode.MALFORMED, "The PowerPoint file lists a slide it does not contain.")
@@ -107,7 +122,7 @@ def _slide_parts(package: Package) -> list[str]:
 
 
 def check(path: Path, limits: Limits, *, detection: Detection | None = None) -> dict[str, Any]:
-    with Package(path, limits) as package:
+    with Package(path, limits, detection=detection) as package:
         count = len(_slide_parts(package))
     if count > limits.max_pages:
         raise DocumentError(
@@ -130,7 +145,7 @@ def extract_pages(path: Path, limits: Limits, *, detection: Detection | None = N
                 slide = package.part(name)
                 if slide is None:
                     raise DocumentError(ErrorCode.MALFORMED, "The PowerPoint file is missing a slide part.")
-                tree = slide.find(f"{P}cSld/{P}spTree")
+                tree = _path(slide, _SHAPE_TREE)
                 parts = _tree_texts(tree) if tree is not None else []
                 notes = next((t for kind, t in package.rels(name).values() if kind.endswith(_NOTES_REL)), None)
                 notes_root = package.part(notes) if notes else None

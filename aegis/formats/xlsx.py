@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from aegis.formats.base import Detection, DocumentError, FileType, Limits, ModuleFamily, Page
-from aegis.formats.ooxml import Package, package_properties
+from aegis.formats.ooxml import Package, child, child_text, package_properties
 from aegis.formats.sanitize import cap_pages_text, clean_text, drop_empty
 from aegis.vocabulary import ErrorCode
 
@@ -34,13 +34,17 @@ def _cell(value: Any) -> str:
 
 def sheet_text(rows: Any, budget: int) -> tuple[str, int]:
     """Rows to lines, trailing empties trimmed; returns the text and rows read."""
+    return cells_text(([_cell(v) for v in row] for row in rows), budget)
+
+
+def cells_text(rows: Any, budget: int) -> tuple[str, int]:
+    """:func:`sheet_text` of rows whose cells are already text (:func:`_cell` applied)."""
     lines: list[str] = []
     size = 0
     empty_run = 0
     count = 0
-    for row in rows:
+    for cells in rows:
         count += 1
-        cells = [_cell(v) for v in row]
         while cells and not cells[-1]:
             cells.pop()
         if not cells:
@@ -73,8 +77,8 @@ _C, _V, _IS, _T, _RUN, _ROW = f"{S}c", f"{S}v", f"{S}is", f"{S}t", f"{S}r", f"{S
 
 def _string(node: Any) -> str:
     """A shared or inline string: its plain text plus its rich-text runs' (no phonetic guides)."""
-    parts = [node.findtext(_T) or ""]
-    parts.extend(run.findtext(_T) or "" for run in node.iterchildren(_RUN))
+    parts = [child_text(node, _T) or ""]
+    parts.extend(child_text(run, _T) or "" for run in node.iterchildren(_RUN))
     return "".join(parts).replace("x005F_", "")
 
 
@@ -137,9 +141,9 @@ class _Book:
         """A cell's cached value, typed as openpyxl's data_only reader types it."""
         kind = cell.get("t", "n")
         if kind == "inlineStr":
-            node = cell.find(_IS)
+            node = child(cell, _IS)
             return _string(node) if node is not None else None
-        raw = cell.findtext(_V)
+        raw = child_text(cell, _V)
         if not raw:
             return None
         if kind == "s":
@@ -147,18 +151,7 @@ class _Book:
             strings = self.strings
             return strings[index] if 0 <= index < len(strings) else None
         if kind == "n":
-            number: float | int = float(raw) if any(ch in raw for ch in ".eE") else int(raw)
-            style = int(cell.get("s") or 0)
-            dates, durations = self.styles
-            if style in dates:
-                from openpyxl.utils.datetime import CALENDAR_MAC_1904, WINDOWS_EPOCH, from_excel
-
-                try:
-                    epoch = CALENDAR_MAC_1904 if self.mac_epoch else WINDOWS_EPOCH
-                    return from_excel(number, epoch, timedelta=style in durations)
-                except (OverflowError, ValueError):
-                    return "#VALUE!"
-            return number
+            return self._number(raw, cell.get("s"))
         if kind == "b":
             return bool(int(raw))
         if kind == "d":
@@ -167,25 +160,65 @@ class _Book:
             return from_ISO8601(raw)
         return raw  # str (a formula's text result) and e (an error like #N/A)
 
+    def _number(self, raw: str, style_attr: str | None) -> Any:
+        # openpyxl's rule: a point or an exponent makes a float, anything else an int.
+        number: float | int = float(raw) if "." in raw or "e" in raw or "E" in raw else int(raw)
+        style = int(style_attr) if style_attr else 0
+        dates, durations = self.styles
+        if style in dates:
+            from openpyxl.utils.datetime import CALENDAR_MAC_1904, WINDOWS_EPOCH, from_excel
+
+            try:
+                epoch = CALENDAR_MAC_1904 if self.mac_epoch else WINDOWS_EPOCH
+                return from_excel(number, epoch, timedelta=style in durations)
+            except (OverflowError, ValueError):
+                return "#VALUE!"
+        return number
+
     def rows(self, part: str) -> Any:
-        """A worksheet's rows as lists of values from column A, missing rows as empty lists."""
+        """A worksheet's rows as lists of cell texts (:func:`_cell`) from column A, missing rows empty.
+
+        The loop is the hot path of a big sheet, so the common cells (shared strings,
+        plain numbers) are typed inline; the rest go through :meth:`value`.
+        """
         root = self.package.part(part)
         if root is None:
             raise DocumentError(ErrorCode.MALFORMED, "The Excel workbook is missing a worksheet part.")
         data = root.find(f"{S}sheetData")
         expected = 1
+        value = self.value
+        number = self._number
+        strings: list[str] | None = None  # the shared strings as cell text, read at the first use
+        columns = _COLUMNS
         for row in data.iterchildren(_ROW) if data is not None else ():
-            number = _row_number(row.get("r"), expected)
-            while expected < number:
+            number_attr = row.get("r")
+            row_number = int(number_attr) if number_attr and number_attr.isdigit() else expected
+            while expected < row_number:
                 expected += 1
                 yield []
-            expected = number + 1
-            values: list[Any] = []
+            expected = row_number + 1
+            values: list[str] = []
             for cell in row.iterchildren(_C):
-                column = _column(cell.get("r"), len(values) + 1)
+                reference = cell.get("r")
+                column = columns[reference.rstrip("0123456789")] if reference else 0
+                if not 0 < column <= MAX_COLUMNS:
+                    column = len(values) + 1
                 if column > len(values) + 1:
-                    values.extend([None] * (column - len(values) - 1))
-                values.append(self.value(cell))
+                    values.extend([""] * (column - len(values) - 1))
+                kind = cell.get("t")
+                if kind is None or kind == "s" or kind == "n":
+                    raw = child_text(cell, _V)
+                    if not raw:
+                        values.append("")
+                    elif kind == "s":
+                        if strings is None:
+                            strings = [text.strip() for text in self.strings]
+                        index = int(raw)
+                        values.append(strings[index] if 0 <= index < len(strings) else "")
+                    else:
+                        values.append(_cell(number(raw, cell.get("s"))))
+                else:
+                    values.append(_cell(value(cell)))
             yield values
 
 
@@ -201,23 +234,27 @@ def _format_kind(code: str) -> tuple[bool, bool]:
     return (bool(code) and is_date_format(code), bool(code) and is_timedelta_format(code))
 
 
-def _row_number(raw: str | None, default: int) -> int:
-    if raw and raw.isdigit():
-        return int(raw)
-    return default
-
-
-def _column(reference: str | None, default: int) -> int:
-    """The column number of a cell reference like ``AB12``; a cell without one follows the last."""
-    if not reference:
-        return default
+def _column_number(letters: str) -> int:
     column = 0
-    for ch in reference:
+    for ch in letters:
         if "A" <= ch <= "Z":
             column = column * 26 + ord(ch) - 64
         else:
             break
-    return column if 0 < column <= MAX_COLUMNS else default
+    return column
+
+
+class _ColumnNumbers(dict[str, int]):
+    """Column letters -> number, remembered (a sheet repeats a few dozen), bounded against hostile refs."""
+
+    def __missing__(self, letters: str) -> int:
+        column = _column_number(letters)
+        if len(self) < 20_000:
+            self[letters] = column
+        return column
+
+
+_COLUMNS = _ColumnNumbers()
 
 
 def _open_book(package: Package) -> _Book:
@@ -230,7 +267,7 @@ def _open_book(package: Package) -> _Book:
 
 
 def check(path: Path, limits: Limits, *, detection: Detection | None = None) -> dict[str, Any]:
-    with Package(path, limits) as package:
+    with Package(path, limits, detection=detection) as package:
         count = len(_open_book(package).sheets)
     return check_sheet_count(count, limits)
 
@@ -247,7 +284,7 @@ def extract_pages(path: Path, limits: Limits, *, detection: Detection | None = N
             text = ""
             if remaining > 0:
                 try:
-                    body, _ = sheet_text(book.rows(part), remaining)
+                    body, _ = cells_text(book.rows(part), remaining)
                 except (ValueError, IndexError, OverflowError) as exc:
                     raise DocumentError(ErrorCode.MALFORMED, "The Excel workbook has a damaged cell.") from exc
                 text = f"{name}\n\n{body}".strip() if body else clean_text(name)

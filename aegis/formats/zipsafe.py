@@ -12,8 +12,10 @@ from __future__ import annotations
 import re
 import zipfile
 from pathlib import Path
+from typing import Any
 
 from aegis.formats.base import DocumentError, Limits
+from aegis.formats.ziplean import LeanZip, Unsupported
 from aegis.vocabulary import ErrorCode
 
 _DRIVE = re.compile(r"^[A-Za-z]:")
@@ -23,15 +25,28 @@ _RATIO_FLOOR = 1024 * 1024
 PROLOG_BYTES = 4096
 
 
-def open_zip(path: Path) -> zipfile.ZipFile:
-    """Open the archive or say it is damaged (``PK`` followed by noise, truncation)."""
+#: What :func:`open_zip` gives: the lean reader, or zipfile for archives it does not take.
+ZipArchive = zipfile.ZipFile | LeanZip
+
+
+def open_zip(path: Path, data: bytes | None = None) -> ZipArchive:
+    """Open the archive or say it is damaged (``PK`` followed by noise, truncation).
+
+    ``data`` is the whole file when the caller already holds it.
+    """
+    try:
+        return LeanZip(path, data)
+    except Unsupported:
+        pass
+    except OSError as exc:
+        raise DocumentError(ErrorCode.MALFORMED, "The file is a damaged zip container and cannot be opened.") from exc
     try:
         return zipfile.ZipFile(path)
     except (zipfile.BadZipFile, zipfile.LargeZipFile, OSError, ValueError, EOFError) as exc:
         raise DocumentError(ErrorCode.MALFORMED, "The file is a damaged zip container and cannot be opened.") from exc
 
 
-def check_zip(zf: zipfile.ZipFile, limits: Limits) -> list[zipfile.ZipInfo]:
+def check_zip(zf: ZipArchive, limits: Limits) -> list[Any]:
     """Reject archives that are bombs, carry unsafe names or are encrypted."""
     infos = zf.infolist()
     if len(infos) > limits.max_zip_entries:
@@ -42,8 +57,8 @@ def check_zip(zf: zipfile.ZipFile, limits: Limits) -> list[zipfile.ZipInfo]:
     total = 0
     for info in infos:
         name = info.filename
-        parts = name.replace("\\", "/").split("/")
-        if name.startswith(("/", "\\")) or _DRIVE.match(name) or ".." in parts or "\0" in name or "\\" in name:
+        parts = name.split("/")  # a backslash anywhere is refused below
+        if name.startswith(("/", "\\")) or ".." in parts or "\0" in name or "\\" in name or _DRIVE.match(name):
             raise DocumentError(ErrorCode.UNSAFE_ARCHIVE)
         if info.flag_bits & 0x1:
             raise DocumentError(ErrorCode.ENCRYPTED, "The archive's entries are encrypted.")
@@ -60,7 +75,7 @@ def check_zip(zf: zipfile.ZipFile, limits: Limits) -> list[zipfile.ZipInfo]:
     return infos
 
 
-def read_prolog(zf: zipfile.ZipFile, name: str, size: int = PROLOG_BYTES) -> bytes:
+def read_prolog(zf: ZipArchive, name: str, size: int = PROLOG_BYTES) -> bytes:
     """The first bytes of an entry, inflated no further than needed."""
     try:
         with zf.open(name) as fh:
@@ -69,7 +84,7 @@ def read_prolog(zf: zipfile.ZipFile, name: str, size: int = PROLOG_BYTES) -> byt
         raise DocumentError(ErrorCode.MALFORMED, "A part of the archive is damaged.") from exc
 
 
-def check_xml_prologs(zf: zipfile.ZipFile, infos: list[zipfile.ZipInfo], *, allow_doctype: bool) -> None:
+def check_xml_prologs(zf: ZipArchive, infos: list[Any], *, allow_doctype: bool) -> None:
     """Reject XML parts that declare entities (XXE, billion laughs).
 
     OOXML and ODF never use a DTD, so any ``<!DOCTYPE`` there is hostile. XHTML in
