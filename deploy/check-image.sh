@@ -13,7 +13,8 @@
 # image) and beat. They talk to the host's PostgreSQL (a private database) and Redis (a
 # free db index) over --network host, and share the blob store on a named volume. A
 # tenant is created with `aegis` inside the gateway container; corpus files of several
-# formats are uploaded with curl and must all succeed; the content worker is SIGKILLed
+# formats (and a PNG scan, and a HEIC photo when .venv has pillow-heif to encode it)
+# are uploaded with curl and must all succeed; the content worker is SIGKILLed
 # in the middle of a large PDF and restarted, and that document must still succeed
 # exactly once. Last, aegis's S3 blob store makes a round trip from inside the image to
 # a local S3 server (moto's, from .venv; skipped without it), since the image keeps
@@ -361,8 +362,20 @@ upload_formats() {
   scan=$(make_scan "$corpus")
   for i in "${!FILES[@]}"; do ids+=("$(upload "$corpus/${FILES[$i]}")"); done
   scan_id=$(upload "$scan")
+  # The same page as an iPhone's HEIC photo, read by the image's pi-heif (decode only):
+  # encoded here with pillow-heif from the repository's .venv; skipped without it.
+  local heic_id=""
+  if .venv/bin/python -c 'import pillow_heif' >/dev/null 2>&1; then
+    .venv/bin/python -c 'import sys, pillow_heif; from PIL import Image
+pillow_heif.from_pillow(Image.open(sys.argv[1]).convert("RGB")).save(sys.argv[2], quality=90)' \
+      "$scan" "$WORK/scan/IMG_0001.HEIC"
+    heic_id=$(upload "$WORK/scan/IMG_0001.HEIC")
+  else
+    log "  no HEIC photo: no .venv with pillow-heif"
+  fi
   for i in "${!FILES[@]}"; do wait_document "${ids[$i]}" "${FILES[$i]}" 300; done
   wait_document "$scan_id" "scan.png (page 1 of pdflatex-4-pages.pdf)" 300
+  [ -z "$heic_id" ] || wait_document "$heic_id" "IMG_0001.HEIC (the same page as a HEIC photo)" 300
   # The scan really went through Tesseract inside the image and gave its words back.
   api "/v1/documents/$scan_id" >"$WORK/scan.json"
   api "/v1/documents/$scan_id/content" >"$WORK/scan-content.json"

@@ -89,6 +89,10 @@ def main() -> int:
     for name in our_modules():
         importlib.import_module(name)
     check_aws_clients()
+    # HEIC support (pi-heif) is loaded at first use, not at import: load its libheif now.
+    from aegis.formats.image import register_heif
+
+    register_heif()
     print(f"precompile: {len(sys.modules)} modules imported, bytecode written for them")
     return 0
 
