@@ -492,7 +492,7 @@ main() {
   step "gateway" start_gateway
   step "workers and beat" start_workers
   step "tenant" create_tenant
-  step "uploads of $((${#FILES[@]} + 1)) files" upload_formats
+  step "uploads of $((${#FILES[@]} + 1)) files and a HEIC photo" upload_formats
   step "worker SIGKILLed mid-stage" kill_worker_mid_stage
   step "S3 blob store" s3_round_trip
 }
