@@ -115,7 +115,8 @@ def test_botocore_keeps_the_models_of_s3_and_the_credential_services_only() -> N
     """botocore ships ~400 service models (25 MB); the S3 blob store needs s3, and its
     credential providers sts (IRSA, assume-role), sso, sso-oidc and signin."""
     runs = " ".join(_stages()[0].all("RUN"))
-    match = re.search(r'find "\$site/botocore/data" -mindepth 1 -maxdepth 1 -type d\s+((?:! -name \S+\s+)+)-exec rm', runs)
+    pruning = r'find "\$site/botocore/data" -mindepth 1 -maxdepth 1 -type d\s+((?:! -name \S+\s+)+)-exec rm'
+    match = re.search(pruning, runs)
     assert match, "botocore's models are pruned in the build stage"
     kept = set(re.findall(r"! -name (\S+)", match.group(1)))
     assert kept == {"s3", "sts", "sso", "sso-oidc", "signin"}
