@@ -28,6 +28,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Literal, NoReturn, TypeVar
 
+from aegis.observability import tracing
 from aegis.ocr.settings import OcrSettings, OcrSettingsError
 from aegis.pipeline.registry import REGISTRY
 
@@ -513,6 +514,11 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
     }
     heartbeat = _raw(env, "AEGIS_HEARTBEAT_FILE")
     storage_dir, storage = _storage(env, data_dir)
+    # The standard OTEL_* variables are not ours, but an exporter that cannot start must stop
+    # every process here, not each forked child at its first span.
+    exporter_problem = tracing.exporter_problem(env)
+    if exporter_problem:
+        raise SettingsError(exporter_problem)
     return Settings(
         data_dir=data_dir,
         database_url=database_url,

@@ -13,9 +13,13 @@
 # image) and beat. They talk to the host's PostgreSQL (a private database) and Redis (a
 # free db index) over --network host, and share the blob store on a named volume. A
 # tenant is created with `aegis` inside the gateway container; corpus files of several
-# formats are uploaded with curl and must all succeed; the content worker is SIGKILLed
+# formats (and a PNG scan, and a HEIC photo when .venv has pillow-heif to encode it)
+# are uploaded with curl and must all succeed; the content worker is SIGKILLed
 # in the middle of a large PDF and restarted, and that document must still succeed
-# exactly once. Everything it created is removed on exit, failure included.
+# exactly once. Last, aegis's S3 blob store makes a round trip from inside the image to
+# a local S3 server (moto's, from .venv; skipped without it), since the image keeps
+# botocore's models for S3 and the credential services only. Everything it created is
+# removed on exit, failure included.
 #
 # Environment (all optional):
 #   AEGIS_IMAGE        image to build and run          (localhost/aegis:check)
@@ -183,6 +187,7 @@ cleanup() {
     done
   fi
   for c in "${CONTAINERS[@]}"; do podman rm -f -t 0 "$c" >/dev/null 2>&1; done
+  [ -z "$S3_PID" ] || kill "$S3_PID" 2>/dev/null
   podman volume rm -f "$VOLUME" >/dev/null 2>&1
   if [ -n "$DB_NAME" ]; then
     psql -q "$PG_ADMIN" -c "DROP DATABASE IF EXISTS \"$DB_NAME\" WITH (FORCE)" >/dev/null 2>&1
@@ -357,8 +362,20 @@ upload_formats() {
   scan=$(make_scan "$corpus")
   for i in "${!FILES[@]}"; do ids+=("$(upload "$corpus/${FILES[$i]}")"); done
   scan_id=$(upload "$scan")
+  # The same page as an iPhone's HEIC photo, read by the image's pi-heif (decode only):
+  # encoded here with pillow-heif from the repository's .venv; skipped without it.
+  local heic_id=""
+  if .venv/bin/python -c 'import pillow_heif' >/dev/null 2>&1; then
+    .venv/bin/python -c 'import sys, pillow_heif; from PIL import Image
+pillow_heif.from_pillow(Image.open(sys.argv[1]).convert("RGB")).save(sys.argv[2], quality=90)' \
+      "$scan" "$WORK/scan/IMG_0001.HEIC"
+    heic_id=$(upload "$WORK/scan/IMG_0001.HEIC")
+  else
+    log "  no HEIC photo: no .venv with pillow-heif"
+  fi
   for i in "${!FILES[@]}"; do wait_document "${ids[$i]}" "${FILES[$i]}" 300; done
   wait_document "$scan_id" "scan.png (page 1 of pdflatex-4-pages.pdf)" 300
+  [ -z "$heic_id" ] || wait_document "$heic_id" "IMG_0001.HEIC (the same page as a HEIC photo)" 300
   # The scan really went through Tesseract inside the image and gave its words back.
   api "/v1/documents/$scan_id" >"$WORK/scan.json"
   api "/v1/documents/$scan_id/content" >"$WORK/scan-content.json"
@@ -411,6 +428,60 @@ print(f"content attempts 2 (the second took {stages['content']['duration_ms']} m
 EOF
 }
 
+# The S3 blob store from inside the image, against a real S3 server (moto's, from the
+# repository's test virtualenv, on a free port): the Dockerfile keeps botocore's models
+# for s3 and the credential services only, so this proves what is left is enough for a
+# round trip through aegis's own store (check, upload, commit, read back, list, delete).
+# Skipped, with a line saying so, when no virtualenv with moto is there.
+S3_PID=""
+s3_round_trip() {
+  local python=.venv/bin/python port bucket
+  if ! "$python" -c 'import moto.server, boto3' >/dev/null 2>&1; then
+    log "  skipped: no .venv with moto (pip install -e '.[test]')"
+    return
+  fi
+  port=$(free_port)
+  bucket="aegis-check-$RANDOM$RANDOM"
+  "$python" -c "
+import sys, time
+from moto.server import ThreadedMotoServer
+ThreadedMotoServer(ip_address='127.0.0.1', port=$port, verbose=False).start()
+print('up', flush=True)
+time.sleep(3600)
+" >"$WORK/moto.log" 2>&1 &
+  S3_PID=$!
+  wait_until 60 "the S3 server" grep -qx up "$WORK/moto.log"
+  local credentials=(-e AWS_ACCESS_KEY_ID=check -e AWS_SECRET_ACCESS_KEY=check-secret
+    -e AWS_DEFAULT_REGION=us-east-1 -e AWS_SHARED_CREDENTIALS_FILE=/dev/null -e AWS_CONFIG_FILE=/dev/null
+    -e AWS_EC2_METADATA_DISABLED=true)
+  podman run --rm --network host --read-only --tmpfs /tmp --cap-drop ALL --security-opt no-new-privileges \
+    --user 10001:10001 "${credentials[@]}" -e "AEGIS_STORAGE_URL=s3://$bucket/blobs" \
+    -e "AEGIS_S3_ENDPOINT_URL=http://127.0.0.1:$port" -e AEGIS_S3_ADDRESSING_STYLE=path "$IMAGE" python -c '
+import hashlib
+from aegis.config import load_settings
+from aegis.persistence.storage import open_store
+store = open_store(load_settings())
+store.client.create_bucket(Bucket=store.bucket)
+store.check()
+data = b"aegis check-image " * 4096
+incoming = store.incoming()
+incoming.write(data)
+store.commit(incoming, "tenant")
+sha = hashlib.sha256(data).hexdigest()
+assert store.exists("tenant", sha)
+with store.open("tenant", sha) as blob:
+    assert blob.read() == data
+assert list(store.iter_blobs()) == [("tenant", sha)], list(store.iter_blobs())
+store.delete("tenant", sha)
+assert not store.exists("tenant", sha)
+store.client.delete_bucket(Bucket=store.bucket)
+print(f"S3 round trip through {store.location}: put, commit, read, list, delete")
+' || die "the S3 blob store does not work in the image"
+  kill "$S3_PID" 2>/dev/null
+  wait "$S3_PID" 2>/dev/null || true
+  S3_PID=""
+}
+
 main() {
   step "install podman" install_podman
   step "base image" build_base
@@ -421,8 +492,9 @@ main() {
   step "gateway" start_gateway
   step "workers and beat" start_workers
   step "tenant" create_tenant
-  step "uploads of $((${#FILES[@]} + 1)) files" upload_formats
+  step "uploads of $((${#FILES[@]} + 1)) files and a HEIC photo" upload_formats
   step "worker SIGKILLed mid-stage" kill_worker_mid_stage
+  step "S3 blob store" s3_round_trip
 }
 
 main "$@"

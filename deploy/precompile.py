@@ -11,7 +11,8 @@ Python writes a .pyc for exactly those modules. A module imported lazily later
 still works, compiled in memory at first use.
 
 It is also a smoke test of the image: every Aegis module must import with the
-image's system libraries (libmagic, Tesseract), or the build fails here.
+image's system libraries (libmagic, Tesseract), or the build fails here; and the
+AWS services the Dockerfile keeps botocore's models for must still make clients.
 """
 
 from __future__ import annotations
@@ -57,6 +58,28 @@ def our_modules() -> list[str]:
     return names
 
 
+# The services whose botocore models the Dockerfile keeps (the S3 blob store and the
+# credential providers it may go through); deleting one of them breaks the build here.
+AWS_SERVICES = ("s3", "sts", "sso", "sso-oidc", "signin")
+
+
+def check_aws_clients() -> None:
+    """Make a client for each kept service and sign an S3 URL: offline, no credentials looked up.
+
+    Client creation loads the service model, the endpoint rules and the partitions; the
+    presigned URL resolves an endpoint through them, as the blob store's first call does.
+    """
+    import boto3
+
+    session = boto3.session.Session(aws_access_key_id="check", aws_secret_access_key="check",
+                                    region_name="eu-west-1")
+    for service in AWS_SERVICES:
+        session.client(service)
+    url = session.client("s3").generate_presigned_url("get_object", Params={"Bucket": "aegis", "Key": "k"})
+    if not (url.startswith("https://aegis.s3.") and ".amazonaws.com/k?" in url):
+        raise SystemExit(f"precompile: unexpected S3 URL {url}")
+
+
 def main() -> int:
     if sys.flags.dont_write_bytecode:
         print("precompile: bytecode writing is off (PYTHONDONTWRITEBYTECODE)", file=sys.stderr)
@@ -65,6 +88,11 @@ def main() -> int:
         importlib.import_module(name)
     for name in our_modules():
         importlib.import_module(name)
+    check_aws_clients()
+    # HEIC support (pi-heif) is loaded at first use, not at import: load its libheif now.
+    from aegis.formats.image import register_heif
+
+    register_heif()
     print(f"precompile: {len(sys.modules)} modules imported, bytecode written for them")
     return 0
 

@@ -58,6 +58,49 @@ def protocol(environ: Mapping[str, str] | None = None) -> str:
     return value.strip().lower() or "http/protobuf"
 
 
+#: The protocols we export over, and the module each needs. gRPC is an optional extra
+#: (``aegis[otlp-grpc]``): grpcio is the largest dependency of all, and the image leaves it out.
+PROTOCOLS = {
+    "http/protobuf": "opentelemetry.exporter.otlp.proto.http",
+    "grpc": "opentelemetry.exporter.otlp.proto.grpc",
+}
+GRPC_EXTRA = "aegis[otlp-grpc]"
+
+
+def exporter_problem(environ: Mapping[str, str] | None = None) -> str | None:
+    """Why the configured exporter cannot start, in one line naming the variable; None when it can.
+
+    Checked when settings load (every process start), so ``grpc`` without its extra stops
+    the gateway and the workers at once instead of failing in each forked child later.
+    Looks the exporter's module up without importing it; nothing is looked up when
+    tracing is off.
+    """
+    env = os.environ if environ is None else environ
+    if not configured(env):
+        return None
+    name = ("OTEL_EXPORTER_OTLP_TRACES_PROTOCOL" if env.get("OTEL_EXPORTER_OTLP_TRACES_PROTOCOL")
+            else "OTEL_EXPORTER_OTLP_PROTOCOL")
+    value = protocol(env)
+    module = PROTOCOLS.get(value)
+    if module is None:
+        return f"{name} must be one of {', '.join(sorted(PROTOCOLS))}, got {value!r}"
+    if not _installed(module):
+        if value == "grpc":
+            return (f"{name}=grpc needs the OTLP gRPC exporter, which is not installed: "
+                    f"pip install '{GRPC_EXTRA}' (or export over http/protobuf, the default)")
+        return f"{name}={value} needs {module}, which is not installed"
+    return None
+
+
+def _installed(module: str) -> bool:
+    from importlib.util import find_spec
+
+    try:
+        return find_spec(module) is not None
+    except (ImportError, ValueError):  # a parent package is missing, or blocked in sys.modules
+        return False
+
+
 def setup(service_name: str) -> bool:
     """Start the SDK and the instrumentations in this process, once; False when tracing is off.
 

@@ -93,8 +93,13 @@ def test_bytecode_is_compiled_for_our_code_not_for_dependencies_python2_files() 
 def test_runtime_has_tesseract_with_osd_english_and_the_documented_language_packs() -> None:
     final = _stages()[-1]
     runs = " ".join(final.all("RUN"))
-    for package in ("tesseract-ocr", "tesseract-ocr-osd", "tesseract-ocr-eng"):
+    for package in ("libtesseract5", "tesseract-ocr-osd", "tesseract-ocr-eng"):
         assert re.search(rf"(^|\s){re.escape(package)}(\s|$)", runs), package
+    # The `tesseract` program alone, from Debian's tesseract-ocr package of the library's own
+    # version; installing the package would bring the training tools and their Cairo/Pango/X11.
+    assert "apt-get download \"tesseract-ocr=$(dpkg-query -W -f='${Version}' libtesseract5)\"" in runs
+    assert "./usr/bin/tesseract" in runs
+    assert not re.search(r"install[^&]*\stesseract-ocr(\s|$)", runs), "the package with the training tools"
     args = dict(arg.split("=", 1) for arg in final.all("ARG") if "=" in arg)
     assert args["OCR_LANGUAGES"].strip('"').split() == ["deu", "fra", "spa"]
     # Each code becomes Debian's tesseract-ocr-<code> package, and the build checks it.
@@ -104,6 +109,19 @@ def test_runtime_has_tesseract_with_osd_english_and_the_documented_language_pack
     values = yaml.safe_load((REPO / "helm" / "aegis" / "values.yaml").read_text())
     installed = {"eng", *args["OCR_LANGUAGES"].strip('"').split()}
     assert set(values["config"]["ocr"]["languages"].split("+")) <= installed
+
+
+def test_botocore_keeps_the_models_of_s3_and_the_credential_services_only() -> None:
+    """botocore ships ~400 service models (25 MB); the S3 blob store needs s3, and its
+    credential providers sts (IRSA, assume-role), sso, sso-oidc and signin."""
+    runs = " ".join(_stages()[0].all("RUN"))
+    pruning = r'find "\$site/botocore/data" -mindepth 1 -maxdepth 1 -type d\s+((?:! -name \S+\s+)+)-exec rm'
+    match = re.search(pruning, runs)
+    assert match, "botocore's models are pruned in the build stage"
+    kept = set(re.findall(r"! -name (\S+)", match.group(1)))
+    assert kept == {"s3", "sts", "sso", "sso-oidc", "signin"}
+    precompile = (REPO / "deploy" / "precompile.py").read_text()
+    assert 'AWS_SERVICES = ("s3", "sts", "sso", "sso-oidc", "signin")' in precompile, "the build proves them"
 
 
 def test_image_runs_as_the_non_root_user_the_chart_expects() -> None:

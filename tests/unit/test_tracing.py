@@ -135,3 +135,52 @@ def test_with_protocol_grpc_spans_reach_an_otlp_grpc_receiver() -> None:
         assert received == ["over grpc"]
     finally:
         server.stop(None)
+
+
+# The gRPC exporter is the optional extra aegis[otlp-grpc]; the test extra installs it, so its
+# absence is simulated the way Python spells "not installed": a None entry in sys.modules.
+def _run_without_grpc_exporter(code: str, **env: str) -> subprocess.CompletedProcess[str]:
+    blocked = 'import sys; sys.modules["opentelemetry.exporter.otlp.proto.grpc"] = None\n'
+    return _run(blocked + textwrap.dedent(code), **env)
+
+
+def test_grpc_without_its_extra_stops_a_worker_at_start_naming_the_extra(tmp_path) -> None:
+    result = _run_without_grpc_exporter("import celeryconfig\nprint('started')\n",
+                                        AEGIS_DATA_DIR=str(tmp_path),
+                                        OTEL_EXPORTER_OTLP_ENDPOINT="http://127.0.0.1:4317",
+                                        OTEL_EXPORTER_OTLP_PROTOCOL="grpc")
+    assert result.returncode == 2, result.stdout + result.stderr
+    assert "started" not in result.stdout
+    (line,) = result.stderr.strip().splitlines()
+    assert line.startswith("aegis: error: OTEL_EXPORTER_OTLP_PROTOCOL=grpc "), line
+    assert "pip install 'aegis[otlp-grpc]'" in line
+
+
+def test_the_exporter_check_names_the_variable_and_looks_nothing_up_while_tracing_is_off(tmp_path) -> None:
+    result = _run_without_grpc_exporter("""
+        import os, sys
+        from aegis.config import SettingsError, load_settings
+        from aegis.observability import tracing
+        off = {"OTEL_EXPORTER_OTLP_PROTOCOL": "grpc"}
+        assert tracing.exporter_problem(off) is None
+        assert not any(m.startswith("opentelemetry") and sys.modules[m] for m in sys.modules)
+        on = {"OTEL_EXPORTER_OTLP_ENDPOINT": "http://c:4318"}
+        assert tracing.exporter_problem(on) is None
+        traces = {**on, "OTEL_EXPORTER_OTLP_PROTOCOL": "http/protobuf", "OTEL_EXPORTER_OTLP_TRACES_PROTOCOL": "grpc"}
+        assert tracing.exporter_problem(traces).startswith("OTEL_EXPORTER_OTLP_TRACES_PROTOCOL=grpc needs")
+        json = {**on, "OTEL_EXPORTER_OTLP_PROTOCOL": "http/json"}
+        assert tracing.exporter_problem(json) == (
+            "OTEL_EXPORTER_OTLP_PROTOCOL must be one of grpc, http/protobuf, got 'http/json'")
+        try:
+            load_settings({"AEGIS_DATA_DIR": os.environ["AEGIS_DATA_DIR"], **json})
+        except SettingsError as exc:
+            assert str(exc).startswith("OTEL_EXPORTER_OTLP_PROTOCOL must be"), exc
+        else:
+            raise AssertionError("an unknown protocol was accepted")
+    """, AEGIS_DATA_DIR=str(tmp_path))
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_grpc_with_its_extra_installed_passes_the_check() -> None:
+    env = {"OTEL_EXPORTER_OTLP_ENDPOINT": "http://c:4317", "OTEL_EXPORTER_OTLP_PROTOCOL": "grpc"}
+    assert tracing.exporter_problem(env) is None
