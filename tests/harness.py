@@ -287,6 +287,11 @@ class Stack:
 
     def start_worker(self, stage: str, concurrency: int = 1, name: str | None = None) -> subprocess.Popen[bytes]:
         name = name or f"worker-{stage}"
+        running = self.procs.get(name)
+        if running is not None and running.poll() is None:
+            # Replacing it would orphan a live worker (never stopped, still consuming) whose
+            # heartbeat files share this name, so its readiness could pass for the new one's.
+            raise RuntimeError(f"{name} is already running; stop it first or pick another name")
         heartbeat = self.data_dir / f"{name}.heartbeat"
         ready = heartbeat.with_name(heartbeat.name + ".ready")
         ready.unlink(missing_ok=True)
@@ -331,6 +336,9 @@ class Stack:
         """
         import requests
 
+        running = self.procs.get(name)
+        if running is not None and running.poll() is None:
+            raise RuntimeError(f"{name} is already running; stop it first or pick another name")
         port = free_port()
         log = self.data_dir / f"{name}.log"
         self.logs[name] = log
