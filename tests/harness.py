@@ -314,7 +314,8 @@ class Stack:
         proc = subprocess.Popen(argv, env=env, cwd=ROOT, stdout=open(log, "ab"), stderr=subprocess.STDOUT,
                                 start_new_session=True)
         self.procs[name] = proc
-        deadline = time.monotonic() + 60
+        # Generous: importing the app and its parsers takes seconds, much longer on a loaded machine.
+        deadline = time.monotonic() + 120
         while not ready.exists():
             if proc.poll() is not None:
                 raise RuntimeError(f"{name} exited: {log.read_text()[-3000:]}")
@@ -360,7 +361,7 @@ class Stack:
             except requests.RequestException:  # the port opens before the app has loaded
                 return False
 
-        wait_for(up, 30, message=f"{name} /health")
+        wait_for(up, 90, message=f"{name} /health")  # gunicorn's worker imports the app after binding
         return url
 
     def create_tenant(self, name: str) -> str:
