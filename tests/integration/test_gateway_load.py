@@ -6,7 +6,8 @@ second from tenant A, against one gateway worker process, while tenant B's
 cut off at its body deadline (a gateway that queued B behind A's connections would
 answer B only after those ends), and B's upload succeeds. The assertions are on
 order and outcome, not on latency, so a loaded machine cannot fail them; B's p99 is
-printed. Beyond the caps, streams get 429 ``too_many_streams`` with ``Retry-After``.
+printed (bench/gateway_load.py measures it against an idle baseline). Beyond the
+caps, streams get 429 ``too_many_streams`` with ``Retry-After``.
 Every connection the test opens is closed before it ends.
 """
 
