@@ -287,6 +287,11 @@ class Stack:
 
     def start_worker(self, stage: str, concurrency: int = 1, name: str | None = None) -> subprocess.Popen[bytes]:
         name = name or f"worker-{stage}"
+        running = self.procs.get(name)
+        if running is not None and running.poll() is None:
+            # Replacing it would orphan a live worker (never stopped, still consuming) whose
+            # heartbeat files share this name, so its readiness could pass for the new one's.
+            raise RuntimeError(f"{name} is already running; stop it first or pick another name")
         heartbeat = self.data_dir / f"{name}.heartbeat"
         ready = heartbeat.with_name(heartbeat.name + ".ready")
         ready.unlink(missing_ok=True)
@@ -309,7 +314,8 @@ class Stack:
         proc = subprocess.Popen(argv, env=env, cwd=ROOT, stdout=open(log, "ab"), stderr=subprocess.STDOUT,
                                 start_new_session=True)
         self.procs[name] = proc
-        deadline = time.monotonic() + 60
+        # Generous: importing the app and its parsers takes seconds, much longer on a loaded machine.
+        deadline = time.monotonic() + 120
         while not ready.exists():
             if proc.poll() is not None:
                 raise RuntimeError(f"{name} exited: {log.read_text()[-3000:]}")
@@ -331,6 +337,9 @@ class Stack:
         """
         import requests
 
+        running = self.procs.get(name)
+        if running is not None and running.poll() is None:
+            raise RuntimeError(f"{name} is already running; stop it first or pick another name")
         port = free_port()
         log = self.data_dir / f"{name}.log"
         self.logs[name] = log
@@ -352,7 +361,7 @@ class Stack:
             except requests.RequestException:  # the port opens before the app has loaded
                 return False
 
-        wait_for(up, 30, message=f"{name} /health")
+        wait_for(up, 90, message=f"{name} /health")  # gunicorn's worker imports the app after binding
         return url
 
     def create_tenant(self, name: str) -> str:

@@ -89,7 +89,6 @@ def admit(
     second document, and the chains are sent in that order. The caller commits,
     then sends (``chain.send``) the returned documents.
     """
-    now = now or utcnow()
     ids = sorted(set(tenant_ids) if tenant_ids is not None else tenants_waiting(session))
     picks: list[list[Document]] = []
     for tenant_id in ids:
@@ -109,6 +108,9 @@ def admit(
         ))
         if rows:
             picks.append(rows)
+    # Stamped once the locks are held and the slots counted, never before: a time taken at
+    # the start of the pass could predate the end of the document whose slot it fills.
+    now = now or utcnow()
     admitted: list[Admitted] = []
     depth = 0
     while len(admitted) < budget and any(depth < len(rows) for rows in picks):

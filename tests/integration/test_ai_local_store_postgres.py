@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import os
-import uuid
 from collections.abc import Iterator
 
 import pytest
@@ -16,29 +14,20 @@ from aegis.ai.vectorstores.local import LocalVectorStore
 from aegis.config import load_settings
 from aegis.persistence.models import Base, Document, Tenant
 from aegis.services.search import search
+from tests.harness import postgres_database
 
-psycopg = pytest.importorskip("psycopg")
 pytestmark = pytest.mark.integration
-
-PG_ADMIN = os.environ.get("AEGIS_TEST_PG", "postgresql://postgres@127.0.0.1:5432/postgres")
 
 
 @pytest.fixture(scope="module")
 def factory() -> Iterator[sessionmaker[Session]]:
-    name = f"aegis_ai_test_{os.getpid()}_{uuid.uuid4().hex[:6]}"
-    try:
-        with psycopg.connect(PG_ADMIN, autocommit=True, connect_timeout=5) as conn:
-            conn.execute(f'CREATE DATABASE "{name}"')
-    except psycopg.OperationalError as exc:
-        pytest.skip(f"PostgreSQL not reachable: {exc}")
-    engine = create_engine("postgresql+psycopg://" + PG_ADMIN.split("://", 1)[1].rsplit("/", 1)[0] + f"/{name}")
-    try:
-        Base.metadata.create_all(engine)
-        yield sessionmaker(engine, expire_on_commit=False)
-    finally:
-        engine.dispose()
-        with psycopg.connect(PG_ADMIN, autocommit=True) as conn:
-            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    with postgres_database() as url:
+        engine = create_engine(url.replace("postgresql://", "postgresql+psycopg://", 1))
+        try:
+            Base.metadata.create_all(engine)
+            yield sessionmaker(engine, expire_on_commit=False)
+        finally:
+            engine.dispose()
 
 
 def test_vectors_round_trip_rank_and_stay_within_their_tenant_on_postgresql(factory, monkeypatch) -> None:

@@ -8,8 +8,6 @@ appended) on a re-run, vectors only where asked, on both databases Aegis runs on
 
 from __future__ import annotations
 
-import os
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -24,11 +22,10 @@ from aegis.formats.base import Page
 from aegis.persistence.models import Base, Chunk, Document, PageText, Tenant
 from aegis.pipeline.stages.content import ContentResult, save_content
 from aegis.text.chunking import ChunkSpan
+from tests.harness import postgres_database
 
-psycopg = pytest.importorskip("psycopg")
 pytestmark = pytest.mark.integration
 
-PG_ADMIN = os.environ.get("AEGIS_TEST_PG", "postgresql://postgres@127.0.0.1:5432/postgres")
 CHUNKS = 1_719  # DA-619p.pdf's count
 PAGES = 619
 
@@ -41,17 +38,13 @@ def factory(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[sessionm
         yield sessionmaker(engine, expire_on_commit=False)
         engine.dispose()
         return
-    name = f"aegis_bulk_test_{os.getpid()}_{uuid.uuid4().hex[:6]}"
-    with psycopg.connect(PG_ADMIN, autocommit=True, connect_timeout=5) as conn:
-        conn.execute(f'CREATE DATABASE "{name}"')
-    engine = create_engine("postgresql+psycopg://" + PG_ADMIN.split("://", 1)[1].rsplit("/", 1)[0] + f"/{name}")
-    try:
-        Base.metadata.create_all(engine)
-        yield sessionmaker(engine, expire_on_commit=False)
-    finally:
-        engine.dispose()
-        with psycopg.connect(PG_ADMIN, autocommit=True) as conn:
-            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    with postgres_database() as url:
+        engine = create_engine(url.replace("postgresql://", "postgresql+psycopg://", 1))
+        try:
+            Base.metadata.create_all(engine)
+            yield sessionmaker(engine, expire_on_commit=False)
+        finally:
+            engine.dispose()
 
 
 def _document(factory: sessionmaker[Session]) -> Document:

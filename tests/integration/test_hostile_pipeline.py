@@ -1,9 +1,7 @@
 """Hostile files through the real workers: each ends with its expected outcome,
-and the same workers then still process a normal PDF within seconds."""
+and the same workers then still process a normal PDF."""
 
 from __future__ import annotations
-
-import time
 
 import pytest
 
@@ -40,7 +38,8 @@ def test_hostile_inputs_end_with_their_expected_code_and_workers_keep_serving(
             problems.append((name, outcome, sorted(expected)))
     assert not problems, problems
 
-    started = time.monotonic()
-    doc = api.wait(api.upload(CORPUS / "pdf" / "google-doc-document.pdf").json()["id"], timeout=60)
-    assert doc["status"] == "succeeded"
-    assert time.monotonic() - started < 30
+    # Every hostile document has ended, so the workers are idle: a normal PDF succeeding
+    # (within the wait's generous bound, not a timed assertion) shows none was left wedged.
+    doc = api.wait(api.upload(CORPUS / "pdf" / "google-doc-document.pdf").json()["id"], timeout=120)
+    assert doc["status"] == "succeeded", doc
+    assert {run["status"] for run in doc["stages"].values()} <= {"succeeded", "skipped"}, doc["stages"]

@@ -78,11 +78,22 @@ SHORT_LIMITS = {
 }
 
 
+# For DA-619p, whose stages must not meet SHORT_LIMITS on a loaded machine: under a load
+# average of 13 its AI stage took 20.5 s (30 s limit), content 10.9 s, metadata 2.8 s (8 s).
+# The content limit still decides when the reconciler re-sends the killed stage; the
+# visibility timeout is longer than the test, so on Redis only the reconciler re-sends.
+BIG_PDF_LIMITS = {
+    "AEGIS_TIME_LIMIT_VALIDATE": "60", "AEGIS_TIME_LIMIT_METADATA": "60", "AEGIS_TIME_LIMIT_CONTENT": "60",
+    "AEGIS_TIME_LIMIT_OCR": "60", "AEGIS_TIME_LIMIT_AI": "120", "AEGIS_VISIBILITY_TIMEOUT": "900",
+}
+
+
 @contextmanager
-def reconciling_stack(broker_url: str, workers: bool = True) -> Iterator[Stack]:
-    """Gateway, beat and (unless told not to) the workers on ``broker_url``, with SHORT_LIMITS."""
+def reconciling_stack(broker_url: str, workers: bool = True, **limits: str) -> Iterator[Stack]:
+    """Gateway, beat and (unless told not to) the workers on ``broker_url``, with SHORT_LIMITS
+    (``limits`` override some)."""
     with postgres_database() as database_url:
-        stack = Stack(database_url, broker_url, **SHORT_LIMITS)
+        stack = Stack(database_url, broker_url, **{**SHORT_LIMITS, **limits})
         try:
             stack.migrate()
             stack.start_gateway()
@@ -132,8 +143,8 @@ def test_documents_queued_when_redis_restarts_still_end_succeeded(small_stack: t
 
 @pytest.fixture()
 def killable_stack(broker: RedisBroker | RabbitBroker) -> Iterator[Stack]:
-    """A stack on a broker of its own (Redis or RabbitMQ), short limits so the reconciler acts fast."""
-    with reconciling_stack(broker.url) as stack:
+    """A stack on a broker of its own (Redis or RabbitMQ), a short content limit so the reconciler acts fast."""
+    with reconciling_stack(broker.url, **BIG_PDF_LIMITS) as stack:
         yield stack
 
 
@@ -145,7 +156,8 @@ def test_a_whole_worker_killed_mid_stage_is_recovered_by_the_reconciler(killable
     wait_for(lambda: _running_worker(stack, doc_id, "content"), 120, interval=0.05, message="content to start")
     stack.stop("worker-content", sig=signal.SIGKILL)  # main process and pool child, no warm shutdown
     stack.start_worker("content")
-    doc = api.wait(doc_id, timeout=180)
+    # Bounded, not timed: the re-send after the content limit, then the rest of a big PDF.
+    doc = api.wait(doc_id, timeout=300)
     assert doc["status"] == "succeeded", doc
     assert doc["stages"]["content"]["attempts"] == 2
     pages, distinct_pages, chunks, distinct_chunks = _output_counts(stack, doc_id)
@@ -156,15 +168,21 @@ def test_a_whole_worker_killed_mid_stage_is_recovered_by_the_reconciler(killable
 def test_uploads_while_redis_is_down_are_accepted_quickly_and_end_succeeded(
     small_stack: tuple[Stack, RedisServer],
 ) -> None:
-    import time
+    import celeryconfig
 
     stack, server = small_stack
     api = ApiClient(stack.url, stack.create_tenant("broker-down"))
     server.stop()
-    started = time.monotonic()
-    response = api.upload(CORPUS / "pdf" / "pdflatex-outline.pdf")
+    # The broker stays down until the answer is in: a gateway waiting for it would hit the
+    # client's deadline. That deadline is the publish's worst case under celeryconfig's
+    # retry policy (a refused connection is far quicker) plus room for a loaded machine.
+    policy = celeryconfig.task_publish_retry_policy
+    attempts = policy["max_retries"] + 1
+    worst = celeryconfig.broker_connection_timeout * attempts + policy["interval_max"] * policy["max_retries"]
+    with open(CORPUS / "pdf" / "pdflatex-outline.pdf", "rb") as fh:
+        response = api.session.post(api.base + "/v1/documents", files={"file": ("pdflatex-outline.pdf", fh)},
+                                     timeout=worst + 15)
     assert response.status_code == 202, response.text
-    assert time.monotonic() - started < 15
     assert api.document(response.json()["id"])["status"] == "queued"
     server.start()
     stack.start_workers()
@@ -179,8 +197,11 @@ LOSS_ENV = dict(
     AEGIS_RECONCILE_INTERVAL="2",
 )
 LOSS_DOCUMENTS = 20
-# One reconcile interval, plus the workers' and beat's reconnection and a loaded machine.
-RECOVERY_BOUND = 2 + 25
+# Generous for one reconcile interval plus the workers' and beat's reconnection on a loaded
+# machine, yet shorter than the shortest stage limit: the reconciler's other path (a stage
+# with no progress for longer than its limit) cannot pass for the broker-loss check.
+RECOVERY_BOUND = min(int(v) for k, v in LOSS_ENV.items() if k.startswith("AEGIS_TIME_LIMIT_")) - 30
+assert RECOVERY_BOUND >= 60
 
 
 def _note(i: int) -> bytes:

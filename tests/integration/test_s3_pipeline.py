@@ -12,19 +12,13 @@ import pytest
 import redis
 
 from tests.harness import CORPUS, ApiClient, Stack, pick_redis_db, postgres_database, wait_for
-from tests.s3server import S3Server, running_s3
+from tests.s3server import S3Server
 from tests.scans import save_scan_pdf, scan_pages
 
 pytestmark = pytest.mark.integration
 PREFIX = "aegis"
 PDFS = ("minimal-document.pdf", "002-trivial-libre-office-writer.pdf", "google-doc-document.pdf",
         "multicolumn.pdf", "pdfkit.pdf")
-
-
-@pytest.fixture(scope="module")
-def s3() -> Iterator[S3Server]:
-    with running_s3() as server:
-        yield server
 
 
 @pytest.fixture(scope="module")

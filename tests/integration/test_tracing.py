@@ -32,7 +32,9 @@ def traced() -> Iterator[tuple[Stack, OtlpReceiver]]:
             database_url, f"redis://127.0.0.1:6379/{index}",
             OTEL_EXPORTER_OTLP_ENDPOINT=receiver.endpoint, OTEL_EXPORTER_OTLP_PROTOCOL="http/protobuf",
             OTEL_BSP_SCHEDULE_DELAY="200",
-            AEGIS_TIME_LIMIT_CONTENT="30", AEGIS_RECONCILE_INTERVAL="1", AEGIS_OCR_BATCH_PAGES="1",
+            # Short enough for the reconciler to re-send a killed content stage within the test,
+            # long enough for DA-619p's content stage on a loaded machine (10.9 s seen at load 13).
+            AEGIS_TIME_LIMIT_CONTENT="60", AEGIS_RECONCILE_INTERVAL="1", AEGIS_OCR_BATCH_PAGES="1",
         )
         try:
             stack.migrate()
@@ -128,7 +130,7 @@ def test_a_stage_resent_by_the_reconciler_after_a_killed_worker_reports_into_a_t
     wait_for(lambda: _running_worker(stack, doc_id, "content"), 120, interval=0.05, message="content to start")
     stack.stop("worker-content", sig=signal.SIGKILL)  # the message stays unacked; only the reconciler re-sends
     stack.start_worker("content")
-    doc = api.wait(doc_id, timeout=180)
+    doc = api.wait(doc_id, timeout=300)
     assert doc["status"] == "succeeded", doc
     assert doc["stages"]["content"]["attempts"] == 2
     first = doc["trace_id"]

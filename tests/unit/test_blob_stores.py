@@ -23,22 +23,12 @@ from aegis.persistence.storage import (
     clean_stale_temporaries,
     open_store,
 )
-from tests.s3server import CREDENTIALS, S3Server, running_s3
+from tests.s3server import S3Server
 
 TENANT = "tenant-a"
 OTHER = "tenant-b"
 
-
-@pytest.fixture(scope="module")
-def s3() -> Iterator[S3Server]:
-    with running_s3() as server:
-        yield server
-
-
-@pytest.fixture(autouse=True)
-def _aws_env(monkeypatch: pytest.MonkeyPatch) -> None:
-    for name, value in CREDENTIALS.items():
-        monkeypatch.setenv(name, value)
+pytestmark = pytest.mark.usefixtures("aws_env")  # tests/conftest.py
 
 
 def _settings(tmp_path: Path, **env: str):  # type: ignore[no-untyped-def]

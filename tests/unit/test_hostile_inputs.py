@@ -15,7 +15,8 @@ import pytest
 from aegis.formats import DocumentError, Limits, extract_metadata, extract_pages, validate
 from tests.hostile_inputs import CASES, OK
 
-# Generous: the point is "no hang", and CI machines are slower than laptops.
+# Generous: the point is "no hang" (a parser spinning on a bomb). Counted in this process's
+# CPU seconds, not wall-clock, so other processes loading the machine cannot use it up.
 MAX_SECONDS = 20.0
 
 
@@ -41,11 +42,11 @@ def test_there_are_at_least_25_hostile_cases() -> None:
 @pytest.mark.parametrize("name", sorted(CASES))
 def test_hostile_input_ends_in_its_expected_outcome_quickly(name: str, tmp_path: Path) -> None:
     filename, data, expected = CASES[name]()
-    started = time.monotonic()
+    started = time.process_time()
     outcome, result = run_case(tmp_path, filename, data)
-    elapsed = time.monotonic() - started
+    elapsed = time.process_time() - started
     assert outcome in expected, f"{name}: got {outcome} ({getattr(result, 'message', '')}), expected {set(expected)}"
-    assert elapsed < MAX_SECONDS, f"{name} took {elapsed:.1f}s"
+    assert elapsed < MAX_SECONDS, f"{name} took {elapsed:.1f} CPU seconds"
     if outcome == OK:
         metadata, pages = result  # type: ignore[misc]
         text = json.dumps(metadata)

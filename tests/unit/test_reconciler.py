@@ -127,6 +127,8 @@ def test_a_broker_that_lost_its_marker_is_a_loss_once_with_a_new_epoch(settings)
 
 
 def test_after_a_broker_loss_queued_and_orphaned_running_documents_are_sent_again_at_once(settings) -> None:
+    # Taken first, so `later` (made below) is after it however slowly the rows are written.
+    before = utcnow() - timedelta(seconds=1)  # the broker restarted; `later` was sent after it
     with session_scope(settings) as session:
         queued = _document(session, "b" * 64)
         orphan = _document(session, "c" * 64)
@@ -137,8 +139,7 @@ def test_after_a_broker_loss_queued_and_orphaned_running_documents_are_sent_agai
             run.status, run.attempts, run.task_id, run.started_at = "running", 1, task, utcnow()
             doc.status = "processing"
         for doc in (queued, orphan, live):
-            doc.progress_at = utcnow() - timedelta(seconds=3)
-    before = utcnow() - timedelta(seconds=1)  # `later` was sent after the broker restarted
+            doc.progress_at = before - timedelta(seconds=2)
     with session_scope(settings) as session:
         actions, complete = reconciler.after_broker_loss(session, before, {"t-live"})
     assert complete

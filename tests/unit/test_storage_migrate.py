@@ -9,7 +9,6 @@ import json
 import os
 import subprocess
 import sys
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -18,13 +17,7 @@ import pytest
 from aegis.config import load_settings
 from aegis.persistence.storage import VolumeBlobStore, open_store
 from tests.harness import ROOT
-from tests.s3server import CREDENTIALS, S3Server, running_s3
-
-
-@pytest.fixture(scope="module")
-def s3() -> Iterator[S3Server]:
-    with running_s3() as server:
-        yield server
+from tests.s3server import CREDENTIALS, S3Server
 
 
 def _migrate(env: dict[str, str], *args: str) -> tuple[int, dict[str, Any]]:

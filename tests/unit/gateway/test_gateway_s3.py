@@ -14,23 +14,13 @@ from pypdf import PdfReader
 
 from aegis.persistence.s3 import PART_SIZE
 from aegis.services.tenants import IssuedKey
-from tests.s3server import CREDENTIALS, S3Server, running_s3
+from tests.s3server import S3Server
 from tests.unit.gateway.conftest import AppFactory, authorised, new_tenant
 from web import context
 
 Problem = Callable[..., dict[str, Any]]
 
-
-@pytest.fixture(scope="module")
-def s3() -> Iterator[S3Server]:
-    with running_s3() as server:
-        yield server
-
-
-@pytest.fixture(autouse=True)
-def _aws_env(monkeypatch: pytest.MonkeyPatch) -> None:
-    for name, value in CREDENTIALS.items():
-        monkeypatch.setenv(name, value)
+pytestmark = pytest.mark.usefixtures("aws_env")  # tests/conftest.py
 
 
 @pytest.fixture()
