@@ -10,8 +10,10 @@ the local features stable (a soft hyphen inside a word would split it in two).
 from __future__ import annotations
 
 import re
+import sys
 import unicodedata
 from collections.abc import Iterable
+from functools import lru_cache
 
 # Bidi embeddings/overrides/isolates and marks, zero-width space/joiners, word
 # joiner and invisible operators, BOM, Mongolian vowel separator, soft hyphen,
@@ -72,19 +74,43 @@ def fold(text: str) -> str:
     Combining marks are dropped after NFKD and the result recomposed, which keeps
     scripts such as Hangul (decomposed but not combining) intact.
     """
+    if text.isascii():
+        return text.lower()  # what the general path gives for ASCII, ten times faster
     decomposed = unicodedata.normalize("NFKD", text.casefold())
-    stripped = "".join(ch for ch in decomposed if not unicodedata.combining(ch))
-    return unicodedata.normalize("NFC", stripped)
+    return unicodedata.normalize("NFC", _combining_marks().sub("", decomposed))
+
+
+@lru_cache(maxsize=1)
+def _combining_marks() -> re.Pattern[str]:
+    """Every character with a non-zero combining class, as one character class.
+
+    Built once per process from the running ``unicodedata`` (so it always agrees
+    with ``unicodedata.combining``): one ``sub`` instead of a Python test per character.
+    """
+    ranges: list[str] = []
+    start = previous = -2
+    for code in range(0x300, sys.maxunicode + 1):
+        if not unicodedata.combining(chr(code)):
+            continue
+        if code != previous + 1:
+            if start >= 0:
+                ranges.append(_char_range(start, previous))
+            start = code
+        previous = code
+    ranges.append(_char_range(start, previous))
+    return re.compile("[" + "".join(ranges) + "]")
+
+
+def _char_range(first: int, last: int) -> str:
+    return re.escape(chr(first)) if first == last else f"{re.escape(chr(first))}-{re.escape(chr(last))}"
 
 
 def tokenize(text: str) -> list[str]:
     """Folded word tokens; apostrophes inside words are kept ("don't")."""
-    tokens = []
-    for match in _WORD_RE.finditer(fold(text)):
-        token = match.group(0).replace("’", "'")
-        if len(token) <= MAX_TOKEN_CHARS:
-            tokens.append(token)
-    return tokens
+    folded = fold(text)
+    if "’" in folded:
+        folded = folded.replace("’", "'")  # only ever inside a word: the pattern keeps it there
+    return [token for token in _WORD_RE.findall(folded) if len(token) <= MAX_TOKEN_CHARS]
 
 
 def _paragraphs(text: str) -> list[str]:
