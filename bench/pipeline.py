@@ -69,9 +69,18 @@ def through_pipeline(
             stack.start_workers(concurrency)
             api = ApiClient(stack.url, stack.create_tenant("bench"))
             started = time.perf_counter()
+            latencies: list[float] = []
+
+            def upload(path: Path) -> Any:
+                sent = time.perf_counter()
+                response = api.upload(path)
+                latencies.append(time.perf_counter() - sent)
+                return response
+
             with ThreadPoolExecutor(clients) as pool:
-                ids = [r.json()["id"] for r in pool.map(api.upload, paths)]
-            print(f"  uploads accepted in {time.perf_counter() - started:.1f} s", file=sys.stderr)
+                ids = [r.json()["id"] for r in pool.map(upload, paths)]
+            print(f"uploads accepted in {time.perf_counter() - started:.1f} s ({clients} clients, median "
+                  f"{statistics.median(latencies) * 1000:.0f} ms per upload)")
             outcomes: dict[str, int] = {}
             for i, doc_id in enumerate(ids, 1):
                 status = api.wait(doc_id, timeout=1800)["status"]
