@@ -32,6 +32,7 @@ sys.path.insert(0, str(ROOT))
 
 from aegis.config import load_settings  # noqa: E402
 from aegis.pipeline.inprocess import extract, local_settings  # noqa: E402
+from aegis.pipeline.registry import REGISTRY  # noqa: E402
 from tests.harness import CORPUS, ApiClient, Stack, pick_redis_db, postgres_database  # noqa: E402
 
 
@@ -56,7 +57,7 @@ def in_process(paths: list[Path]) -> tuple[float, dict[str, int]]:
 
 
 def through_pipeline(
-    paths: list[Path], concurrency: int, clients: int, env: dict[str, str]
+    paths: list[Path], concurrency: int, clients: int, env: dict[str, str], per_stage: dict[str, int]
 ) -> tuple[float, dict[str, int], Any]:
     redis_url = f"redis://127.0.0.1:6379/{pick_redis_db()}"
     import redis
@@ -66,7 +67,8 @@ def through_pipeline(
         try:
             stack.migrate()
             stack.start_gateway()
-            stack.start_workers(concurrency)
+            for stage in REGISTRY.names:
+                stack.start_worker(stage, per_stage.get(stage, concurrency))
             api = ApiClient(stack.url, stack.create_tenant("bench"))
             started = time.perf_counter()
             latencies: list[float] = []
@@ -100,7 +102,6 @@ def stage_report(settings: Any, ids: set[str]) -> list[str]:
 
     from aegis.persistence.db import session_scope
     from aegis.persistence.models import StageRun, as_utc
-    from aegis.pipeline.registry import REGISTRY
 
     busy: dict[str, float] = {}
     hops: list[float] = []
@@ -146,22 +147,26 @@ def main() -> None:
     parser.add_argument("--corpus", type=Path, default=CORPUS,
                         help="folder of files, read recursively (default: %(default)s)")
     parser.add_argument("--concurrency", type=int, default=1, help="processes per stage worker")
+    parser.add_argument("--stage-concurrency", action="append", default=[], metavar="STAGE=N",
+                        help="processes of one stage's worker instead of --concurrency, e.g. ai=2 (repeatable)")
     parser.add_argument("--clients", type=int, default=4, help="concurrent uploading clients")
     parser.add_argument("--env", action="append", default=[], metavar="NAME=VALUE",
                         help="a setting for the stack's processes, e.g. AEGIS_TASK_EVENTS=0 (repeatable)")
     args = parser.parse_args()
     env = dict(item.split("=", 1) for item in args.env)
+    per_stage = {name: int(n) for name, n in (item.split("=", 1) for item in args.stage_concurrency)}
     paths = corpus_files(args.corpus)
     print(f"{len(paths)} files from {args.corpus}")
     print(f"before baseline: {load()}")
     base_seconds, base_outcomes = in_process(paths)
     print(f"before pipeline: {load()}")
-    pipe_seconds, pipe_outcomes, report = through_pipeline(paths, args.concurrency, args.clients, env)
+    pipe_seconds, pipe_outcomes, report = through_pipeline(paths, args.concurrency, args.clients, env, per_stage)
     print(f"after pipeline:  {load()}")
     base_rate = len(paths) / base_seconds
     pipe_rate = len(paths) / pipe_seconds
     print(f"in one process (aegis extract): {base_seconds:7.2f} s  {base_rate:6.2f} docs/s  {base_outcomes}")
-    print(f"pipeline (5 workers x {args.concurrency}): {pipe_seconds:7.2f} s  {pipe_rate:6.2f} docs/s  {pipe_outcomes}")
+    topology = ", ".join(f"{n} x {per_stage.get(n, args.concurrency)}" for n in REGISTRY.names)
+    print(f"pipeline ({topology}): {pipe_seconds:7.2f} s  {pipe_rate:6.2f} docs/s  {pipe_outcomes}")
     for line in report:
         print(line)
     print(f"ratio pipeline/baseline: {pipe_rate / base_rate:.2f}")
