@@ -145,7 +145,7 @@ class _FeatureTable:
         fid = self.feature_ids.get(key)
         if fid is None:
             fid = self.feature_ids[key] = self.codes.size
-            self.codes.append(_bucket(key, self.dim))
+            self.codes.append(_bucket.__wrapped__(key, self.dim))  # the table is the cache
             self.weights.append(weight)
         return fid
 
@@ -179,8 +179,8 @@ def _first_seen_totals(ids: np.ndarray, counts: np.ndarray) -> tuple[np.ndarray,
 
 
 _TABLES: dict[int, _FeatureTable] = {}
-# Bounded memory for a long-lived worker: start afresh past this many features.
-_TABLE_LIMIT = 2_000_000
+# Bounded memory for a long-lived worker (~100 MB at the limit): start afresh past this many features.
+_TABLE_LIMIT = 300_000
 
 
 def _table(dim: int) -> _FeatureTable:

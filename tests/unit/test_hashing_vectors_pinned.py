@@ -63,3 +63,14 @@ def test_fold_is_casefold_without_marks(text: str) -> None:
     decomposed = unicodedata.normalize("NFKD", text.casefold())
     expected = unicodedata.normalize("NFC", "".join(ch for ch in decomposed if not unicodedata.combining(ch)))
     assert fold(text) == expected
+
+
+def test_vectors_stay_the_same_when_the_feature_table_starts_afresh(monkeypatch: pytest.MonkeyPatch) -> None:
+    from aegis.ai import embeddings
+
+    monkeypatch.setattr(embeddings, "_TABLE_LIMIT", 50)  # a fresh table before nearly every text
+    monkeypatch.setattr(embeddings, "_TABLES", {})
+    embedder = HashingEmbedder(64)
+    for text, entries in zip(PINNED["texts"], PINNED["vectors"]["64"], strict=True):
+        assert embedder.vector(text).tobytes() == _dense(entries, 64).tobytes()
+    assert len(embeddings._TABLES[64]) < 10_000
