@@ -101,17 +101,33 @@ def text_features(text: str) -> Counter[str]:
 
 
 class _Column:
-    """A numpy array grown by doubling, so appends are amortised O(1) and reads free."""
+    """Values appended to a Python list (cheap one at a time), read as a numpy array.
+
+    The array is synced by slices and grown by doubling, so appends stay O(1) and
+    reading after new values costs only the new values.
+    """
 
     def __init__(self, dtype: type) -> None:
-        self.data: np.ndarray = np.zeros(1024, dtype=dtype)
-        self.size = 0
+        self.values: list[Any] = []
+        self._array: np.ndarray = np.zeros(1024, dtype=dtype)
+        self._synced = 0
 
-    def append(self, value: object) -> None:
-        if self.size == len(self.data):
-            self.data = np.concatenate([self.data, np.zeros_like(self.data)])
-        self.data[self.size] = value
-        self.size += 1
+    def __len__(self) -> int:
+        return len(self.values)
+
+    def append(self, value: Any) -> None:
+        self.values.append(value)
+
+    def array(self) -> np.ndarray:
+        size = len(self.values)
+        if self._synced < size:
+            if size > len(self._array):
+                grown = np.zeros(max(size, 2 * len(self._array)), dtype=self._array.dtype)
+                grown[: self._synced] = self._array[: self._synced]
+                self._array = grown
+            self._array[self._synced : size] = self.values[self._synced : size]
+            self._synced = size
+        return self._array
 
 
 class _FeatureTable:
@@ -139,12 +155,12 @@ class _FeatureTable:
         self.bigram_ids: dict[int, int] = {}
 
     def __len__(self) -> int:
-        return self.codes.size
+        return len(self.codes)
 
     def _feature(self, key: str, weight: float) -> int:
         fid = self.feature_ids.get(key)
         if fid is None:
-            fid = self.feature_ids[key] = self.codes.size
+            fid = self.feature_ids[key] = len(self.codes)
             self.codes.append(_bucket.__wrapped__(key, self.dim))  # the table is the cache
             self.weights.append(weight)
         return fid
@@ -215,15 +231,15 @@ class HashingEmbedder:
         if len(tokens) > 1:
             # Word pairs, unless both are function words, as ids ``left << 32 | right``.
             position = np.fromiter(map(table.token_ids.__getitem__, tokens), dtype=np.int64, count=len(tokens))
-            stop = table.token_stop.data[position]
+            stop = table.token_stop.array()[position]
             pairs = (position[:-1] << 32 | position[1:])[~(stop[:-1] & stop[1:])]
             if len(pairs):
                 distinct, pair_tf = _first_seen_totals(pairs, np.ones(len(pairs), dtype=np.float64))
                 bigrams = np.fromiter(map(table.bigram, distinct.tolist()), dtype=np.int64, count=len(distinct))
                 feats = np.concatenate([feats, bigrams])
                 tf = np.concatenate([tf, pair_tf])
-        codes = table.codes.data[feats]
-        values = table.weights.data[feats] * (1.0 + np.log(tf)) * np.sign(codes)
+        codes = table.codes.array()[feats]
+        values = table.weights.array()[feats] * (1.0 + np.log(tf)) * np.sign(codes)
         out = np.bincount(np.abs(codes) - 1, weights=values, minlength=dim).astype(np.float32)
         norm = float(np.linalg.norm(out))
         return out / np.float32(norm) if norm > 0 else out

@@ -10,10 +10,8 @@ the local features stable (a soft hyphen inside a word would split it in two).
 from __future__ import annotations
 
 import re
-import sys
 import unicodedata
 from collections.abc import Iterable
-from functools import lru_cache
 
 # Bidi embeddings/overrides/isolates and marks, zero-width space/joiners, word
 # joiner and invisible operators, BOM, Mongolian vowel separator, soft hyphen,
@@ -77,32 +75,28 @@ def fold(text: str) -> str:
     if text.isascii():
         return text.lower()  # what the general path gives for ASCII, ten times faster
     decomposed = unicodedata.normalize("NFKD", text.casefold())
-    return unicodedata.normalize("NFC", _combining_marks().sub("", decomposed))
+    return unicodedata.normalize("NFC", strip_marks(decomposed))
 
 
-@lru_cache(maxsize=1)
-def _combining_marks() -> re.Pattern[str]:
-    """Every character with a non-zero combining class, as one character class.
-
-    Built once per process from the running ``unicodedata`` (so it always agrees
-    with ``unicodedata.combining``): one ``sub`` instead of a Python test per character.
-    """
-    ranges: list[str] = []
-    start = previous = -2
-    for code in range(0x300, sys.maxunicode + 1):
-        if not unicodedata.combining(chr(code)):
-            continue
-        if code != previous + 1:
-            if start >= 0:
-                ranges.append(_char_range(start, previous))
-            start = code
-        previous = code
-    ranges.append(_char_range(start, previous))
-    return re.compile("[" + "".join(ranges) + "]")
+# Characters already classified, and the combining marks among them (as a
+# ``str.translate`` table that deletes them). Text uses few distinct characters,
+# so after the first documents a text is one set difference and one translate.
+_SEEN: set[str] = set()
+_MARKS: dict[int, None] = {}
+_SEEN_LIMIT = 50_000
 
 
-def _char_range(first: int, last: int) -> str:
-    return re.escape(chr(first)) if first == last else f"{re.escape(chr(first))}-{re.escape(chr(last))}"
+def strip_marks(text: str) -> str:
+    """``text`` without characters of a non-zero combining class (``unicodedata.combining``)."""
+    new = set(text).difference(_SEEN)
+    if new:
+        if len(_SEEN) > _SEEN_LIMIT:
+            _SEEN.clear()  # bounded for hostile text; the marks found stay in _MARKS
+        for ch in new:
+            if unicodedata.combining(ch):
+                _MARKS[ord(ch)] = None
+        _SEEN.update(new)
+    return text.translate(_MARKS)
 
 
 def tokenize(text: str) -> list[str]:
