@@ -100,9 +100,11 @@ worker_cancel_long_running_tasks_on_connection_loss = True
 worker_max_memory_per_child = _settings.worker_max_memory_kb
 worker_max_tasks_per_child = 200
 
-# Flower and `celery events` need these.
-worker_send_task_events = True
-task_send_sent_event = True
+# Flower and `celery events` need these. They are most of the broker's traffic
+# (about four event messages per task) and cost every hop a few publishes, so a
+# deployment without Flower turns them off with AEGIS_TASK_EVENTS=0.
+worker_send_task_events = _settings.task_events
+task_send_sent_event = _settings.task_events
 
 worker_hijack_root_logger = False
 

@@ -230,6 +230,8 @@ class Settings:
     #: The Redis master's name Sentinel watches, for sentinel:// broker and events URLs.
     sentinel_master: str
     worker_max_memory_kb: int
+    #: Workers send Celery task events (what Flower and ``celery events`` show).
+    task_events: bool
     ai_provider: AIProviderName
     vector_store: VectorStoreName
     classification_labels: tuple[str, ...]
@@ -537,6 +539,7 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         broker_loss_check=_bool(env, "AEGIS_BROKER_LOSS_CHECK", True),
         sentinel_master=_raw(env, "AEGIS_SENTINEL_MASTER") or "mymaster",
         worker_max_memory_kb=_int(env, "AEGIS_WORKER_MAX_MEMORY_KB", 1_048_576),
+        task_events=_bool(env, "AEGIS_TASK_EVENTS", True),
         ai_provider=_choice(env, "AEGIS_AI_PROVIDER", AI_PROVIDERS, "local"),
         vector_store=_choice(env, "AEGIS_VECTOR_STORE", VECTOR_STORES, "local"),
         classification_labels=_list(

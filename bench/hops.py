@@ -45,13 +45,16 @@ def hops_of(document: dict[str, object]) -> list[tuple[str, float]]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--documents", type=int, default=40)
+    parser.add_argument("--env", action="append", default=[], metavar="NAME=VALUE",
+                        help="a setting for the stack's processes, e.g. AEGIS_TASK_EVENTS=0 (repeatable)")
     args = parser.parse_args()
+    env = dict(item.split("=", 1) for item in args.env)
     redis_url = f"redis://127.0.0.1:6379/{pick_redis_db()}"
     import redis
 
     hops: list[tuple[str, float]] = []
     with postgres_database() as database_url:
-        stack = Stack(database_url, redis_url, AEGIS_LOG_LEVEL="WARNING")
+        stack = Stack(database_url, redis_url, **{"AEGIS_LOG_LEVEL": "WARNING", **env})
         try:
             stack.migrate()
             stack.start_gateway()

@@ -32,6 +32,7 @@ sys.path.insert(0, str(ROOT))
 
 from aegis.config import load_settings  # noqa: E402
 from aegis.pipeline.inprocess import extract, local_settings  # noqa: E402
+from aegis.pipeline.registry import REGISTRY  # noqa: E402
 from tests.harness import CORPUS, ApiClient, Stack, pick_redis_db, postgres_database  # noqa: E402
 
 
@@ -55,20 +56,33 @@ def in_process(paths: list[Path]) -> tuple[float, dict[str, int]]:
         return time.perf_counter() - started, outcomes
 
 
-def through_pipeline(paths: list[Path], concurrency: int, clients: int) -> tuple[float, dict[str, int], Any]:
+def through_pipeline(
+    paths: list[Path], concurrency: int, clients: int, env: dict[str, str], per_stage: dict[str, int]
+) -> tuple[float, dict[str, int], Any]:
     redis_url = f"redis://127.0.0.1:6379/{pick_redis_db()}"
     import redis
 
     with postgres_database() as database_url:
-        stack = Stack(database_url, redis_url, AEGIS_LOG_LEVEL="WARNING")
+        stack = Stack(database_url, redis_url, **{"AEGIS_LOG_LEVEL": "WARNING", **env})
         try:
             stack.migrate()
             stack.start_gateway()
-            stack.start_workers(concurrency)
+            for stage in REGISTRY.names:
+                stack.start_worker(stage, per_stage.get(stage, concurrency))
             api = ApiClient(stack.url, stack.create_tenant("bench"))
             started = time.perf_counter()
+            latencies: list[float] = []
+
+            def upload(path: Path) -> Any:
+                sent = time.perf_counter()
+                response = api.upload(path)
+                latencies.append(time.perf_counter() - sent)
+                return response
+
             with ThreadPoolExecutor(clients) as pool:
-                ids = [r.json()["id"] for r in pool.map(api.upload, paths)]
+                ids = [r.json()["id"] for r in pool.map(upload, paths)]
+            print(f"uploads accepted in {time.perf_counter() - started:.1f} s ({clients} clients, median "
+                  f"{statistics.median(latencies) * 1000:.0f} ms per upload)")
             outcomes: dict[str, int] = {}
             for i, doc_id in enumerate(ids, 1):
                 status = api.wait(doc_id, timeout=1800)["status"]
@@ -88,7 +102,6 @@ def stage_report(settings: Any, ids: set[str]) -> list[str]:
 
     from aegis.persistence.db import session_scope
     from aegis.persistence.models import StageRun, as_utc
-    from aegis.pipeline.registry import REGISTRY
 
     busy: dict[str, float] = {}
     hops: list[float] = []
@@ -110,6 +123,19 @@ def stage_report(settings: Any, ids: set[str]) -> list[str]:
                     hops.append((as_utc(run.started_at) - as_utc(previous.finished_at)).total_seconds() * 1000)
                 previous = run if run.finished_at else None
     lines = ["busy seconds per stage: " + "  ".join(f"{n} {busy.get(n, 0.0):.1f}" for n in REGISTRY.names)]
+    # When each stage worked (first start, last end, seconds from the first claim): a stage
+    # busy for much less than its span waited for work (upstream, admission, uploads).
+    starts = [as_utc(r.started_at) for r in runs if r.started_at]
+    if starts:
+        origin = min(starts)
+        spans = []
+        for name in REGISTRY.names:
+            mine = [r for r in runs if r.stage == name and r.started_at and r.finished_at]
+            if mine:
+                first = min(as_utc(r.started_at) for r in mine) - origin
+                last = max(as_utc(r.finished_at) for r in mine) - origin
+                spans.append(f"{name} {first.total_seconds():.1f}-{last.total_seconds():.1f}")
+        lines.append("stage spans (s from the first claim): " + "  ".join(spans))
     if len(hops) >= 2:
         q = statistics.quantiles(hops, n=20)
         lines.append(f"hops under load: n={len(hops)} median {statistics.median(hops):.1f} ms  p95 {q[18]:.1f} ms")
@@ -121,19 +147,26 @@ def main() -> None:
     parser.add_argument("--corpus", type=Path, default=CORPUS,
                         help="folder of files, read recursively (default: %(default)s)")
     parser.add_argument("--concurrency", type=int, default=1, help="processes per stage worker")
+    parser.add_argument("--stage-concurrency", action="append", default=[], metavar="STAGE=N",
+                        help="processes of one stage's worker instead of --concurrency, e.g. ai=2 (repeatable)")
     parser.add_argument("--clients", type=int, default=4, help="concurrent uploading clients")
+    parser.add_argument("--env", action="append", default=[], metavar="NAME=VALUE",
+                        help="a setting for the stack's processes, e.g. AEGIS_TASK_EVENTS=0 (repeatable)")
     args = parser.parse_args()
+    env = dict(item.split("=", 1) for item in args.env)
+    per_stage = {name: int(n) for name, n in (item.split("=", 1) for item in args.stage_concurrency)}
     paths = corpus_files(args.corpus)
     print(f"{len(paths)} files from {args.corpus}")
     print(f"before baseline: {load()}")
     base_seconds, base_outcomes = in_process(paths)
     print(f"before pipeline: {load()}")
-    pipe_seconds, pipe_outcomes, report = through_pipeline(paths, args.concurrency, args.clients)
+    pipe_seconds, pipe_outcomes, report = through_pipeline(paths, args.concurrency, args.clients, env, per_stage)
     print(f"after pipeline:  {load()}")
     base_rate = len(paths) / base_seconds
     pipe_rate = len(paths) / pipe_seconds
     print(f"in one process (aegis extract): {base_seconds:7.2f} s  {base_rate:6.2f} docs/s  {base_outcomes}")
-    print(f"pipeline (5 workers x {args.concurrency}): {pipe_seconds:7.2f} s  {pipe_rate:6.2f} docs/s  {pipe_outcomes}")
+    topology = ", ".join(f"{n} x {per_stage.get(n, args.concurrency)}" for n in REGISTRY.names)
+    print(f"pipeline ({topology}): {pipe_seconds:7.2f} s  {pipe_rate:6.2f} docs/s  {pipe_outcomes}")
     for line in report:
         print(line)
     print(f"ratio pipeline/baseline: {pipe_rate / base_rate:.2f}")

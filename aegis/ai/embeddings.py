@@ -100,24 +100,110 @@ def text_features(text: str) -> Counter[str]:
     return Counter({key: weights[key] * (1.0 + math.log(count)) for key, count in counts.items()})
 
 
-# feature -> signed bucket code, per dimension. A plain dict lookup is several times
-# cheaper than an lru_cache call, and chunks of one corpus share most features.
-_CODE_CACHE: dict[int, dict[str, int]] = {}
-_CODE_CACHE_LIMIT = 1_000_000
+class _Column:
+    """Values appended to a Python list (cheap one at a time), read as a numpy array.
+
+    The array is synced by slices and grown by doubling, so appends stay O(1) and
+    reading after new values costs only the new values.
+    """
+
+    def __init__(self, dtype: type) -> None:
+        self.values: list[Any] = []
+        self._array: np.ndarray = np.zeros(1024, dtype=dtype)
+        self._synced = 0
+
+    def __len__(self) -> int:
+        return len(self.values)
+
+    def append(self, value: Any) -> None:
+        self.values.append(value)
+
+    def array(self) -> np.ndarray:
+        size = len(self.values)
+        if self._synced < size:
+            if size > len(self._array):
+                grown = np.zeros(max(size, 2 * len(self._array)), dtype=self._array.dtype)
+                grown[: self._synced] = self._array[: self._synced]
+                self._array = grown
+            self._array[self._synced : size] = self.values[self._synced : size]
+            self._synced = size
+        return self._array
 
 
-def _codes(features: list[str], dim: int) -> np.ndarray:
-    cache = _CODE_CACHE.setdefault(dim, {})
-    if len(cache) > _CODE_CACHE_LIMIT:
-        cache.clear()
-    get = cache.get
-    out = []
-    for feature in features:
-        code = get(feature)
-        if code is None:
-            code = cache[feature] = _bucket(feature, dim)
-        out.append(code)
-    return np.array(out, dtype=np.int64)
+class _FeatureTable:
+    """Per-process interning of tokens and features for one dimension.
+
+    A chunk's vector is a sum over its distinct features; what a feature
+    contributes depends only on its string (bucket, sign, weight). Interning maps
+    each token once to the integer ids of its features (its unigram and char
+    n-grams) and each word pair once to its bigram's id, so the per-chunk work is a
+    few numpy calls over integer arrays instead of a Python loop over ~1,000
+    feature strings. Features are summed in the same order as
+    :func:`_feature_counts` inserts them, so the floating-point sums, and hence the
+    vectors, are bit-for-bit those of the plain implementation (pinned by a test).
+    """
+
+    def __init__(self, dim: int) -> None:
+        self.dim = dim
+        self.feature_ids: dict[str, int] = {}
+        self.codes = _Column(np.int64)
+        self.weights = _Column(np.float64)
+        self.token_ids: dict[str, int] = {}
+        self.token_names: list[str] = []
+        self.token_features: list[np.ndarray] = []
+        self.token_stop = _Column(np.bool_)
+        self.bigram_ids: dict[int, int] = {}
+
+    def __len__(self) -> int:
+        return len(self.codes)
+
+    def _feature(self, key: str, weight: float) -> int:
+        fid = self.feature_ids.get(key)
+        if fid is None:
+            fid = self.feature_ids[key] = len(self.codes)
+            self.codes.append(_bucket.__wrapped__(key, self.dim))  # the table is the cache
+            self.weights.append(weight)
+        return fid
+
+    def token(self, token: str) -> int:
+        tid = self.token_ids.get(token)
+        if tid is None:
+            stop = is_stopword(token)
+            ids = [self._feature("w:" + token, STOPWORD_WEIGHT if stop else UNIGRAM_WEIGHT)]
+            if not stop and len(token) > 3:
+                ids.extend(self._feature(gram, CHARGRAM_WEIGHT) for gram in _char_grams(token))
+            tid = self.token_ids[token] = len(self.token_names)
+            self.token_names.append(token)
+            self.token_features.append(np.array(ids, dtype=np.int64))
+            self.token_stop.append(stop)
+        return tid
+
+    def bigram(self, pair: int) -> int:
+        fid = self.bigram_ids.get(pair)
+        if fid is None:
+            left, right = self.token_names[pair >> 32], self.token_names[pair & 0xFFFFFFFF]
+            fid = self.bigram_ids[pair] = self._feature(f"b:{left} {right}", BIGRAM_WEIGHT)
+        return fid
+
+
+def _first_seen_totals(ids: np.ndarray, counts: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Distinct ``ids`` in order of first appearance, with the sum of their ``counts``."""
+    distinct, first, inverse = np.unique(ids, return_index=True, return_inverse=True)
+    totals = np.bincount(inverse, weights=counts, minlength=len(distinct))
+    order = np.argsort(first, kind="stable")
+    return distinct[order], totals[order]
+
+
+_TABLES: dict[int, _FeatureTable] = {}
+# Bounded memory for a long-lived worker (~100 MB at the limit): start afresh past this many features.
+_TABLE_LIMIT = 300_000
+
+
+def _table(dim: int) -> _FeatureTable:
+    table = _TABLES.get(dim)
+    if table is None or len(table) > _TABLE_LIMIT:
+        table = _TABLES[dim] = _FeatureTable(dim)
+    return table
 
 
 class HashingEmbedder:
@@ -133,15 +219,27 @@ class HashingEmbedder:
         self.dimension = dimension
 
     def vector(self, text: str) -> np.ndarray:
-        counts, weights = _feature_counts(text)
-        if not counts:
-            return np.zeros(self.dimension, dtype=np.float32)
         dim = self.dimension
-        keys = list(counts)
-        codes = _codes(keys, dim)
-        tf = np.fromiter(counts.values(), dtype=np.float64, count=len(keys))
-        weight = np.fromiter((weights[k] for k in keys), dtype=np.float64, count=len(keys))
-        values = weight * (1.0 + np.log(tf)) * np.sign(codes)
+        tokens = tokenize(clean_text(text))[:MAX_TOKENS_PER_TEXT]
+        if not tokens:
+            return np.zeros(dim, dtype=np.float32)
+        table = _table(dim)
+        token_counts = Counter(tokens)  # distinct tokens in order of first appearance
+        parts = [table.token_features[table.token(t)] for t in token_counts]
+        counts = np.fromiter(token_counts.values(), dtype=np.float64, count=len(parts))
+        feats, tf = _first_seen_totals(np.concatenate(parts), np.repeat(counts, [len(p) for p in parts]))
+        if len(tokens) > 1:
+            # Word pairs, unless both are function words, as ids ``left << 32 | right``.
+            position = np.fromiter(map(table.token_ids.__getitem__, tokens), dtype=np.int64, count=len(tokens))
+            stop = table.token_stop.array()[position]
+            pairs = (position[:-1] << 32 | position[1:])[~(stop[:-1] & stop[1:])]
+            if len(pairs):
+                distinct, pair_tf = _first_seen_totals(pairs, np.ones(len(pairs), dtype=np.float64))
+                bigrams = np.fromiter(map(table.bigram, distinct.tolist()), dtype=np.int64, count=len(distinct))
+                feats = np.concatenate([feats, bigrams])
+                tf = np.concatenate([tf, pair_tf])
+        codes = table.codes.array()[feats]
+        values = table.weights.array()[feats] * (1.0 + np.log(tf)) * np.sign(codes)
         out = np.bincount(np.abs(codes) - 1, weights=values, minlength=dim).astype(np.float32)
         norm = float(np.linalg.norm(out))
         return out / np.float32(norm) if norm > 0 else out

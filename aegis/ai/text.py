@@ -72,19 +72,39 @@ def fold(text: str) -> str:
     Combining marks are dropped after NFKD and the result recomposed, which keeps
     scripts such as Hangul (decomposed but not combining) intact.
     """
+    if text.isascii():
+        return text.lower()  # what the general path gives for ASCII, ten times faster
     decomposed = unicodedata.normalize("NFKD", text.casefold())
-    stripped = "".join(ch for ch in decomposed if not unicodedata.combining(ch))
-    return unicodedata.normalize("NFC", stripped)
+    return unicodedata.normalize("NFC", strip_marks(decomposed))
+
+
+# Characters already classified, and the combining marks among them (as a
+# ``str.translate`` table that deletes them). Text uses few distinct characters,
+# so after the first documents a text is one set difference and one translate.
+_SEEN: set[str] = set()
+_MARKS: dict[int, None] = {}
+_SEEN_LIMIT = 50_000
+
+
+def strip_marks(text: str) -> str:
+    """``text`` without characters of a non-zero combining class (``unicodedata.combining``)."""
+    new = set(text).difference(_SEEN)
+    if new:
+        if len(_SEEN) > _SEEN_LIMIT:
+            _SEEN.clear()  # bounded for hostile text; the marks found stay in _MARKS
+        for ch in new:
+            if unicodedata.combining(ch):
+                _MARKS[ord(ch)] = None
+        _SEEN.update(new)
+    return text.translate(_MARKS)
 
 
 def tokenize(text: str) -> list[str]:
     """Folded word tokens; apostrophes inside words are kept ("don't")."""
-    tokens = []
-    for match in _WORD_RE.finditer(fold(text)):
-        token = match.group(0).replace("’", "'")
-        if len(token) <= MAX_TOKEN_CHARS:
-            tokens.append(token)
-    return tokens
+    folded = fold(text)
+    if "’" in folded:
+        folded = folded.replace("’", "'")  # only ever inside a word: the pattern keeps it there
+    return [token for token in _WORD_RE.findall(folded) if len(token) <= MAX_TOKEN_CHARS]
 
 
 def _paragraphs(text: str) -> list[str]:

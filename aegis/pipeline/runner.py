@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Callable
 from enum import StrEnum
 from typing import Any
 
@@ -72,9 +73,15 @@ def _run_for(document: Document, stage: str) -> StageRun:
 
 def execute(
     settings: Settings, stage: str, document_id: str, token: str, *, task_id: str, worker: str,
-    registry: Registry = REGISTRY,
+    registry: Registry = REGISTRY, on_advance: Callable[[], None] | None = None,
 ) -> Outcome:
-    """Claim, run and record ``stage`` for ``document_id``."""
+    """Claim, run and record ``stage`` for ``document_id``.
+
+    ``on_advance`` is called as soon as the finishing transaction has committed a
+    move to a next stage, before the stage's event and log line: the worker sends
+    the next stage's message there, so the handoff waits for nothing that the
+    next stage does not need.
+    """
     impl = registry.impl(stage)
     started = time.monotonic()
     with session_scope(settings) as session:
@@ -151,6 +158,8 @@ def execute(
                        pages_total=result.units, batches=len(result.batches))
         log.info("stage fanned out into %d batches", len(result.batches), extra=_ctx(document_id, stage))
         return Outcome.FANNED_OUT
+    if following is not None and on_advance is not None:
+        on_advance()
     events.publish(settings, info.tenant_id, info.id, stage, "succeeded", duration_ms=elapsed_ms)
     if following is None:
         events.publish(settings, info.tenant_id, info.id, None, "document_succeeded")

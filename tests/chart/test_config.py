@@ -77,6 +77,13 @@ def test_configmap_holds_settings_but_no_credentials() -> None:
     assert all(isinstance(v, str) for v in config.values())
 
 
+def test_task_events_follow_flower_unless_set() -> None:
+    assert render().config()["AEGIS_TASK_EVENTS"] == "1"
+    assert render({"flower": {"enabled": False}}).config()["AEGIS_TASK_EVENTS"] == "0"
+    assert render({"config": {"taskEvents": False}}).config()["AEGIS_TASK_EVENTS"] == "0"
+    assert render({"flower": {"enabled": False}, "config": {"taskEvents": True}}).config()["AEGIS_TASK_EVENTS"] == "1"
+
+
 def test_extra_settings_reach_the_configmap() -> None:
     config = render({"config": {"extra": {"AEGIS_MAX_PAGES": 2000, "AEGIS_CHUNK_CHARS": "900"}}}).config()
     assert config["AEGIS_MAX_PAGES"] == "2000"

@@ -56,6 +56,13 @@ def test_names_and_booleans_are_normalised() -> None:
     assert s.events_url == "redis://h:6379/0"
 
 
+def test_task_events_are_on_unless_turned_off() -> None:
+    assert load_settings({}).task_events is True
+    assert load_settings({"AEGIS_TASK_EVENTS": "0"}).task_events is False
+    with pytest.raises(SettingsError, match="^AEGIS_TASK_EVENTS"):
+        load_settings({"AEGIS_TASK_EVENTS": "ture"})
+
+
 OPENAI = {"AEGIS_AI_PROVIDER": "openai", "OPENAI_API_KEY": "sk"}
 PINECONE = {"AEGIS_VECTOR_STORE": "pinecone", "PINECONE_API_KEY": "pc", "AEGIS_PINECONE_INDEX": "i"}
 

@@ -146,3 +146,30 @@ def test_a_late_original_whose_claim_was_released_and_taken_over_writes_nothing(
     assert _run(settings, "validate", doc_id, token, task_id="original") is Outcome.DROPPED
     status, stage, runs = _doc(settings, doc_id)
     assert (stage, runs["validate"]) == ("validate", ("running", 1))
+
+
+def test_the_next_stage_is_handed_on_once_after_the_move_is_committed(settings: Settings) -> None:
+    """``on_advance`` (where a worker sends the next message) sees the move already committed."""
+    doc_id, token = _upload(settings)
+    seen: list[str | None] = []
+
+    def advanced() -> None:
+        seen.append(_doc(settings, doc_id)[1])  # read in a transaction of its own
+
+    for stage in ("validate", "metadata", "content", "ocr", "ai"):
+        assert execute(settings, stage, doc_id, token, task_id="t1", worker="w:1",
+                       on_advance=advanced) is Outcome.SUCCEEDED
+    # Once per move to a next stage, each time with the next stage stored; not after the last.
+    assert seen == ["metadata", "content", "ocr", "ai"]
+    # A duplicate message hands nothing on.
+    assert execute(settings, "validate", doc_id, token, task_id="t2", worker="w:1",
+                   on_advance=advanced) is Outcome.DROPPED
+    assert len(seen) == 4
+
+
+def test_a_rejected_document_hands_nothing_on(settings: Settings) -> None:
+    doc_id, token = _upload(settings, b"", "empty.txt")
+    seen: list[str] = []
+    outcome = execute(settings, "validate", doc_id, token, task_id="t1", worker="w:1",
+                      on_advance=lambda: seen.append("sent"))
+    assert outcome is Outcome.REJECTED and seen == []

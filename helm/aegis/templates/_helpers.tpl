@@ -327,6 +327,11 @@ AEGIS_STORAGE_DIR: {{ $v.storage.mountPath | quote }}
 AEGIS_MAX_UPLOAD_BYTES: {{ $v.config.maxUploadBytes | int64 | quote }}
 AEGIS_VISIBILITY_TIMEOUT: {{ $v.config.visibilityTimeout | int64 | quote }}
 AEGIS_RECONCILE_INTERVAL: {{ $v.config.reconcileInterval | toString | quote }}
+{{- if kindIs "bool" $v.config.taskEvents }}
+AEGIS_TASK_EVENTS: {{ ternary "1" "0" $v.config.taskEvents | quote }}
+{{- else }}
+AEGIS_TASK_EVENTS: {{ ternary "1" "0" $v.flower.enabled | quote }}
+{{- end }}
 AEGIS_MAX_ATTEMPTS: {{ $v.config.maxAttempts | int64 | quote }}
 AEGIS_TENANT_MAX_IN_FLIGHT: {{ $v.config.tenantMaxInFlight | int64 | quote }}
 AEGIS_RETENTION_INTERVAL: {{ $v.config.retentionInterval | toString | quote }}
