@@ -509,6 +509,7 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         # psycopg 3 is the driver we ship; spell it out for SQLAlchemy.
         database_url = "postgresql+psycopg://" + database_url[len("postgresql://"):]
     broker_url = env.get("AEGIS_BROKER_URL") or "filesystem://"
+    slots = _int(env, "AEGIS_PIPELINE_SLOTS", DEFAULT_PIPELINE_SLOTS)
     events_url = env.get("AEGIS_EVENTS_URL") or (
         broker_url if broker_url.startswith(("redis://", "rediss://", "sentinel://")) else None
     )
@@ -575,8 +576,8 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         metrics_port=_optional_int(env, "AEGIS_METRICS_PORT"),
         search_min_score=_float(env, "AEGIS_SEARCH_MIN_SCORE", DEFAULT_SEARCH_MIN_SCORE),
         # Unset: a tenant alone may fill the installation (the global bound still shares it).
-        tenant_max_in_flight=_int(env, "AEGIS_TENANT_MAX_IN_FLIGHT", _int(env, "AEGIS_PIPELINE_SLOTS", DEFAULT_PIPELINE_SLOTS)),
-        pipeline_slots=_int(env, "AEGIS_PIPELINE_SLOTS", DEFAULT_PIPELINE_SLOTS),
+        tenant_max_in_flight=_int(env, "AEGIS_TENANT_MAX_IN_FLIGHT", slots),
+        pipeline_slots=slots,
         audit_retention_days=_int(env, "AEGIS_AUDIT_RETENTION_DAYS", 365),
         retention_interval=_float(env, "AEGIS_RETENTION_INTERVAL", 3600.0),
     )
