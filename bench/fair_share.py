@@ -91,7 +91,8 @@ def latencies(burst: int, concurrency: int, cap: int | None = None) -> dict[str,
                 stack.migrate()
                 stack.start_gateway()
                 stack.start_workers(concurrency)
-                b = ApiClient(stack.url, stack.create_tenant("b"))
+                b_key = stack.create_tenant("b")
+                b = ApiClient(stack.url, b_key)
                 _one(b, "warm-up")
                 out["idle"] = statistics.median(_one(b, f"idle{i}") for i in range(3))
                 previous: str | None = None
@@ -104,6 +105,7 @@ def latencies(burst: int, concurrency: int, cap: int | None = None) -> dict[str,
                         stack.env["AEGIS_PIPELINE_SLOTS"] = str(burst + 1)
                         stack.start_gateway()
                         stack.start_workers(concurrency)
+                        b = ApiClient(stack.url, b_key)
                     name = f"a-{label.replace(' ', '-')}"
                     a = ApiClient(stack.url, stack.create_tenant(name))
                     _set_cap(stack, name, a_cap)
