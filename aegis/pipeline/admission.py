@@ -186,7 +186,9 @@ def admit(
     """
     now = now or utcnow()
     ids = None if tenant_ids is None else sorted(set(tenant_ids))
-    if ids == [] or not anything_waiting(session, ids):
+    # The probe pays off for a pass over everyone (ends, ticks: usually nothing waits);
+    # a named tenant (its upload) has just added waiting work, and the next query asks anyway.
+    if ids == [] or (ids is None and not anything_waiting(session)):
         return []
     total, found = candidates(session, settings, ids)
     chosen = plan(total, settings.pipeline_slots, found, budget)
