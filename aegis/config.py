@@ -42,9 +42,10 @@ def soft_limit(hard: int) -> int:
     return max(1, hard - max(2, hard // 10))
 
 
-# Enough documents per tenant to keep a few workers per stage busy, few enough that
-# one tenant's burst is a short wait for the next tenant, not a queue of thousands.
-DEFAULT_TENANT_MAX_IN_FLIGHT = 32
+# One worker process per stage (``aegis dev``, the compose file, the tests): the
+# documents the installation runs at once when nothing says otherwise. The chart sets
+# AEGIS_PIPELINE_SLOTS from its workers' replicas x concurrency.
+DEFAULT_PIPELINE_SLOTS = len(REGISTRY)
 
 AIProviderName = Literal["local", "openai"]
 VectorStoreName = Literal["local", "pinecone"]
@@ -266,7 +267,10 @@ class Settings:
     search_min_score: float = DEFAULT_SEARCH_MIN_SCORE
     #: Fair share: a tenant's documents in the queues at once; the rest wait ``queued``
     #: (aegis/pipeline/admission.py). A tenant's own ``max_in_flight`` overrides it.
-    tenant_max_in_flight: int = DEFAULT_TENANT_MAX_IN_FLIGHT
+    tenant_max_in_flight: int = DEFAULT_PIPELINE_SLOTS
+    #: Fair share: documents in flight across all tenants that keep every worker busy;
+    #: admission stops there so queues stay short and a newly arriving tenant is next.
+    pipeline_slots: int = DEFAULT_PIPELINE_SLOTS
     #: Audit events older than this many days are purged by beat (0: kept for ever).
     audit_retention_days: int = 365
     #: Seconds between retention runs (documents past a tenant's retention_days, old audit events).
@@ -378,6 +382,7 @@ def _validate(s: Settings) -> None:
         f"AEGIS_SEARCH_MIN_SCORE must be between 0 and 1, got {s.search_min_score}",
     )
     _at_least(s.tenant_token_budget, 0, "AEGIS_TENANT_TOKEN_BUDGET")  # 0: unlimited
+    _at_least(s.pipeline_slots, 1, "AEGIS_PIPELINE_SLOTS")
     _at_least(s.tenant_max_in_flight, 1, "AEGIS_TENANT_MAX_IN_FLIGHT")
     _at_least(s.audit_retention_days, 0, "AEGIS_AUDIT_RETENTION_DAYS")  # 0: kept for ever
     _positive(s.retention_interval, "AEGIS_RETENTION_INTERVAL")
@@ -507,6 +512,7 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         # psycopg 3 is the driver we ship; spell it out for SQLAlchemy.
         database_url = "postgresql+psycopg://" + database_url[len("postgresql://"):]
     broker_url = env.get("AEGIS_BROKER_URL") or "filesystem://"
+    slots = _int(env, "AEGIS_PIPELINE_SLOTS", DEFAULT_PIPELINE_SLOTS)
     events_url = env.get("AEGIS_EVENTS_URL") or (
         broker_url if broker_url.startswith(("redis://", "rediss://", "sentinel://")) else None
     )
@@ -578,7 +584,9 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         gateway=_gateway(env),
         metrics_port=_optional_int(env, "AEGIS_METRICS_PORT"),
         search_min_score=_float(env, "AEGIS_SEARCH_MIN_SCORE", DEFAULT_SEARCH_MIN_SCORE),
-        tenant_max_in_flight=_int(env, "AEGIS_TENANT_MAX_IN_FLIGHT", DEFAULT_TENANT_MAX_IN_FLIGHT),
+        # Unset: a tenant alone may fill the installation (the global bound still shares it).
+        tenant_max_in_flight=_int(env, "AEGIS_TENANT_MAX_IN_FLIGHT", slots),
+        pipeline_slots=slots,
         audit_retention_days=_int(env, "AEGIS_AUDIT_RETENTION_DAYS", 365),
         retention_interval=_float(env, "AEGIS_RETENTION_INTERVAL", 3600.0),
     )

@@ -3,13 +3,18 @@
 Starts a real stack (PostgreSQL, Redis, the gunicorn gateway, one Celery worker per
 queue), measures a single document of tenant B on the idle installation (the
 baseline), then again right after tenant A uploads ``--burst`` documents: once with
-the fair-share cap (``AEGIS_TENANT_MAX_IN_FLIGHT``, default 32) and once with A's cap
-lifted above its burst, which is how Aegis behaved before admission existed. It
-prints B's time in each case and its ratio to the idle time measured in the same run.
+the default fair share (the installation's bound ``AEGIS_PIPELINE_SLOTS``, default one
+per stage worker process, and A's cap, default the same) and once with both lifted
+above A's burst (the gateway and workers restarted with the larger bound), which is
+how Aegis behaved before admission existed. It prints B's time in each case and its
+ratio to the idle time measured in the same run.
 
 It also times admission itself on the same PostgreSQL: one ``admit`` call for a
-tenant with ``--burst`` waiting documents, when it admits one document and when the
-tenant is at its cap (the common case after every document end).
+tenant with ``--burst`` waiting documents, when it admits one document, when the
+tenant is at its cap (the common case after every upload during a burst) and when
+nothing waits (every document end and reconciler tick on a quiet installation);
+then the upload's transaction (insert a waiting document, admit) from 8 threads at
+once while another thread ends documents, with and without the admission in it.
 
     .venv/bin/python bench/fair_share.py [--burst 500] [--concurrency 1] [--cap N]
 """
@@ -17,27 +22,38 @@ tenant is at its cap (the common case after every document end).
 from __future__ import annotations
 
 import argparse
+import os
 import statistics
 import sys
+import threading
 import time
 import uuid
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
+from datetime import datetime
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from sqlalchemy import select  # noqa: E402
+from sqlalchemy import select, update  # noqa: E402
+from sqlalchemy.exc import OperationalError  # noqa: E402
+from sqlalchemy.orm import Session  # noqa: E402
 
 from aegis.config import load_settings  # noqa: E402
 from aegis.persistence import migrate  # noqa: E402
 from aegis.persistence.db import dispose_engines, session_scope  # noqa: E402
-from aegis.persistence.models import Tenant  # noqa: E402
+from aegis.persistence.models import Document, Tenant  # noqa: E402
 from aegis.pipeline import admission  # noqa: E402
 from aegis.services.documents import create_document  # noqa: E402
 from tests.harness import ApiClient, Stack, pick_redis_db, postgres_database  # noqa: E402
 
 FILES_PER_REQUEST = 50
+
+
+def load() -> str:
+    return "load average {:.2f} {:.2f} {:.2f}".format(*os.getloadavg())
 
 
 def _set_cap(stack: Stack, name: str, cap: int | None) -> None:
@@ -46,10 +62,15 @@ def _set_cap(stack: Stack, name: str, cap: int | None) -> None:
 
 
 def _one(api: ApiClient, label: str) -> float:
-    started = time.perf_counter()
+    """Seconds from B's upload being accepted to the end of its last stage.
+
+    Read from the document's own timestamps, not from polling: a poll every quarter
+    second would be a large part of an idle document's half second.
+    """
     doc = api.upload_bytes(f"{label}.txt", f"{label} {uuid.uuid4().hex}\n".encode()).json()
-    api.wait(doc["id"], timeout=1800)
-    return time.perf_counter() - started
+    done = api.wait(doc["id"], timeout=1800)
+    ended = max(datetime.fromisoformat(s["finished_at"]) for s in done["stages"].values() if s["finished_at"])
+    return (ended - datetime.fromisoformat(done["created_at"])).total_seconds()
 
 
 def _burst(api: ApiClient, n: int) -> None:
@@ -77,18 +98,29 @@ def latencies(burst: int, concurrency: int, cap: int | None = None) -> dict[str,
                 stack.migrate()
                 stack.start_gateway()
                 stack.start_workers(concurrency)
-                b = ApiClient(stack.url, stack.create_tenant("b"))
+                b_key = stack.create_tenant("b")
+                b = ApiClient(stack.url, b_key)
                 _one(b, "warm-up")
-                out["idle"] = statistics.median(_one(b, f"idle{i}") for i in range(3))
+                out["idle"] = statistics.median(_one(b, f"idle{i}") for i in range(5))
                 previous: str | None = None
                 for label, a_cap in (("fair share", cap), ("no cap", burst + 1)):
                     if previous is not None:
                         _drain(stack, previous)
+                        # Before admission existed: nothing bounds the queues.
+                        for proc in list(stack.procs):
+                            stack.stop(proc)
+                        stack.env["AEGIS_PIPELINE_SLOTS"] = str(burst + 1)
+                        stack.start_gateway()
+                        stack.start_workers(concurrency)
+                        b = ApiClient(stack.url, b_key)
                     name = f"a-{label.replace(' ', '-')}"
                     a = ApiClient(stack.url, stack.create_tenant(name))
                     _set_cap(stack, name, a_cap)
                     _burst(a, burst)
-                    out[label] = _one(b, label.replace(" ", "-"))
+                    # With fair share A's burst lasts far longer than B's documents: the median
+                    # of three in a row, each behind A. Without it the first waits behind all of A.
+                    rounds = 3 if label == "fair share" else 1
+                    out[label] = statistics.median(_one(b, f"{label.replace(' ', '-')}{i}") for i in range(rounds))
                     # A's documents go on in the background; its cap is lowered to 1 so the
                     # next scenario starts from (nearly) empty queues.
                     _set_cap(stack, name, 1)
@@ -111,11 +143,14 @@ def _drain(stack: Stack, tenant_id: str) -> None:
         time.sleep(1)
 
 
-def admission_cost(waiting: int, calls: int = 200) -> tuple[float, float, float]:
-    """Milliseconds per ``admit`` call: admitting one document, at the cap (admits none), and
-    the baseline: a transaction that only locks the tenant row."""
+def admission_cost(waiting: int, calls: int = 200) -> dict[str, float]:
+    """Milliseconds per ``admit`` call: admitting one document, at the cap (admits none),
+    with nothing waiting, and the baseline: a transaction that only locks the tenant row."""
+    out: dict[str, float] = {}
     with postgres_database() as url:
-        settings = load_settings({"AEGIS_DATABASE_URL": url, "AEGIS_TENANT_MAX_IN_FLIGHT": "1"})
+        # The installation's bound out of the way: only the tenant's cap decides here.
+        settings = load_settings({"AEGIS_DATABASE_URL": url, "AEGIS_TENANT_MAX_IN_FLIGHT": "1",
+                                  "AEGIS_PIPELINE_SLOTS": str(waiting + calls + 1)})
         migrate.upgrade(settings)
         try:
             with session_scope(settings) as session:
@@ -133,22 +168,106 @@ def admission_cost(waiting: int, calls: int = 200) -> tuple[float, float, float]
                 with session_scope(settings) as session:
                     assert len(admission.admit(session, settings, [tenant_id])) == 1
                 one.append(time.perf_counter() - started)
+            out["one"] = _median_ms(one)
             # The baseline: the cheapest write transaction on the same connection pool.
-            empty: list[float] = []
-            for _ in range(calls):
-                started = time.perf_counter()
-                with session_scope(settings) as session:
-                    session.scalars(select(Tenant).where(Tenant.id == tenant_id).with_for_update()).one()
-                empty.append(time.perf_counter() - started)
-            none: list[float] = []
-            for _ in range(calls):
-                started = time.perf_counter()
-                with session_scope(settings) as session:
-                    assert admission.admit(session, settings, [tenant_id]) == []
-                none.append(time.perf_counter() - started)
+            out["empty"] = _median_ms(_timed(calls, lambda session: session.scalars(
+                select(Tenant).where(Tenant.id == tenant_id).with_for_update()).one(), settings))
+            out["none"] = _median_ms(
+                _timed(calls, lambda session: _admits(session, settings, [tenant_id], 0), settings))
+            with session_scope(settings) as session:
+                session.execute(update(Document).where(Document.admitted_at.is_(None)).values(status="succeeded"))
+            out["idle"] = _median_ms(_timed(calls, lambda session: _admits(session, settings, None, 0), settings))
+            out.update(_upload_cost(settings, calls))
         finally:
             dispose_engines()
-    return tuple(statistics.median(x) * 1000 for x in (one, none, empty))  # type: ignore[return-value]
+    return out
+
+
+def _admits(session: Session, settings: Any, tenant_ids: list[str] | None, n: int) -> None:
+    assert len(admission.admit(session, settings, tenant_ids)) == n
+
+
+def _timed(calls: int, work: Callable[[Session], object], settings: Any) -> list[float]:
+    times: list[float] = []
+    for _ in range(calls):
+        started = time.perf_counter()
+        with session_scope(settings) as session:
+            work(session)
+        times.append(time.perf_counter() - started)
+    return times
+
+
+def _median_ms(times: list[float]) -> float:
+    return statistics.median(times) * 1000
+
+
+def _upload_cost(base: Any, calls: int, threads: int = 8) -> dict[str, float]:
+    """The gateway's upload transaction under contention: 8 threads insert a waiting
+    document of one tenant (cap 5, 500 waiting) and admit it, as the upload does, while a
+    ninth thread ends an in-flight document and runs the after-end pass, as the workers do."""
+    from dataclasses import replace
+
+    settings = replace(base, tenant_max_in_flight=5)
+    with session_scope(settings) as session:
+        tenant = Tenant(name=f"burst-{uuid.uuid4().hex[:8]}")
+        session.add(tenant)
+        session.flush()
+        tenant_id = tenant.id
+        for i in range(500):
+            create_document(session, tenant_id, f"w{i}.txt", uuid.uuid4().hex * 2, 1, admitted=False)
+    with session_scope(settings) as session:
+        admission.admit(session, settings)
+    result: dict[str, float] = {}
+    deferred: list[int] = []
+    for label, with_admission in (("upload", False), ("upload+admit", True)):
+        times = _contended(settings, tenant_id, calls, threads, with_admission, deferred)
+        result[label] = _median_ms(times)
+        result[label + " p95"] = statistics.quantiles(times, n=20)[-1] * 1000
+    result["deferred"] = len(deferred)
+    return result
+
+
+def _contended(
+    settings: Any, tenant_id: str, calls: int, threads: int, with_admission: bool, deferred: list[int],
+) -> list[float]:
+    stop = threading.Event()
+
+    def ender() -> None:
+        while not stop.is_set():
+            with session_scope(settings) as session:
+                doc = session.scalars(select(Document).where(
+                    Document.tenant_id == tenant_id, Document.admitted_at.is_not(None),
+                    Document.status == "queued").limit(1).with_for_update(skip_locked=True)).first()
+                if doc is not None:
+                    doc.status = "succeeded"
+            with session_scope(settings) as session:
+                admission.admit(session, settings)
+
+    def uploader(worker: int) -> list[float]:
+        times = []
+        for i in range(calls // threads):
+            started = time.perf_counter()
+            with session_scope(settings) as session:
+                create_document(session, tenant_id, f"{with_admission}-{worker}-{i}.txt", uuid.uuid4().hex * 2, 1,
+                                admitted=False)
+                if with_admission:
+                    # As the gateway does: a lock error defers the admission to the reconciler.
+                    try:
+                        with session.begin_nested():
+                            admission.admit(session, settings, [tenant_id])
+                    except OperationalError:
+                        deferred.append(1)
+            times.append(time.perf_counter() - started)
+        return times
+
+    background = threading.Thread(target=ender)
+    background.start()
+    try:
+        with ThreadPoolExecutor(threads) as pool:
+            return [t for chunk in pool.map(uploader, range(threads)) for t in chunk]
+    finally:
+        stop.set()
+        background.join()
 
 
 def main() -> None:
@@ -156,22 +275,32 @@ def main() -> None:
     parser.add_argument("--burst", type=int, default=500, help="Documents tenant A uploads at once.")
     parser.add_argument("--concurrency", type=int, default=1, help="Processes per stage worker.")
     parser.add_argument("--cap", type=int, default=None,
-                        help="Tenant A's own max_in_flight (default: AEGIS_TENANT_MAX_IN_FLIGHT, 32).")
+                        help="Tenant A's own max_in_flight (default: AEGIS_TENANT_MAX_IN_FLIGHT, "
+                             "the installation's slots).")
     parser.add_argument("--skip-pipeline", action="store_true", help="Only time admission.")
     args = parser.parse_args()
-    one_ms, none_ms, empty_ms = admission_cost(args.burst)
+    print(load())
+    c = admission_cost(args.burst)
+    empty = c["empty"]
     print(f"admission ({args.burst} waiting, PostgreSQL, medians of 200 transactions): "
-          f"{one_ms:.2f} ms admitting one document = {one_ms / empty_ms:.2f}x, {none_ms:.2f} ms at the cap = "
-          f"{none_ms / empty_ms:.2f}x a transaction that only locks the tenant row ({empty_ms:.2f} ms, baseline)")
+          f"{c['one']:.2f} ms admitting one document = {c['one'] / empty:.2f}x, {c['none']:.2f} ms at the cap = "
+          f"{c['none'] / empty:.2f}x, {c['idle']:.2f} ms with nothing waiting = {c['idle'] / empty:.2f}x "
+          f"a transaction that only locks the tenant row ({empty:.2f} ms, baseline)")
+    print(f"upload transaction, 8 threads + an ender, median (p95): {c['upload+admit']:.2f} ms "
+          f"({c['upload+admit p95']:.2f}) with admission, {c['upload']:.2f} ms ({c['upload p95']:.2f}) "
+          f"without (baseline): admission adds {c['upload+admit'] - c['upload']:.2f} ms; "
+          f"{c['deferred']:.0f} of 200 admissions lost a lock conflict (deferred to the reconciler)")
+    print(load())
     if args.skip_pipeline:
         return
     times = latencies(args.burst, args.concurrency, args.cap)
     idle = times["idle"]
-    print(f"tenant B, one document, idle installation: {idle:.2f} s (baseline)")
+    print(f"tenant B, one document, idle installation: {idle:.3f} s (baseline; upload accepted to last stage end)")
     for label in ("fair share", "no cap"):
         cap = f" (A's cap {args.cap or 'default'})" if label == "fair share" else ""
-        print(f"tenant B after tenant A uploaded {args.burst}, {label}{cap}: {times[label]:.2f} s "
+        print(f"tenant B after tenant A uploaded {args.burst}, {label}{cap}: {times[label]:.3f} s "
               f"= {times[label] / idle:.2f}x idle")
+    print(load())
 
 
 if __name__ == "__main__":

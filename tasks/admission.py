@@ -30,12 +30,16 @@ def send_admitted(admitted: Iterable[admission.Admitted]) -> int:
 
 
 def admit_after_end(document_id: str) -> None:
-    """Admit the next waiting documents of the tenant whose document just ended; never fails the caller."""
+    """Fill the slot a document's end freed; never fails the caller.
+
+    Every tenant with waiting work is a candidate, not only the ended document's:
+    the slot is the installation's, and it goes to the tenant with the fewest in
+    flight. With nothing waiting this is one index probe.
+    """
     s = settings()
     try:
         with session_scope(s) as session:
-            tenant_id = admission.tenant_of(session, document_id)
-            admitted = admission.admit(session, s, [tenant_id]) if tenant_id else []
+            admitted = admission.admit(session, s)
     except Exception:  # noqa: BLE001 - the reconciler's admission pass is the safety net
         log.exception("admission after a document ended failed", extra={"document_id": document_id})
         return

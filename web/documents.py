@@ -44,15 +44,15 @@ def _dispatch(document_id: str, token: str, stage: str) -> None:
         log.warning("could not enqueue, the reconciler will: %s", exc, extra={"document_id": document_id})
 
 
-def _admit(tenant_id: str) -> None:
-    """Let the tenant's waiting documents into the queues as far as its in-flight cap allows.
+def _admit(tenant_id: str | None) -> None:
+    """Let waiting documents into the queues as far as the caps allow (``None``: any tenant's).
 
     Committed before the chains are sent; if this fails the documents stay
     ``queued`` and the next document end or reconciler tick admits them.
     """
     session = db_session()
     try:
-        admitted = admission.admit(session, settings(), [tenant_id])
+        admitted = admission.admit(session, settings(), None if tenant_id is None else [tenant_id])
         session.commit()
     except OperationalError as exc:
         session.rollback()
@@ -388,7 +388,7 @@ def remove(document_id: str) -> tuple[str, int]:
             # unreachable (content-addressed per tenant) and a re-upload reuses it.
             log.warning("blob of a deleted document left in storage: %s", exc, extra={"document_id": doc_id})
     auditing.record("delete", "deleted", document_ids=[doc_id])
-    _admit(tenant_id)  # a deleted in-flight document frees its slot
+    _admit(None)  # a deleted in-flight document frees a slot, which any tenant may take
     return "", 204
 
 

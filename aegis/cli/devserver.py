@@ -141,6 +141,8 @@ def run_dev(
         migrate.upgrade(settings)
     env = dict(os.environ)
     env["AEGIS_DATA_DIR"] = str(settings.data_dir)
+    # Fair share's bound follows the workers started here: one per stage, `concurrency` each.
+    env.setdefault("AEGIS_PIPELINE_SLOTS", str(len(STAGES) * concurrency))
     if host in ("127.0.0.1", "localhost", "::1"):
         # Flower's JSON API is closed by default; on loopback, for a laptop, open it.
         env.setdefault("FLOWER_UNAUTHENTICATED_API", "true")

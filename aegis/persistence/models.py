@@ -34,6 +34,7 @@ from aegis.vocabulary import DocumentStatus, StageStatus
 # and StageStatus.RUNNING (tests/unit/test_reconciler_indexes.py checks they agree).
 _ACTIVE = "status IN ('queued', 'processing')"
 _RUNNING = "status = 'running'"
+_IN_FLIGHT = f"admitted_at IS NOT NULL AND {_ACTIVE}"
 
 
 def utcnow() -> datetime:
@@ -108,6 +109,10 @@ class Document(Base):
             "ix_documents_waiting", "tenant_id", "created_at",
             postgresql_where=text("admitted_at IS NULL"), sqlite_where=text("admitted_at IS NULL"),
         ),
+        # Admission's counts of documents in flight, per tenant and in total (0007): a few
+        # entries per tenant, however many of its documents wait or have ended.
+        Index("ix_documents_in_flight", "tenant_id",
+              postgresql_where=text(_IN_FLIGHT), sqlite_where=text(_IN_FLIGHT)),
     )
 
     id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_id)

@@ -486,3 +486,21 @@ def test_flower_probes_follow_its_url_prefix() -> None:
     assert container["readinessProbe"]["httpGet"]["path"] == "/flower/healthcheck"
     (plain,) = render().component("Deployment", "flower")
     assert containers(plain)[0]["livenessProbe"]["httpGet"]["path"] == "/healthcheck"
+
+
+def test_fair_shares_bound_is_the_workers_slots_unless_set() -> None:
+    """AEGIS_PIPELINE_SLOTS follows the workers' sizing: concurrency x replicas, maxReplicas where autoscaled."""
+    values = yaml.safe_load((CHART_DIR / "values.yaml").read_text())
+    workers = values["workers"]
+    expected = sum(
+        w["concurrency"] * (w["autoscaling"]["maxReplicas"] if w["autoscaling"]["enabled"] else w["replicas"])
+        for w in workers.values() if w["enabled"]
+    )
+    data = render().get("ConfigMap", RELEASE)["data"]
+    assert data["AEGIS_PIPELINE_SLOTS"] == str(expected)
+    assert "AEGIS_TENANT_MAX_IN_FLIGHT" not in data  # 0: a tenant's ceiling is the installation's slots
+    fixed = {name: {"autoscaling": {"enabled": False}, "replicas": 2, "concurrency": 3} for name in workers}
+    data = render({"workers": fixed}).get("ConfigMap", RELEASE)["data"]
+    assert data["AEGIS_PIPELINE_SLOTS"] == str(2 * 3 * len(workers))
+    data = render({"config": {"pipelineSlots": 7, "tenantMaxInFlight": 4}}).get("ConfigMap", RELEASE)["data"]
+    assert (data["AEGIS_PIPELINE_SLOTS"], data["AEGIS_TENANT_MAX_IN_FLIGHT"]) == ("7", "4")

@@ -4,8 +4,11 @@ from __future__ import annotations
 
 import threading
 import uuid
+from collections.abc import Iterator
 from datetime import datetime
 
+import pytest
+import redis
 from sqlalchemy import select
 
 from aegis.config import load_settings
@@ -14,10 +17,23 @@ from aegis.persistence.db import dispose_engines, session_scope
 from aegis.persistence.models import Document, Tenant, as_utc
 from aegis.pipeline import admission
 from aegis.services.documents import create_document
-from tests.harness import ApiClient, Stack, postgres_database
+from tests.harness import REDIS_HOST, REDIS_PORT, ApiClient, Stack, pick_redis_db, postgres_database, running_stack
 
 CAP = 2
 BURST = 8
+SLOTS = 2
+
+
+@pytest.fixture(scope="module")
+def small_stack() -> Iterator[Stack]:
+    """A stack whose workers are said to run SLOTS documents at once: the installation's bound."""
+    index = pick_redis_db()
+    try:
+        with running_stack(f"redis://{REDIS_HOST}:{REDIS_PORT}/{index}", AEGIS_RECONCILE_INTERVAL="5",
+                           AEGIS_PIPELINE_SLOTS=str(SLOTS)) as stack:
+            yield stack
+    finally:
+        redis.Redis(host=REDIS_HOST, port=REDIS_PORT, db=index).flushdb()
 
 
 def _tenant(stack: Stack, cap: int | None = None) -> tuple[str, ApiClient]:
@@ -66,6 +82,31 @@ def test_a_burst_of_one_tenant_leaves_another_tenants_document_near_the_front(st
     for doc_id, at in admitted.items():
         overlapping = [d for d in a_docs if admitted[d] <= at < ended[d]]
         assert len(overlapping) <= CAP, (doc_id, len(overlapping))
+
+
+def test_the_installations_bound_alone_keeps_a_burst_from_filling_the_queues(small_stack: Stack) -> None:
+    """No tenant cap set: A's default ceiling is the installation's slots, and B waits
+    behind at most those few of A's documents."""
+    a_id, a = _tenant(small_stack)
+    _b_id, b = _tenant(small_stack)
+    run = uuid.uuid4().hex
+    a_docs = [a.upload_bytes(f"a{i}.txt", f"slots {run} number {i}\n".encode()).json()["id"] for i in range(BURST)]
+    b_doc = b.upload_bytes("b.txt", f"the newcomer {run}\n".encode()).json()["id"]
+    b_end = _ends([b.wait(b_doc, timeout=120)])[0]
+    a_final = [a.wait(d, timeout=240) for d in a_docs]
+    assert all(d["status"] == "succeeded" for d in a_final), [d["error"] for d in a_final]
+    a_ends = _ends(a_final)
+    with session_scope(small_stack.settings()) as session:
+        b_admitted = as_utc(session.get(Document, b_doc).admitted_at)
+    in_the_way = sum(1 for end in a_ends if b_admitted < end < b_end)
+    assert in_the_way <= SLOTS + 1, (in_the_way, BURST)
+    with session_scope(small_stack.settings()) as session:
+        rows = session.execute(select(Document.id, Document.admitted_at).where(Document.tenant_id == a_id)).all()
+    admitted = {doc_id: as_utc(at) for doc_id, at in rows}
+    ended = dict(zip(a_docs, a_ends, strict=True))
+    for doc_id, at in admitted.items():
+        overlapping = [d for d in a_docs if admitted[d] <= at < ended[d]]
+        assert len(overlapping) <= SLOTS, (doc_id, len(overlapping))
 
 
 def test_concurrent_admitters_never_exceed_the_cap_nor_admit_a_document_twice() -> None:

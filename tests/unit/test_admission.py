@@ -138,3 +138,107 @@ def test_the_cap_setting_must_be_positive(tmp_path: Path) -> None:
     with pytest.raises(SettingsError, match="AEGIS_TENANT_MAX_IN_FLIGHT"):
         load_settings({"AEGIS_DATA_DIR": str(tmp_path), "AEGIS_TENANT_MAX_IN_FLIGHT": "0"})
     assert replace(load_settings({"AEGIS_DATA_DIR": str(tmp_path)}), tenant_max_in_flight=1).tenant_max_in_flight == 1
+
+
+@pytest.fixture()
+def three_slots(tmp_path: Path) -> Iterator[Settings]:
+    """An installation whose workers run three documents at once; tenants' own caps left high."""
+    s = load_settings({"AEGIS_DATA_DIR": str(tmp_path), "AEGIS_PIPELINE_SLOTS": "3",
+                       "AEGIS_TENANT_MAX_IN_FLIGHT": "10"})
+    migrate.upgrade(s)
+    yield s
+    dispose_engines()
+
+
+def test_the_installation_admits_up_to_its_slots_and_a_newcomer_goes_past_them(three_slots: Settings) -> None:
+    with session_scope(three_slots) as session:
+        a = _tenant(session, "a")
+        a_ids = _waiting(session, a, 6)
+    with session_scope(three_slots) as session:
+        assert [d.document_id for d in admission.admit(session, three_slots)] == a_ids[:3]
+    with session_scope(three_slots) as session:
+        assert admission.admit(session, three_slots) == []  # full, though a's own cap is 10
+        b = _tenant(session, "b")
+        b_ids = _waiting(session, b, 2)
+    with session_scope(three_slots) as session:
+        # b has nothing in flight: one document at once, not after a's next end; one only.
+        assert [d.document_id for d in admission.admit(session, three_slots, [b])] == b_ids[:1]
+        assert admission.in_flight_total(session) == 4
+        assert admission.admit(session, three_slots) == []
+
+
+def test_a_freed_slot_goes_to_the_tenant_with_the_fewest_in_flight(three_slots: Settings) -> None:
+    with session_scope(three_slots) as session:
+        a = _tenant(session, "a")
+        c = _tenant(session, "c")
+        a_ids = _waiting(session, a, 6)
+    with session_scope(three_slots) as session:
+        admission.admit(session, three_slots)  # a: 3 in flight, the installation is full
+        c_ids = _waiting(session, c, 3)
+    with session_scope(three_slots) as session:
+        assert [d.document_id for d in admission.admit(session, three_slots)] == c_ids[:1]  # the newcomer's one
+        _end(session, a_ids[0])
+        _end(session, a_ids[1])
+    with session_scope(three_slots) as session:
+        # Two ends: 2 in flight (a 1, c 1), so one slot is free; the newcomer's overshoot is absorbed.
+        got = admission.admit(session, three_slots)
+        assert len(got) == 1 and admission.in_flight_total(session) == 3
+        _end(session, got[0].document_id)
+        _end(session, a_ids[2])
+    with session_scope(three_slots) as session:
+        # a has 1 in flight, c 1 or 2: the slots go to whoever has fewer, never both to a.
+        counts = {t: admission.in_flight(session, t) for t in (a, c)}
+        got = admission.admit(session, three_slots)
+        after = {t: admission.in_flight(session, t) for t in (a, c)}
+    assert len(got) == 3 - sum(counts.values())
+    assert abs(after[a] - after[c]) <= 1, (counts, after)
+
+
+def test_plan_fills_the_fewest_first_and_respects_caps_and_waiting_work() -> None:
+    def cand(name: str, cap: int, running: int, queued: int) -> admission._Candidate:
+        return admission._Candidate(name, cap, running, queued)
+
+    found = [cand("new", 10, 0, 5), cand("low", 10, 1, 5), cand("high", 10, 4, 5)]
+    plan = {c.tenant_id: c.plan for c in admission.plan(5, 8, found)}
+    # 3 free: the newcomer's one, then one at a time to the fewest in flight.
+    assert plan == {"new": 2, "low": 1}
+    assert {c.tenant_id: c.plan for c in admission.plan(9, 8, [cand("new", 10, 0, 5), cand("x", 10, 9, 5)])} == {
+        "new": 1}
+    capped = admission.plan(0, 8, [cand("a", 2, 1, 5), cand("b", 10, 0, 1)])
+    assert {c.tenant_id: c.plan for c in capped} == {"a": 1, "b": 1}  # caps and waiting work stop it early
+
+
+def test_a_pass_with_nothing_waiting_is_one_statement(settings: Settings) -> None:
+    from sqlalchemy import event
+
+    from aegis.persistence.db import get_engine
+
+    with session_scope(settings) as session:
+        a = _tenant(session, "a")
+        ids = _waiting(session, a, 1)
+    with session_scope(settings) as session:
+        admission.admit(session, settings)
+        _end(session, ids[0])
+    statements: list[str] = []
+
+    def seen(*args: object) -> None:
+        statements.append(str(args[2]))
+
+    engine = get_engine(settings)
+    event.listen(engine, "before_cursor_execute", seen)
+    try:
+        with session_scope(settings) as session:
+            assert admission.admit(session, settings) == []
+    finally:
+        event.remove(engine, "before_cursor_execute", seen)
+    assert len([s for s in statements if s.lstrip().upper().startswith("SELECT")]) == 1, statements
+
+
+def test_the_tenant_cap_defaults_to_the_installations_slots(tmp_path: Path) -> None:
+    from aegis.config import SettingsError
+
+    s = load_settings({"AEGIS_DATA_DIR": str(tmp_path), "AEGIS_PIPELINE_SLOTS": "12"})
+    assert (s.pipeline_slots, s.tenant_max_in_flight) == (12, 12)
+    assert load_settings({"AEGIS_DATA_DIR": str(tmp_path)}).pipeline_slots == 5  # one process per stage
+    with pytest.raises(SettingsError, match="AEGIS_PIPELINE_SLOTS"):
+        load_settings({"AEGIS_DATA_DIR": str(tmp_path), "AEGIS_PIPELINE_SLOTS": "0"})

@@ -74,6 +74,30 @@ app.kubernetes.io/instance: {{ .Release.Name }}
 
 {{/* The stage names: the keys of .Values.workers, which a chart test keeps equal
 to the application's stage registry (aegis/pipeline/registry.py). */}}
+{{/*
+Fair share's installation-wide bound: config.pipelineSlots, or the stage workers'
+prefork slots (concurrency x replicas, summed; maxReplicas where an HPA or KEDA scales
+the worker, so the queues can grow enough for the autoscaler to see the load).
+*/}}
+{{- define "aegis.pipelineSlots" -}}
+{{- $v := .Values -}}
+{{- if $v.config.pipelineSlots -}}
+{{- $v.config.pipelineSlots | int64 -}}
+{{- else -}}
+{{- $total := 0 -}}
+{{- range $name, $w := $v.workers -}}
+{{- if $w.enabled -}}
+{{- $replicas := $w.replicas -}}
+{{- if or $v.keda.enabled $w.autoscaling.enabled -}}
+{{- $replicas = $w.autoscaling.maxReplicas -}}
+{{- end -}}
+{{- $total = add $total (mul (int $replicas) (int $w.concurrency)) -}}
+{{- end -}}
+{{- end -}}
+{{- max 1 $total -}}
+{{- end -}}
+{{- end -}}
+
 {{- define "aegis.stages" -}}
 {{- keys .Values.workers | sortAlpha | join " " -}}
 {{- end -}}
@@ -333,7 +357,10 @@ AEGIS_TASK_EVENTS: {{ ternary "1" "0" $v.config.taskEvents | quote }}
 AEGIS_TASK_EVENTS: {{ ternary "1" "0" $v.flower.enabled | quote }}
 {{- end }}
 AEGIS_MAX_ATTEMPTS: {{ $v.config.maxAttempts | int64 | quote }}
-AEGIS_TENANT_MAX_IN_FLIGHT: {{ $v.config.tenantMaxInFlight | int64 | quote }}
+AEGIS_PIPELINE_SLOTS: {{ include "aegis.pipelineSlots" . | quote }}
+{{- with $v.config.tenantMaxInFlight }}
+AEGIS_TENANT_MAX_IN_FLIGHT: {{ . | int64 | quote }}
+{{- end }}
 AEGIS_RETENTION_INTERVAL: {{ $v.config.retentionInterval | toString | quote }}
 AEGIS_AUDIT_RETENTION_DAYS: {{ $v.config.auditRetentionDays | int64 | quote }}
 {{- range $stage := splitList " " (include "aegis.stages" .) }}
