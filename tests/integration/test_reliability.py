@@ -195,6 +195,9 @@ LOSS_ENV = dict(
     AEGIS_TIME_LIMIT_VALIDATE="120", AEGIS_TIME_LIMIT_METADATA="120", AEGIS_TIME_LIMIT_CONTENT="300",
     AEGIS_TIME_LIMIT_OCR="300", AEGIS_TIME_LIMIT_AI="600", AEGIS_VISIBILITY_TIMEOUT="3600",
     AEGIS_RECONCILE_INTERVAL="2",
+    # Every document in the broker at once (fair share would hold all but 5 back in the
+    # database, where a broker loss cannot touch them).
+    AEGIS_PIPELINE_SLOTS="64",
 )
 LOSS_DOCUMENTS = 20
 # Generous for one reconcile interval plus the workers' and beat's reconnection on a loaded
