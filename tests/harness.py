@@ -54,6 +54,23 @@ def postgres_database() -> Iterator[str]:
             conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
+@contextmanager
+def postgres_sessions() -> Iterator[Any]:
+    """A sessionmaker on a fresh database holding the models' tables (no migrations), dropped afterwards."""
+    from sqlalchemy import create_engine
+    from sqlalchemy.orm import sessionmaker
+
+    from aegis.persistence.models import Base
+
+    with postgres_database() as url:
+        engine = create_engine(url.replace("postgresql://", "postgresql+psycopg://", 1))
+        try:
+            Base.metadata.create_all(engine)
+            yield sessionmaker(engine, expire_on_commit=False)
+        finally:
+            engine.dispose()
+
+
 def pick_redis_db(host: str = REDIS_HOST, port: int = REDIS_PORT) -> int:
     """An empty Redis db index (1..databases-1), claimed with a marker key so parallel runs differ."""
     server = redis.Redis(host=host, port=port)

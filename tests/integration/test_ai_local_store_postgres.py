@@ -5,29 +5,23 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 import pytest
-from sqlalchemy import create_engine
 from sqlalchemy.orm import Session, sessionmaker
 
 from aegis.ai.local import LocalProvider
 from aegis.ai.types import VectorItem
 from aegis.ai.vectorstores.local import LocalVectorStore
 from aegis.config import load_settings
-from aegis.persistence.models import Base, Document, Tenant
+from aegis.persistence.models import Document, Tenant
 from aegis.services.search import search
-from tests.harness import postgres_database
+from tests.harness import postgres_sessions
 
 pytestmark = pytest.mark.integration
 
 
 @pytest.fixture(scope="module")
 def factory() -> Iterator[sessionmaker[Session]]:
-    with postgres_database() as url:
-        engine = create_engine(url.replace("postgresql://", "postgresql+psycopg://", 1))
-        try:
-            Base.metadata.create_all(engine)
-            yield sessionmaker(engine, expire_on_commit=False)
-        finally:
-            engine.dispose()
+    with postgres_sessions() as factory:
+        yield factory
 
 
 def test_vectors_round_trip_rank_and_stay_within_their_tenant_on_postgresql(factory, monkeypatch) -> None:

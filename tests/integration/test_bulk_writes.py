@@ -22,7 +22,7 @@ from aegis.formats.base import Page
 from aegis.persistence.models import Base, Chunk, Document, PageText, Tenant
 from aegis.pipeline.stages.content import ContentResult, save_content
 from aegis.text.chunking import ChunkSpan
-from tests.harness import postgres_database
+from tests.harness import postgres_sessions
 
 pytestmark = pytest.mark.integration
 
@@ -38,13 +38,8 @@ def factory(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[sessionm
         yield sessionmaker(engine, expire_on_commit=False)
         engine.dispose()
         return
-    with postgres_database() as url:
-        engine = create_engine(url.replace("postgresql://", "postgresql+psycopg://", 1))
-        try:
-            Base.metadata.create_all(engine)
-            yield sessionmaker(engine, expire_on_commit=False)
-        finally:
-            engine.dispose()
+    with postgres_sessions() as factory:
+        yield factory
 
 
 def _document(factory: sessionmaker[Session]) -> Document:

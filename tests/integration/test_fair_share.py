@@ -51,6 +51,32 @@ def _ends(docs: list[dict]) -> list[datetime]:
             for d in docs]
 
 
+def _assert_b_near_the_front(
+    stack: Stack, a: ApiClient, a_id: str, a_docs: list[str], b: ApiClient, b_doc: str, bound: int,
+) -> None:
+    """B waits behind at most ``bound`` of A's documents; A never has more than ``bound`` in flight."""
+    b_end = _ends([b.wait(b_doc, timeout=120)])[0]
+    a_final = [a.wait(d, timeout=240) for d in a_docs]
+    assert all(d["status"] == "succeeded" for d in a_final), [d["error"] for d in a_final]
+    a_ends = _ends(a_final)
+    with session_scope(stack.settings()) as session:
+        b_admitted = as_utc(session.get(Document, b_doc).admitted_at)
+    # A's documents in B's way: still unfinished when B entered the queues, done before B.
+    # With fair share these are the at most ``bound`` admitted before B (FIFO, one worker
+    # per stage); without it, every A document not yet done when B arrived. (Counting every
+    # A document that ended before B also counts those done while the burst was uploading.)
+    in_the_way = sum(1 for end in a_ends if b_admitted < end < b_end)
+    assert in_the_way <= bound + 1, (in_the_way, len(a_docs))
+    # Each admission of A's follows an end: never more than ``bound`` in flight.
+    with session_scope(stack.settings()) as session:
+        rows = session.execute(select(Document.id, Document.admitted_at).where(Document.tenant_id == a_id)).all()
+    admitted = {doc_id: as_utc(at) for doc_id, at in rows}
+    ended = dict(zip(a_docs, a_ends, strict=True))
+    for doc_id, at in admitted.items():
+        overlapping = [d for d in a_docs if admitted[d] <= at < ended[d]]
+        assert len(overlapping) <= bound, (doc_id, len(overlapping))
+
+
 def test_a_burst_of_one_tenant_leaves_another_tenants_document_near_the_front(stack: Stack) -> None:
     a_id, a = _tenant(stack, cap=CAP)
     _b_id, b = _tenant(stack)
@@ -60,28 +86,7 @@ def test_a_burst_of_one_tenant_leaves_another_tenants_document_near_the_front(st
     # Uploads beyond the cap wait in the database, not in the queues.
     with session_scope(stack.settings()) as session:
         assert admission.in_flight(session, a_id) <= CAP
-    b_end = _ends([b.wait(b_doc, timeout=120)])[0]
-    a_final = [a.wait(d, timeout=240) for d in a_docs]
-    assert all(d["status"] == "succeeded" for d in a_final), [d["error"] for d in a_final]
-    a_ends = _ends(a_final)
-    with session_scope(stack.settings()) as session:
-        b_admitted = as_utc(session.get(Document, b_doc).admitted_at)
-    # A's documents in B's way: still unfinished when B entered the queues, done before B.
-    # With fair share these are the at most CAP admitted before B (FIFO, one worker per
-    # stage); without it, every A document not yet done when B arrived. (Counting every A
-    # document that ended before B also counts those done while the burst was uploading.)
-    in_the_way = sum(1 for end in a_ends if b_admitted < end < b_end)
-    assert in_the_way <= CAP + 1, (in_the_way, BURST)
-    # A never had more than CAP documents in flight: each admission follows an end.
-    with session_scope(stack.settings()) as session:
-        rows = session.execute(
-            select(Document.id, Document.admitted_at).where(Document.tenant_id == a_id)
-        ).all()
-    admitted = {doc_id: as_utc(at) for doc_id, at in rows}
-    ended = dict(zip(a_docs, a_ends, strict=True))
-    for doc_id, at in admitted.items():
-        overlapping = [d for d in a_docs if admitted[d] <= at < ended[d]]
-        assert len(overlapping) <= CAP, (doc_id, len(overlapping))
+    _assert_b_near_the_front(stack, a, a_id, a_docs, b, b_doc, CAP)
 
 
 def test_the_installations_bound_alone_keeps_a_burst_from_filling_the_queues(small_stack: Stack) -> None:
@@ -92,21 +97,7 @@ def test_the_installations_bound_alone_keeps_a_burst_from_filling_the_queues(sma
     run = uuid.uuid4().hex
     a_docs = [a.upload_bytes(f"a{i}.txt", f"slots {run} number {i}\n".encode()).json()["id"] for i in range(BURST)]
     b_doc = b.upload_bytes("b.txt", f"the newcomer {run}\n".encode()).json()["id"]
-    b_end = _ends([b.wait(b_doc, timeout=120)])[0]
-    a_final = [a.wait(d, timeout=240) for d in a_docs]
-    assert all(d["status"] == "succeeded" for d in a_final), [d["error"] for d in a_final]
-    a_ends = _ends(a_final)
-    with session_scope(small_stack.settings()) as session:
-        b_admitted = as_utc(session.get(Document, b_doc).admitted_at)
-    in_the_way = sum(1 for end in a_ends if b_admitted < end < b_end)
-    assert in_the_way <= SLOTS + 1, (in_the_way, BURST)
-    with session_scope(small_stack.settings()) as session:
-        rows = session.execute(select(Document.id, Document.admitted_at).where(Document.tenant_id == a_id)).all()
-    admitted = {doc_id: as_utc(at) for doc_id, at in rows}
-    ended = dict(zip(a_docs, a_ends, strict=True))
-    for doc_id, at in admitted.items():
-        overlapping = [d for d in a_docs if admitted[d] <= at < ended[d]]
-        assert len(overlapping) <= SLOTS, (doc_id, len(overlapping))
+    _assert_b_near_the_front(small_stack, a, a_id, a_docs, b, b_doc, SLOTS)
 
 
 def test_concurrent_admitters_never_exceed_the_cap_nor_admit_a_document_twice() -> None:
