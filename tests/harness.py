@@ -491,3 +491,14 @@ def running_stack(broker_url: str, extra_workers: tuple[str, ...] = (), **env: s
             raise
         finally:
             stack.close()
+
+
+@contextmanager
+def stack_of_its_own(**env: str) -> Iterator[Stack]:
+    """``running_stack`` on a Redis db of its own (flushed afterwards), for settings the shared stack lacks."""
+    index = pick_redis_db()
+    try:
+        with running_stack(f"redis://{REDIS_HOST}:{REDIS_PORT}/{index}", **env) as stack:
+            yield stack
+    finally:
+        redis.Redis(host=REDIS_HOST, port=REDIS_PORT, db=index).flushdb()

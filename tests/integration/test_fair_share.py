@@ -8,7 +8,6 @@ from collections.abc import Iterator
 from datetime import datetime
 
 import pytest
-import redis
 from sqlalchemy import select
 
 from aegis.config import load_settings
@@ -17,7 +16,7 @@ from aegis.persistence.db import dispose_engines, session_scope
 from aegis.persistence.models import Document, Tenant, as_utc
 from aegis.pipeline import admission
 from aegis.services.documents import create_document
-from tests.harness import REDIS_HOST, REDIS_PORT, ApiClient, Stack, pick_redis_db, postgres_database, running_stack
+from tests.harness import ApiClient, Stack, postgres_database, stack_of_its_own
 
 CAP = 2
 BURST = 8
@@ -27,13 +26,8 @@ SLOTS = 2
 @pytest.fixture(scope="module")
 def small_stack() -> Iterator[Stack]:
     """A stack whose workers are said to run SLOTS documents at once: the installation's bound."""
-    index = pick_redis_db()
-    try:
-        with running_stack(f"redis://{REDIS_HOST}:{REDIS_PORT}/{index}", AEGIS_RECONCILE_INTERVAL="5",
-                           AEGIS_PIPELINE_SLOTS=str(SLOTS)) as stack:
-            yield stack
-    finally:
-        redis.Redis(host=REDIS_HOST, port=REDIS_PORT, db=index).flushdb()
+    with stack_of_its_own(AEGIS_RECONCILE_INTERVAL="5", AEGIS_PIPELINE_SLOTS=str(SLOTS)) as stack:
+        yield stack
 
 
 def _tenant(stack: Stack, cap: int | None = None) -> tuple[str, ApiClient]:

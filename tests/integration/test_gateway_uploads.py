@@ -16,9 +16,16 @@ from contextlib import contextmanager
 import psycopg
 import pytest
 
-from tests.harness import ApiClient, Stack
+from tests.harness import ApiClient, Stack, stack_of_its_own
 
 pytestmark = pytest.mark.integration
+
+
+@pytest.fixture(scope="module")
+def roomy_stack() -> Iterator[Stack]:
+    """Room in flight for every upload, whatever else runs: a refusal here can only be a lock's."""
+    with stack_of_its_own(AEGIS_PIPELINE_SLOTS="64") as stack:
+        yield stack
 
 
 @contextmanager
@@ -42,10 +49,12 @@ def slow_document_inserts(stack: Stack, seconds: float = 0.3) -> Iterator[None]:
             conn.execute("DROP FUNCTION IF EXISTS aegis_test_slow_insert()")
 
 
-def test_concurrent_uploads_of_one_tenant_are_all_admitted_by_their_own_upload(api: ApiClient, stack: Stack) -> None:
+def test_concurrent_uploads_of_one_tenant_are_all_admitted_by_their_own_upload(roomy_stack: Stack) -> None:
+    stack = roomy_stack
+    api = ApiClient(stack.url, stack.create_tenant(f"concurrent-{uuid.uuid4().hex[:8]}"))
     log = stack.logs["gateway"]
     start = log.stat().st_size
-    bodies = [f"{uuid.uuid4()} concurrent upload {n}\n".encode() for n in range(6)]  # below the in-flight cap
+    bodies = [f"{uuid.uuid4()} concurrent upload {n}\n".encode() for n in range(6)]
     with slow_document_inserts(stack), ThreadPoolExecutor(len(bodies)) as pool:
         answers = list(pool.map(lambda b: api.upload_bytes("same-time.txt", b), bodies))
     assert [a.status_code for a in answers] == [202] * len(bodies), [a.text[:200] for a in answers]
