@@ -40,6 +40,9 @@ log = logging.getLogger(__name__)
 # Text sampled for language detection when reading metadata.
 LANGUAGE_SAMPLE_CHARS = 20_000
 
+# Families whose extraction reads the package validate opened (aegis.formats.ooxml.Package).
+_KEEP_CONTAINER = frozenset({"pptx", "xlsx"})
+
 _P = ParamSpec("_P")
 _T = TypeVar("_T")
 
@@ -87,7 +90,10 @@ def validate(path: Path, filename: str, limits: Limits) -> Detection:
     try:
         details = _guarded(f"{family}.check", reader.check, path, limits, detection) or {}
     finally:
-        detection.container = None  # lent to check only: the bytes are not kept past validate
+        # A small zip (LeanZip, up to 8 MB in memory) stays lent to the Detection for PPTX and
+        # XLSX extraction in the same process (`aegis extract`); other containers are dropped.
+        if family not in _KEEP_CONTAINER:
+            detection.container = None
     if sniffed.note:
         details["note"] = sniffed.note
     detection.details = json_safe(details)

@@ -47,7 +47,8 @@ class Detection:
     extension: str  # normalised extension from the client's filename, "" if none
     details: dict[str, Any] = field(default_factory=dict)
     # The container detection opened (aegis.formats.detect.Sniffed.container), lent to the
-    # family's check during validate only, so a package's directory is parsed once there.
+    # family's check, so a package's directory is parsed once; PPTX and XLSX keep it for
+    # extraction from the same Detection (never stored: a stage rebuilding a Detection has none).
     container: Any = field(default=None, repr=False, compare=False)
 
 

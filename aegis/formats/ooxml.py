@@ -13,7 +13,7 @@ from __future__ import annotations
 import threading
 import zipfile
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 from aegis.formats.base import Detection, DocumentError, Limits
 from aegis.formats.dates import iso_date
@@ -21,6 +21,7 @@ from aegis.formats.sanitize import clean_inline
 from aegis.formats.ziplean import LeanZip
 from aegis.formats.zipsafe import (
     PROLOG_BYTES,
+    ZipArchive,
     check_zip,
     open_zip,
     read_prolog,
@@ -53,6 +54,25 @@ def _text(value: Any, limit: int = 2000) -> str | None:
     return text or None
 
 
+# Parts up to this size stay parsed on a lent archive (presentation, workbook, relationships).
+_REMEMBERED_PART_BYTES = 64 * 1024
+
+
+def _gate(zf: ZipArchive, limits: Limits) -> set[str]:
+    """The zip gate (:func:`check_zip`) and the member names; run once per archive and limits.
+
+    An archive lent from validate to extraction passed the gate with the same limits
+    already, and its directory cannot have changed since (it is held in memory).
+    """
+    passed = zf.gate_passed.get(limits) if isinstance(zf, LeanZip) else None
+    if passed is not None:
+        return passed
+    names = {info.filename for info in check_zip(zf, limits)}
+    if isinstance(zf, LeanZip):
+        zf.gate_passed[limits] = names
+    return names
+
+
 class Package:
     """An OOXML package opened once: the zip gate run, parts parsed on demand with lxml.
 
@@ -64,12 +84,14 @@ class Package:
 
     def __init__(self, path: Path, limits: Limits | None = None, *, detection: Detection | None = None) -> None:
         limits = limits or Limits()
-        # Sniffing's parse of the directory when validate lends it (the zip gate still runs).
+        # Sniffing's parse of the directory when validate lends it; the same archive
+        # is lent on to extraction, so the file is read and its directory parsed once.
         lent = detection.container if detection is not None else None
+        self._lent = isinstance(lent, LeanZip)
         self._zip = lent if isinstance(lent, LeanZip) else open_zip(path)
+        self._parsed: dict[Any, Any] = self._zip.parsed if isinstance(self._zip, LeanZip) else {}
         try:
-            infos = check_zip(self._zip, limits)
-            self.names = {info.filename for info in infos}
+            self.names = _gate(self._zip, limits)
             if "[Content_Types].xml" not in self.names:
                 raise DocumentError(ErrorCode.MALFORMED, "The Office file is missing its content types part.")
         except BaseException:
@@ -83,11 +105,25 @@ class Package:
         self._zip.close()
 
     def part(self, name: str) -> Any:
-        """The root element of an XML part, or None if the package has no such part."""
-        from lxml import etree
+        """The root element of an XML part, or None if the package has no such part.
 
+        Small parts are remembered on a lean archive: the main part and relationships
+        check reads in validate are read again by extraction from the same archive.
+        Callers only read the trees.
+        """
+        found = self._parsed.get(name)
+        if found is not None:
+            return found
         if name not in self.names:
             return None
+        root = self._parse(name)
+        if self._zip.getinfo(name).file_size <= _REMEMBERED_PART_BYTES:
+            self._parsed[name] = root
+        return root
+
+    def _parse(self, name: str) -> Any:
+        from lxml import etree
+
         try:
             data = self._zip.read(name)
             # The entity guard, on the parts we parse only: inflating the head of every
@@ -109,7 +145,15 @@ class Package:
             refuse_entities(read_prolog(self._zip, name))
 
     def rels(self, name: str) -> dict[str, tuple[str, str]]:
-        """Relationship id -> (type, part name) of ``name``'s internal relationships."""
+        """Relationship id -> (type, part name) of ``name``'s internal relationships.
+
+        Remembered with the parsed parts (validate and extraction both ask for the main
+        part's); callers only read the dict.
+        """
+        key = ("rels", name)
+        cached = self._parsed.get(key)
+        if cached is not None:
+            return cast(dict[str, tuple[str, str]], cached)
         folder, _, base = name.rpartition("/")
         root = self.part(f"{folder}/_rels/{base}.rels" if folder else f"_rels/{base}.rels")
         found: dict[str, tuple[str, str]] = {}
@@ -120,7 +164,19 @@ class Package:
             if rel.get("TargetMode") == "External" or not rel.get("Id"):
                 continue
             found[rel.get("Id")] = (rel.get("Type") or "", resolve_part(folder, target))
+        self._parsed[key] = found
         return found
+
+    def declares(self, content_type: str) -> bool:
+        """Whether the content types part names ``content_type`` (its bytes searched, not parsed).
+
+        Every part of a package has its content type declared there (OPC), so a type the
+        part never names is a kind of part the package does not hold.
+        """
+        try:
+            return content_type.encode() in self._zip.read("[Content_Types].xml")
+        except (zipfile.BadZipFile, OSError, EOFError, ValueError, NotImplementedError) as exc:
+            raise DocumentError(ErrorCode.MALFORMED, "A part of the Office file is damaged.") from exc
 
 
 def child_text(element: Any, tag: str) -> str | None:

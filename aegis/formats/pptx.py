@@ -40,6 +40,7 @@ def _path(element: Any, tags: tuple[str, ...]) -> Any:
 
 _SLIDE_REL = "/slide"
 _NOTES_REL = "/notesSlide"
+_NOTES_TYPE = "presentationml.notesSlide+xml"
 
 
 def _frame_text(body: Any) -> str:
@@ -134,7 +135,8 @@ def check(path: Path, limits: Limits, *, detection: Detection | None = None) -> 
 def extract_pages(path: Path, limits: Limits, *, detection: Detection | None = None) -> list[Page]:
     pages: list[Page] = []
     size = 0
-    with Package(path, limits) as package:
+    with Package(path, limits, detection=detection) as package:
+        with_notes = package.declares(_NOTES_TYPE)
         for number, name in enumerate(_slide_parts(package), start=1):
             if number > limits.max_pages:
                 raise DocumentError(
@@ -147,7 +149,12 @@ def extract_pages(path: Path, limits: Limits, *, detection: Detection | None = N
                     raise DocumentError(ErrorCode.MALFORMED, "The PowerPoint file is missing a slide part.")
                 tree = _path(slide, _SHAPE_TREE)
                 parts = _tree_texts(tree) if tree is not None else []
-                notes = next((t for kind, t in package.rels(name).values() if kind.endswith(_NOTES_REL)), None)
+                # A slide's relationships are read for its notes only: skipped in a deck without any.
+                notes = (
+                    next((t for kind, t in package.rels(name).values() if kind.endswith(_NOTES_REL)), None)
+                    if with_notes
+                    else None
+                )
                 notes_root = package.part(notes) if notes else None
                 if notes_root is not None and (note := _notes_text(notes_root)):
                     parts.append(note)
@@ -158,7 +165,7 @@ def extract_pages(path: Path, limits: Limits, *, detection: Detection | None = N
 
 
 def extract_metadata(path: Path, limits: Limits, *, detection: Detection | None = None) -> dict[str, Any]:
-    with Package(path, limits) as package:
+    with Package(path, limits, detection=detection) as package:
         core, app = package_properties(package)
         count = len(_slide_parts(package))
         size = package.part("ppt/presentation.xml").find(f"{P}sldSz")

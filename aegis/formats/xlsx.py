@@ -275,7 +275,7 @@ def check(path: Path, limits: Limits, *, detection: Detection | None = None) -> 
 def extract_pages(path: Path, limits: Limits, *, detection: Detection | None = None) -> list[Page]:
     pages: list[Page] = []
     remaining = limits.max_text_chars
-    with Package(path, limits) as package:
+    with Package(path, limits, detection=detection) as package:
         book = _open_book(package)
         worksheets = [(name, part) for name, part in book.sheets if part is not None]
         for number, (name, part) in enumerate(worksheets, start=1):
@@ -294,7 +294,7 @@ def extract_pages(path: Path, limits: Limits, *, detection: Detection | None = N
 
 
 def extract_metadata(path: Path, limits: Limits, *, detection: Detection | None = None) -> dict[str, Any]:
-    with Package(path, limits) as package:
+    with Package(path, limits, detection=detection) as package:
         core, app = package_properties(package)
         sheets = [clean_text(name)[:200] for name, _ in _open_book(package).sheets]
     detail = drop_empty(

@@ -103,6 +103,10 @@ class LeanZip:
         if position != end:
             raise Unsupported("central directory size mismatch")
         self._fallback: zipfile.ZipFile | None = None
+        # What readers remember about this archive while it is lent from validate to
+        # extraction (aegis.formats.ooxml.Package): the limits its gate passed, small parsed parts.
+        self.gate_passed: dict[Any, set[str]] = {}
+        self.parsed: dict[Any, Any] = {}
 
     def __enter__(self) -> LeanZip:
         return self
@@ -113,6 +117,7 @@ class LeanZip:
     def close(self) -> None:
         if self._fallback is not None:
             self._fallback.close()
+            self._fallback = None  # a lent archive is read again after its first reader closes it
 
     def infolist(self) -> list[Info]:
         return list(self._order)

@@ -11,6 +11,7 @@ import io
 import struct
 import zipfile
 from pathlib import Path
+from typing import Any
 
 import olefile
 import pytest
@@ -170,7 +171,6 @@ def test_zip64_end_record_is_left_to_zipfile(tmp_path: Path) -> None:
 @pytest.mark.parametrize(
     ("name", "reader"),
     [
-        ("office/simple.pptx", "aegis.formats.ziplean.LeanZip"),
         ("office/simple.odt", "aegis.formats.ziplean.LeanZip"),
         ("email/fake-email-with-cc-and-bcc.msg", "aegis.formats.cfb.CompoundFile"),
     ],
@@ -197,3 +197,31 @@ def test_validate_parses_a_container_once_and_keeps_nothing(
     detection = validate(path, path.name, Limits())
     assert len(built) == 1
     assert detection.container is None
+
+
+@needs_corpus
+@pytest.mark.parametrize("name", ["office/sample-presentation.pptx", "office/more-than-1k-cells.xlsx"])
+def test_pptx_and_xlsx_extraction_reads_the_package_validate_opened(
+    name: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The archive validate opened is lent on to extraction (one read of the file, one
+    parse of its directory), and the pages are those of a package opened afresh."""
+    from dataclasses import replace
+
+    from aegis.formats import Limits, extract_pages, validate
+
+    path = CORPUS / name
+    fresh = extract_pages(path, replace(validate(path, path.name, Limits()), container=None), Limits())
+    built: list[object] = []
+    original = LeanZip.__init__
+
+    def counting(self: LeanZip, *args: Any, **kwargs: Any) -> None:
+        built.append(self)
+        original(self, *args, **kwargs)
+
+    monkeypatch.setattr(LeanZip, "__init__", counting)
+    detection = validate(path, path.name, Limits())
+    assert isinstance(detection.container, LeanZip)
+    assert extract_pages(path, detection, Limits()) == fresh
+    assert extract_pages(path, detection, Limits()) == fresh  # a second reader of the lent archive
+    assert len(built) == 1
