@@ -189,6 +189,7 @@ class _Book:
         value = self.value
         number = self._number
         strings: list[str] | None = None  # the shared strings as cell text, read at the first use
+        plain: set[str | None] = set()  # style attributes seen showing a number as a plain number
         columns = _COLUMNS
         for row in data.iterchildren(_ROW) if data is not None else ():
             number_attr = row.get("r")
@@ -198,16 +199,23 @@ class _Book:
                 yield []
             expected = row_number + 1
             values: list[str] = []
+            count = 0  # len(values)
             for cell in row.iterchildren(_C):
                 reference = cell.get("r")
                 column = columns[reference.rstrip("0123456789")] if reference else 0
                 if not 0 < column <= MAX_COLUMNS:
-                    column = len(values) + 1
-                if column > len(values) + 1:
-                    values.extend([""] * (column - len(values) - 1))
+                    column = count + 1
+                if column > count + 1:
+                    values.extend([""] * (column - count - 1))
+                    count = column - 1
+                count += 1
                 kind = cell.get("t")
                 if kind is None or kind == "s" or kind == "n":
-                    raw = child_text(cell, _V)
+                    raw = None  # child_text(cell, _V), inlined: this is the hot loop
+                    for sub in cell:
+                        if sub.tag == _V:
+                            raw = sub.text
+                            break
                     if not raw:
                         values.append("")
                     elif kind == "s":
@@ -216,7 +224,21 @@ class _Book:
                         index = int(raw)
                         values.append(strings[index] if 0 <= index < len(strings) else "")
                     else:
-                        values.append(_cell(number(raw, cell.get("s"))))
+                        style = cell.get("s")
+                        if style in plain:
+                            # _cell(number(raw, style)) for a style that shows no date, inlined.
+                            if "." in raw or "e" in raw or "E" in raw:
+                                real = float(raw)
+                                values.append(str(int(real)) if real.is_integer() else str(real))
+                            else:
+                                values.append(str(int(raw)))
+                        else:
+                            typed = number(raw, style)
+                            values.append(_cell(typed))
+                            # Whether a style shows a date depends on the style alone: remember
+                            # the plain ones (bounded: a hostile sheet may use endless ids).
+                            if type(typed) in (int, float) and len(plain) < 1000:
+                                plain.add(style)
                 else:
                     values.append(_cell(value(cell)))
             yield values
