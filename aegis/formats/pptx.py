@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from aegis.formats.base import Detection, DocumentError, FileType, Limits, ModuleFamily, Page
-from aegis.formats.ooxml import Package, child, child_text, package_properties
+from aegis.formats.ooxml import Package, child, package_properties
 from aegis.formats.sanitize import cap_pages_text, clean_text, drop_empty
 from aegis.vocabulary import ErrorCode
 
@@ -25,6 +25,9 @@ P = "{http://schemas.openxmlformats.org/presentationml/2006/main}"
 A = "{http://schemas.openxmlformats.org/drawingml/2006/main}"
 R = "{http://schemas.openxmlformats.org/officeDocument/2006/relationships}"
 _T, _TXBODY, _A_TXBODY = f"{A}t", f"{P}txBody", f"{A}txBody"
+# Tags compared per element, built once (an f-string in the loop builds a new string each time).
+_A_P, _A_R, _A_FLD, _A_BR, _A_TR, _A_TC = f"{A}p", f"{A}r", f"{A}fld", f"{A}br", f"{A}tr", f"{A}tc"
+_GROUP, _SHAPE, _FRAME = f"{P}grpSp", f"{P}sp", f"{P}graphicFrame"
 _SHAPE_TREE = (f"{P}cSld", f"{P}spTree")
 _GRAPHIC_TABLE = (f"{A}graphic", f"{A}graphicData", f"{A}tbl")
 _PLACEHOLDER = (f"{P}nvSpPr", f"{P}nvPr", f"{P}ph")
@@ -46,15 +49,17 @@ _NOTES_TYPE = "presentationml.notesSlide+xml"
 def _frame_text(body: Any) -> str:
     """A text body's paragraphs, one per line; runs and fields joined, breaks as new lines."""
     paragraphs = []
-    for paragraph in body.iterchildren(f"{A}p"):
+    for paragraph in body.iterchildren(_A_P):
         parts = []
-        for element in paragraph.iterchildren(f"{A}r", f"{A}fld", f"{A}br"):
-            if element.tag == f"{A}br":
+        for element in paragraph.iterchildren(_A_R, _A_FLD, _A_BR):
+            if element.tag == _A_BR:
                 parts.append("\n")
-            else:
-                text = child_text(element, _T)
-                if text:
-                    parts.append(text)
+                continue
+            for sub in element:  # child_text(element, _T), inlined: runs are the hot path
+                if sub.tag == _T:
+                    if sub.text:
+                        parts.append(sub.text)
+                    break
         paragraphs.append("".join(parts))
     return "\n".join(paragraphs)
 
@@ -74,20 +79,20 @@ def _tree_texts(tree: Any) -> list[str]:
                 ErrorCode.NESTING_TOO_DEEP, "The presentation nests shapes too deeply to be read safely."
             )
         tag = shape.tag
-        if tag == f"{P}grpSp":
+        if tag == _GROUP:
             stack.extend((child, depth + 1) for child in reversed(list(shape)))
-        elif tag == f"{P}sp":
+        elif tag == _SHAPE:
             body = child(shape, _TXBODY)
             text = _frame_text(body).strip() if body is not None else ""
             if text:
                 texts.append(text)
-        elif tag == f"{P}graphicFrame":
+        elif tag == _FRAME:
             table = _path(shape, _GRAPHIC_TABLE)
             if table is None:
                 continue
-            for row in table.iterchildren(f"{A}tr"):
+            for row in table.iterchildren(_A_TR):
                 cells = []
-                for cell in row.iterchildren(f"{A}tc"):
+                for cell in row.iterchildren(_A_TC):
                     body = child(cell, _A_TXBODY)
                     cells.append(_frame_text(body).strip() if body is not None else "")
                 texts.append(" | ".join(cells))
