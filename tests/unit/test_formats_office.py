@@ -276,3 +276,26 @@ def test_rtf_code_page_escapes_follow_the_declared_code_page(tmp_path: Path) -> 
     rtf = rb"{\rtf1\ansi\ansicpg1251\pard \'cf\'f0\'e8\'e2\'e5\'f2 world\par}"
     _, _, pages = process(save(tmp_path, rtf), "ru.rtf")
     assert "Привет world" in pages[0].text
+
+
+def test_xlsx_cells_keep_their_date_or_number_typing_when_styles_alternate(tmp_path: Path) -> None:
+    """The cell loop learns which styles show plain numbers; a date-styled cell after
+    plain numbers (and a plain number after dates) is still typed by its own style."""
+    import openpyxl
+
+    workbook = openpyxl.Workbook()
+    sheet = workbook.active
+    sheet.title = "Mixed"
+    sheet.append([1.0, dt.datetime(2024, 1, 2), 2.5, 7])
+    sheet.append([dt.datetime(2024, 3, 4, 5, 6), 3, 1e20, 0.1])
+    sheet["E2"] = 45000
+    sheet["E2"].number_format = "yyyy-mm-dd"
+    buffer = io.BytesIO()
+    workbook.save(buffer)
+    _, _, pages = process(save(tmp_path, buffer.getvalue()), "mixed.xlsx")
+    assert pages[0].text.splitlines() == [
+        "Mixed",
+        "",
+        "1 | 2024-01-02 00:00:00 | 2.5 | 7",
+        "2024-03-04 05:06:00 | 3 | 100000000000000000000 | 0.1 | 2023-03-15 00:00:00",
+    ]
