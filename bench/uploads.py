@@ -42,6 +42,23 @@ def rss_mb(pid: int) -> float:
     return total / 1024
 
 
+def cpu_seconds(pid: int) -> float:
+    """CPU time (user + system) of ``pid`` and its children so far, in seconds.
+
+    The rate depends on what else runs on the machine; the gateway's CPU per upload
+    much less, so both are printed.
+    """
+    pids = [pid]
+    children = Path(f"/proc/{pid}/task/{pid}/children")
+    if children.exists():
+        pids += [int(p) for p in children.read_text().split()]
+    ticks = 0
+    for p in pids:
+        fields = Path(f"/proc/{p}/stat").read_text().rpartition(")")[2].split()
+        ticks += int(fields[11]) + int(fields[12])  # utime, stime
+    return ticks / os.sysconf("SC_CLK_TCK")
+
+
 def upload_all(api_key: str, url: str, clients: int, uploads: int) -> tuple[float, dict[int, int]]:
     statuses: dict[int, int] = {}
     lock = threading.Lock()
@@ -84,16 +101,19 @@ def main() -> None:
             pid = stack.procs["gateway"].pid
             upload_all(key, stack.url, args.clients, 200)  # warm up: imports, pools, connections
             before = rss_mb(pid)
+            cpu_before = cpu_seconds(pid)
             print("load average {:.2f} {:.2f} {:.2f} (before)".format(*os.getloadavg()))
             seconds, statuses = upload_all(key, stack.url, args.clients, args.uploads)
             print("load average {:.2f} {:.2f} {:.2f} (after)".format(*os.getloadavg()))
             after = rss_mb(pid)
+            cpu = cpu_seconds(pid) - cpu_before
         finally:
             stack.close()
             redis.Redis.from_url(redis_url).flushdb()
     accepted = statuses.get(202, 0)
     print(f"answers: {dict(sorted(statuses.items()))}")
     print(f"gateway RSS: {before:.1f} MB before, {after:.1f} MB after ({after - before:+.1f} MB)")
+    print(f"gateway CPU: {1000 * cpu / max(1, sum(statuses.values())):.2f} ms per upload ({cpu:.1f} s)")
     print(f"small uploads: {accepted / seconds:.1f} accepted/s with {args.clients} clients "
           f"({accepted} in {seconds:.2f} s; target >= 250/s)")
 

@@ -144,7 +144,10 @@ def upload() -> tuple[Response, int, dict[str, str]] | tuple[Response, int]:
         # otherwise left `queued` for its turn.
         # No savepoint: admission's tenant lock (FOR NO KEY UPDATE) does not conflict with our
         # inserts' key-share locks, so an error here is the connection's and fails the upload anyway.
-        admitted = admission.admit(session, settings(), [tenant_id]) if not all(dup for _, dup in results) else []
+        admitted: list[admission.Admitted] = []
+        if not all(dup for _, dup in results):
+            docs.lock_for_admission(session, tenant_id)
+            admitted = admission.admit(session, settings(), [tenant_id])
         session.commit()
     except BaseException:
         # No row will point at these blobs: remove them rather than leak disk.

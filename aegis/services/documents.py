@@ -18,7 +18,7 @@ from sqlalchemy.orm import Session, selectinload
 from sqlalchemy.orm.attributes import set_committed_value
 
 from aegis.observability import tracing
-from aegis.persistence.models import Batch, Chunk, Document, PageText, StageRun, as_utc, utcnow
+from aegis.persistence.models import Batch, Chunk, Document, PageText, StageRun, Tenant, as_utc, utcnow
 from aegis.pipeline.chain import describe_runs, pending_runs, reset_for_reprocess
 from aegis.pipeline.registry import REGISTRY, Registry
 from aegis.vocabulary import DocumentStatus, StageStatus
@@ -45,6 +45,22 @@ def find_by_sha(session: Session, tenant_id: str, sha256: str) -> Document | Non
     return session.scalars(
         select(Document).where(Document.tenant_id == tenant_id, Document.sha256 == sha256)
     ).first()
+
+
+def lock_for_admission(session: Session, tenant_id: str) -> None:
+    """Take admission's tenant lock (``FOR NO KEY UPDATE``) after an upload's inserts, before its admission.
+
+    Admission plans from counts read without a lock and, once it holds the lock,
+    takes any document admitted meanwhile out of its plan. Two uploads of one
+    tenant planning at the same time would each give their one slot to the first:
+    the second upload's document would wait for the next document end instead of
+    being sent. Locking first makes the second upload plan after the first
+    commits. The lock is taken after the inserts, so uploads of a tenant queue
+    only for admission and the commit, not for their whole transaction; it does not
+    conflict with the key-share locks the inserts hold on the tenant row, so it
+    cannot deadlock with them. SQLite (one writer at a time) renders no lock.
+    """
+    session.execute(select(Tenant.id).where(Tenant.id == tenant_id).with_for_update(key_share=True))
 
 
 def create_document(
