@@ -1,9 +1,10 @@
 """Concurrent uploads of one tenant against the real gateway and PostgreSQL.
 
-Admission runs in the upload's own transaction and locks the tenant row; every
-document insert also takes a key-share lock on that row (the foreign key). Taken
-in that order by two uploads at once, the two locks deadlocked: PostgreSQL broke
-the cycle after a second, and the loser's document waited for the reconciler.
+An upload inserts its documents with ``ON CONFLICT DO NOTHING`` (the unique index
+on tenant and sha256 settles duplicates, no lookup first and no tenant lock around
+the inserts), then takes admission's tenant lock (``FOR NO KEY UPDATE``, which the
+inserts' key-share locks do not conflict with) and admits. These tests hold every
+insert for a moment so that the uploads really overlap.
 """
 
 from __future__ import annotations
