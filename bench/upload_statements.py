@@ -6,14 +6,20 @@ the default in-flight cap, as in ``bench/uploads.py``) and then lists the SQL of
 more. Every checkout also costs a pre-ping round trip, every transaction a BEGIN and
 a COMMIT. Unlike a throughput number this does not depend on the machine's load.
 
-    .venv/bin/python bench/upload_statements.py
+    .venv/bin/python bench/upload_statements.py [--cpu 300]
+
+``--cpu N`` then uploads N more and prints this process's CPU per upload (the
+gateway's Python work: Flask, multipart, SQLAlchemy, psycopg; no HTTP server).
 """
 
 from __future__ import annotations
 
+import argparse
 import io
+import os
 import sys
 import tempfile
+import time
 import uuid
 from pathlib import Path
 from typing import Any
@@ -27,6 +33,9 @@ from tests.harness import postgres_database  # noqa: E402
 
 
 def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--cpu", type=int, default=0, metavar="N")
+    args = parser.parse_args()
     from aegis.config import load_settings
     from aegis.persistence.db import dispose_engines, get_engine, session_scope
     from aegis.persistence.migrate import upgrade
@@ -69,6 +78,13 @@ def main() -> None:
               f"commits {counts['commits']}, statements {len(statements)}:")
         for statement in statements:
             print("  ", statement)
+        event.remove(engine, "before_cursor_execute", on_statement)
+        if args.cpu:
+            started = time.process_time()
+            statuses = {upload() for _ in range(args.cpu)}
+            cpu = time.process_time() - started
+            print("load average {:.2f} {:.2f} {:.2f}".format(*os.getloadavg()))
+            print(f"CPU per upload in process: {1000 * cpu / args.cpu:.2f} ms ({args.cpu} uploads, answers {statuses})")
         celery.close()
         dispose_engines()
 

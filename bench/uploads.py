@@ -7,7 +7,7 @@ threads each upload distinct 1 KB text files over a keep-alive connection; the
 rate counts 202 answers only. The gateway's RSS (arbiter plus workers) is read
 from /proc before and after.
 
-    .venv/bin/python bench/uploads.py [--clients 8] [--uploads 2000]
+    .venv/bin/python bench/uploads.py [--clients 8] [--uploads 2000] [--workers N]
 
 Target: at least 250 accepted per second with 8 clients, memory flat.
 """
@@ -42,6 +42,23 @@ def rss_mb(pid: int) -> float:
     return total / 1024
 
 
+def cpu_seconds(pid: int) -> float:
+    """CPU time (user + system) of ``pid`` and its children so far, in seconds.
+
+    The rate depends on what else runs on the machine; the gateway's CPU per upload
+    much less, so both are printed.
+    """
+    pids = [pid]
+    children = Path(f"/proc/{pid}/task/{pid}/children")
+    if children.exists():
+        pids += [int(p) for p in children.read_text().split()]
+    ticks = 0
+    for p in pids:
+        fields = Path(f"/proc/{p}/stat").read_text().rpartition(")")[2].split()
+        ticks += int(fields[11]) + int(fields[12])  # utime, stime
+    return ticks / os.sysconf("SC_CLK_TCK")
+
+
 def upload_all(api_key: str, url: str, clients: int, uploads: int) -> tuple[float, dict[int, int]]:
     statuses: dict[int, int] = {}
     lock = threading.Lock()
@@ -71,6 +88,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--clients", type=int, default=8)
     parser.add_argument("--uploads", type=int, default=2000)
+    parser.add_argument("--workers", type=int, default=None,
+                        help="gateway processes (default: the gateway's default, web/gunicorn_conf.py)")
     args = parser.parse_args()
     redis_url = f"redis://127.0.0.1:6379/{pick_redis_db()}"
     import redis
@@ -79,22 +98,27 @@ def main() -> None:
         stack = Stack(database_url, redis_url, AEGIS_LOG_LEVEL="WARNING")
         try:
             stack.migrate()
-            stack.start_gateway()
+            stack.start_gateway(workers=args.workers)
             key = stack.create_tenant("bench")
             pid = stack.procs["gateway"].pid
+            workers = len(Path(f"/proc/{pid}/task/{pid}/children").read_text().split())
             upload_all(key, stack.url, args.clients, 200)  # warm up: imports, pools, connections
             before = rss_mb(pid)
+            cpu_before = cpu_seconds(pid)
             print("load average {:.2f} {:.2f} {:.2f} (before)".format(*os.getloadavg()))
             seconds, statuses = upload_all(key, stack.url, args.clients, args.uploads)
             print("load average {:.2f} {:.2f} {:.2f} (after)".format(*os.getloadavg()))
             after = rss_mb(pid)
+            cpu = cpu_seconds(pid) - cpu_before
         finally:
             stack.close()
             redis.Redis.from_url(redis_url).flushdb()
     accepted = statuses.get(202, 0)
     print(f"answers: {dict(sorted(statuses.items()))}")
     print(f"gateway RSS: {before:.1f} MB before, {after:.1f} MB after ({after - before:+.1f} MB)")
-    print(f"small uploads: {accepted / seconds:.1f} accepted/s with {args.clients} clients "
+    print(f"gateway CPU: {1000 * cpu / max(1, sum(statuses.values())):.2f} ms per upload ({cpu:.1f} s)")
+    print(f"small uploads: {accepted / seconds:.1f} accepted/s with {args.clients} clients, "
+          f"{workers} gateway process(es) "
           f"({accepted} in {seconds:.2f} s; target >= 250/s)")
 
 

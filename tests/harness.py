@@ -345,12 +345,13 @@ class Stack:
         for stage in STAGES:
             self.start_worker(stage, concurrency)
 
-    def start_gateway(self, name: str = "gateway", **env: str) -> str:
+    def start_gateway(self, name: str = "gateway", workers: int | None = 1, **env: str) -> str:
         """gunicorn serving ``web:create_app()``, started as ``aegis dev`` and the chart start it
         (the gevent worker of web/gunicorn_conf.py); returns its base URL once /health answers.
 
         ``name`` and ``env`` start another gateway on the same database and broker with
         other settings (a test's own limits); only the default one sets ``self.url``.
+        One worker process unless asked (``None``: the gateway's default, one per CPU).
         """
         import requests
 
@@ -361,7 +362,7 @@ class Stack:
         log = self.data_dir / f"{name}.log"
         self.logs[name] = log
         proc = subprocess.Popen(
-            gateway_argv("127.0.0.1", port),
+            gateway_argv("127.0.0.1", port, workers),
             env={**self.env, **env}, cwd=ROOT, stdout=open(log, "ab"), stderr=subprocess.STDOUT,
             start_new_session=True,
         )

@@ -117,12 +117,16 @@ def upload() -> tuple[Response, int, dict[str, str]] | tuple[Response, int]:
                 incoming = _decrypted(store, incoming, password or "")
             ready.append((part, incoming, decrypted))
         charge = _charge_quotas(session, ready)
-        # Admission's tenant lock before our inserts' key-share locks on the tenant row (see there).
-        docs.lock_for_intake(session, tenant_id)
-        for part, incoming, decrypted in ready:
-            intake = docs.create_document(
+        intakes: dict[int, docs.Intake] = {}
+        # Inserted in sha256 order: two uploads sharing files wait for each other's rows
+        # (the unique index) in one order, never in a cycle. Answered in the request's order.
+        for n, (part, incoming, decrypted) in sorted(enumerate(ready), key=lambda item: item[1][1].sha256):
+            # No tenant lock first: the insert itself settles "new or duplicate" (see docs.intake).
+            intakes[n] = intake = docs.intake(
                 session, tenant_id, safe_filename(part.filename or ""), incoming.sha256, incoming.size, callback_url,
-                options=options, admitted=False, locked=True,
+                options=options,
+                # Stored decrypted; the metadata stage reports the original as encrypted.
+                metadata={"decrypted_with_password": True} if decrypted else None,
                 # The upload's span is the root of the document's trace.
                 traceparent=tracing.current_traceparent(),
             )
@@ -131,19 +135,19 @@ def upload() -> tuple[Response, int, dict[str, str]] | tuple[Response, int]:
             else:
                 store.commit(incoming, tenant_id)
                 placed.append(incoming.sha256)
-                if decrypted:
-                    # Stored decrypted; the metadata stage reports the original as encrypted.
-                    intake.document.doc_metadata = {"decrypted_with_password": True}
-            results.append((intake.document, intake.duplicate))
+        results = [(intakes[n].document, intakes[n].duplicate) for n in range(len(ready))]
         for outcome in ("accepted", "duplicate"):
             ids: list[str | None] = [d.id for d, dup in results if dup == (outcome == "duplicate")]
             if ids:
                 auditing.add(session, "upload", outcome, document_ids=ids)
         # Admitted in the same transaction: sent below if the tenant has room in flight,
         # otherwise left `queued` for its turn.
-        # No savepoint: under the tenant lock taken above admission waits for no lock, so
-        # an error here is the connection's and fails the whole upload anyway.
-        admitted = admission.admit(session, settings(), [tenant_id]) if not all(dup for _, dup in results) else []
+        # No savepoint: admission's tenant lock (FOR NO KEY UPDATE) does not conflict with our
+        # inserts' key-share locks, so an error here is the connection's and fails the upload anyway.
+        admitted: list[admission.Admitted] = []
+        if not all(dup for _, dup in results):
+            docs.lock_for_admission(session, tenant_id)
+            admitted = admission.admit(session, settings(), [tenant_id])
         session.commit()
     except BaseException:
         # No row will point at these blobs: remove them rather than leak disk.

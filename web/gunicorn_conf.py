@@ -7,8 +7,28 @@ flags given on the command line (``--workers``, ``--bind``) override these.
 
 from __future__ import annotations
 
+import os
 from typing import Any
 
+
+def default_workers() -> int:
+    """Gateway processes when ``--workers`` is not given: one per CPU this process may use, at most 4.
+
+    One gevent worker is one core: a 1 KB upload costs the gateway a few ms of
+    Python (Flask, multipart, SQLAlchemy), so one process tops out at about one
+    core's worth of uploads while the other cores idle. Each process costs about
+    90 MB of RSS; past 4 the database connections (each process has its own pool,
+    up to 10) weigh more than the cores. ``WEB_CONCURRENCY`` (gunicorn's own
+    variable) overrides it. With more than one, set ``PROMETHEUS_MULTIPROC_DIR``
+    so ``/metrics`` adds up every process (the chart does).
+    """
+    configured = os.environ.get("WEB_CONCURRENCY", "").strip()
+    if configured:
+        return max(1, int(configured))
+    return max(1, min(len(os.sched_getaffinity(0)), 4))
+
+
+workers = default_workers()
 # gevent: a waiting connection (an event stream, a slow upload) costs a greenlet, not a thread.
 worker_class = "web.server.GatewayWorker"
 # Connections one worker serves at once; event streams are capped well below it

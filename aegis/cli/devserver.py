@@ -46,15 +46,18 @@ def worker_argv(stage: str, concurrency: int = 1, hostname: str | None = None) -
     ]
 
 
-def gateway_argv(host: str, port: int, workers: int = 1) -> list[str]:
+def gateway_argv(host: str, port: int, workers: int | None = 1) -> list[str]:
     """The gateway command; the harness, the chart and the README run the same one.
 
     Every gunicorn setting that matters (the gevent worker, limits, timeouts) is
     in ``web/gunicorn_conf.py``, so the places that start the gateway cannot drift.
+    ``workers=None`` leaves the number of processes to its default (one per CPU,
+    at most 4); ``aegis dev`` and the tests run one, so ``/metrics`` counts them all.
     """
+    count = [] if workers is None else ["--workers", str(workers)]
     return [
         sys.executable, "-m", "gunicorn", "-c", "python:web.gunicorn_conf",
-        "--bind", f"{host}:{port}", "--workers", str(workers), "web:create_app()",
+        "--bind", f"{host}:{port}", *count, "web:create_app()",
     ]
 
 

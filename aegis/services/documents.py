@@ -12,15 +12,16 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import delete, select
+from sqlalchemy import delete, insert, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, selectinload
+from sqlalchemy.orm.attributes import set_committed_value
 
 from aegis.observability import tracing
-from aegis.persistence.models import Batch, Chunk, Document, PageText, Tenant, as_utc, utcnow
+from aegis.persistence.models import Batch, Chunk, Document, PageText, StageRun, Tenant, as_utc, utcnow
 from aegis.pipeline.chain import describe_runs, pending_runs, reset_for_reprocess
 from aegis.pipeline.registry import REGISTRY, Registry
-from aegis.vocabulary import DocumentStatus
+from aegis.vocabulary import DocumentStatus, StageStatus
 
 # The `status=` filter accepts these; declared in aegis.vocabulary.
 STATUSES: tuple[str, ...] = tuple(DocumentStatus)
@@ -46,18 +47,20 @@ def find_by_sha(session: Session, tenant_id: str, sha256: str) -> Document | Non
     ).first()
 
 
-def lock_for_intake(session: Session, tenant_id: str) -> None:
-    """Take the tenant row's lock before inserting its documents, when admission runs in the same transaction.
+def lock_for_admission(session: Session, tenant_id: str) -> None:
+    """Take admission's tenant lock (``FOR NO KEY UPDATE``) after an upload's inserts, before its admission.
 
-    Inserting a document takes a ``FOR KEY SHARE`` lock on its tenant row (the
-    foreign key), and admission then asks for ``FOR UPDATE`` on that row, which
-    conflicts with every other uploader's key-share lock: two concurrent uploads of
-    one tenant deadlocked, PostgreSQL broke the cycle after ``deadlock_timeout``
-    (1 s) and the loser's admission fell to the reconciler. Taking admission's own
-    lock first, in admission's mode, orders the uploads of a tenant instead. SQLite
-    has one writer at a time and no row locks: nothing is rendered there.
+    Admission plans from counts read without a lock and, once it holds the lock,
+    takes any document admitted meanwhile out of its plan. Two uploads of one
+    tenant planning at the same time would each give their one slot to the first:
+    the second upload's document would wait for the next document end instead of
+    being sent. Locking first makes the second upload plan after the first
+    commits. The lock is taken after the inserts, so uploads of a tenant queue
+    only for admission and the commit, not for their whole transaction; it does not
+    conflict with the key-share locks the inserts hold on the tenant row, so it
+    cannot deadlock with them. SQLite (one writer at a time) renders no lock.
     """
-    session.execute(select(Tenant.id).where(Tenant.id == tenant_id).with_for_update())
+    session.execute(select(Tenant.id).where(Tenant.id == tenant_id).with_for_update(key_share=True))
 
 
 def create_document(
@@ -71,7 +74,6 @@ def create_document(
     options: dict[str, Any] | None = None,
     *,
     admitted: bool = True,
-    locked: bool = False,
     traceparent: str | None = None,
 ) -> Intake:
     """Insert a queued document with its stage rows, or return the existing duplicate.
@@ -82,9 +84,7 @@ def create_document(
     (aegis/pipeline/admission.py) decides when it is sent; tools that run the
     stages themselves (``aegis extract``) take it as admitted at once.
 
-    ``locked``: the caller holds the tenant's :func:`lock_for_intake` lock, so no
-    other upload of the tenant can insert the same bytes between our lookup and our
-    insert, and the savepoint that catches that race (two round trips) is skipped.
+    The gateway uses :func:`intake`, the same in fewer round trips.
     """
     existing = find_by_sha(session, tenant_id, sha256)
     if existing is not None:
@@ -103,10 +103,6 @@ def create_document(
         # Set here, not after the insert: assigning even None later costs an UPDATE.
         traceparent=traceparent,
     )
-    if locked:
-        session.add(document)
-        session.flush()
-        return Intake(document, False)
     try:
         with session.begin_nested():
             session.add(document)
@@ -117,6 +113,75 @@ def create_document(
         if existing is None:
             raise
         return Intake(existing, True)
+    return Intake(document, False)
+
+
+def intake(
+    session: Session,
+    tenant_id: str,
+    filename: str,
+    sha256: str,
+    size: int,
+    callback_url: str | None = None,
+    *,
+    options: dict[str, Any] | None = None,
+    metadata: dict[str, Any] | None = None,
+    traceparent: str | None = None,
+    registry: Registry = REGISTRY,
+) -> Intake:
+    """:func:`create_document` for an upload (``admitted=False``) in two statements and no lock.
+
+    The gateway's hot path: ``INSERT ... ON CONFLICT (tenant_id, sha256) DO NOTHING
+    RETURNING`` answers "new or duplicate" in the insert itself, so there is no
+    lookup before it, no savepoint around it and no tenant lock to order concurrent
+    uploads of the same bytes: the second insert waits for the first one's
+    transaction and then inserts nothing (or its row, if the first rolled back).
+    The stage rows go in one multi-row insert. Admission's ``FOR NO KEY UPDATE``
+    does not conflict with the key-share lock the insert takes on the tenant row, so
+    uploads of one tenant no longer queue for that row for their whole transaction.
+    Other databases fall back to :func:`create_document`.
+    """
+    dialect = session.get_bind().dialect.name
+    statement: Any
+    if dialect == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert as pg_insert
+
+        statement = pg_insert(Document)
+    elif dialect == "sqlite":
+        from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+
+        statement = sqlite_insert(Document)
+    else:  # pragma: no cover - PostgreSQL and SQLite are the supported databases
+        found = create_document(
+            session, tenant_id, filename, sha256, size, callback_url, registry, options,
+            admitted=False, traceparent=traceparent,
+        )
+        if not found.duplicate and metadata is not None:
+            found.document.doc_metadata = metadata
+        return found
+    values: dict[str, Any] = {
+        "tenant_id": tenant_id, "filename": filename, "sha256": sha256, "size": size,
+        "status": DocumentStatus.QUEUED, "stage": registry.first.name, "callback_url": callback_url,
+        "options": options, "doc_metadata": metadata, "traceparent": traceparent,
+    }
+    statement = (
+        statement.values(**values)
+        .on_conflict_do_nothing(index_elements=[Document.tenant_id, Document.sha256])
+        .returning(Document)
+    )
+    document = session.scalars(statement).first()
+    if document is None:
+        # Inserted nothing: the tenant has these bytes (committed, or just now by a concurrent upload).
+        existing = find_by_sha(session, tenant_id, sha256)
+        if existing is None:  # pragma: no cover - the conflicting row cannot vanish within the statement
+            raise RuntimeError(f"document {sha256} conflicted but cannot be found")
+        return Intake(existing, True)
+    runs = list(session.scalars(
+        insert(StageRun).returning(StageRun, sort_by_parameter_order=True),
+        [{"document_id": document.id, "stage": stage, "status": StageStatus.PENDING} for stage in registry.names],
+    ))
+    # The answer lists the stages: give the document its rows without a query after the commit.
+    set_committed_value(document, "stage_runs", runs)
     return Intake(document, False)
 
 

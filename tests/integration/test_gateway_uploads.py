@@ -1,9 +1,10 @@
 """Concurrent uploads of one tenant against the real gateway and PostgreSQL.
 
-Admission runs in the upload's own transaction and locks the tenant row; every
-document insert also takes a key-share lock on that row (the foreign key). Taken
-in that order by two uploads at once, the two locks deadlocked: PostgreSQL broke
-the cycle after a second, and the loser's document waited for the reconciler.
+An upload inserts its documents with ``ON CONFLICT DO NOTHING`` (the unique index
+on tenant and sha256 settles duplicates, no lookup first and no tenant lock around
+the inserts), then takes admission's tenant lock (``FOR NO KEY UPDATE``, which the
+inserts' key-share locks do not conflict with) and admits. These tests hold every
+insert for a moment so that the uploads really overlap.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ import uuid
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
+from typing import Any
 
 import psycopg
 import pytest
@@ -68,3 +70,45 @@ def test_concurrent_uploads_of_one_tenant_are_all_admitted_by_their_own_upload(r
         written = f.read().decode(errors="replace")
     assert "admission deferred" not in written and "deadlock" not in written, written[-2000:]
     assert waiting == (0,)
+
+
+def _gateway_log_since(stack: Stack, start: int) -> str:
+    with stack.logs["gateway"].open("rb") as f:
+        f.seek(start)
+        return f.read().decode(errors="replace")
+
+
+def test_the_same_bytes_uploaded_concurrently_make_one_document_and_the_rest_are_duplicates(
+    roomy_stack: Stack,
+) -> None:
+    """No lookup-then-insert race: the unique index decides, the losers answer 200 with the winner's id."""
+    stack = roomy_stack
+    api = ApiClient(stack.url, stack.create_tenant(f"same-bytes-{uuid.uuid4().hex[:8]}"))
+    start = stack.logs["gateway"].stat().st_size
+    body = f"{uuid.uuid4()} the same bytes six times\n".encode()
+    with slow_document_inserts(stack), ThreadPoolExecutor(6) as pool:
+        answers = list(pool.map(lambda n: api.upload_bytes(f"copy-{n}.txt", body), range(6)))
+    assert sorted(a.status_code for a in answers) == [200] * 5 + [202], [a.text[:200] for a in answers]
+    assert len({a.json()["id"] for a in answers}) == 1
+    assert sum(a.json()["duplicate"] for a in answers) == 5
+    assert "Traceback" not in _gateway_log_since(stack, start)
+
+
+def test_two_uploads_of_the_same_files_in_opposite_orders_do_not_deadlock(roomy_stack: Stack) -> None:
+    """Each upload inserts its files in sha256 order, so the two wait for each other in one direction only."""
+    stack = roomy_stack
+    api = ApiClient(stack.url, stack.create_tenant(f"crossed-{uuid.uuid4().hex[:8]}"))
+    start = stack.logs["gateway"].stat().st_size
+    first, second = (f"{uuid.uuid4()} crossed file {n}\n".encode() for n in range(2))
+
+    def send(parts: list[tuple[str, bytes]]) -> Any:
+        files = [("file", (name, data)) for name, data in parts]
+        return api.session.post(stack.url + "/v1/documents", files=files, timeout=60)
+
+    orders = [[("a.txt", first), ("b.txt", second)], [("b.txt", second), ("a.txt", first)]]
+    with slow_document_inserts(stack), ThreadPoolExecutor(2) as pool:
+        answers = list(pool.map(send, orders))
+    assert sorted(a.status_code for a in answers) == [200, 202], [a.text[:300] for a in answers]
+    ids = [{d["filename"]: d["id"] for d in a.json()["documents"]} for a in answers]
+    assert ids[0] == ids[1]
+    assert "deadlock" not in _gateway_log_since(stack, start)
