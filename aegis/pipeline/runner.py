@@ -92,7 +92,8 @@ def execute(
     # Claim and finish commit without waiting for the WAL flush (durable=False): a
     # PostgreSQL crash can lose the last fraction of a second of them, and the
     # reconciler re-drives a stage whose claim or finish was lost (stages are
-    # idempotent; a lost claim's finish is dropped by its task id check).
+    # idempotent; a lost claim's finish is dropped by its task id check). The
+    # finish that ends the document is durable: its webhook and SSE end follow.
     with session_scope(settings, durable=False) as session:
         claim = _begin(session, settings, stage, document_id, token, task_id, worker, registry)
         if isinstance(claim, Outcome):
@@ -132,7 +133,7 @@ def execute(
         return _end(settings, stage, info, token, ErrorCode.INTERNAL_ERROR,
                     f"An unexpected error stopped the {stage} stage; it has been logged.")
     elapsed_ms = int((time.monotonic() - started) * 1000)
-    with session_scope(settings, durable=False) as session:
+    with session_scope(settings, durable=registry.next(stage) is None) as session:
         document = _lock_document(session, document_id)
         if document is None or document.dispatch_token != token or document.stage != stage:
             log.info("stage result discarded: document moved on", extra=_ctx(document_id, stage))

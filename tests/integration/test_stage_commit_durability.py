@@ -41,7 +41,7 @@ def test_default_sessions_wait_for_the_flush_and_stage_sessions_do_not(settings:
     assert _synchronous_commit(settings, durable=False) == "off"
 
 
-def test_the_runner_claims_and_finishes_on_the_non_durable_sessions(
+def test_the_runner_claims_and_finishes_without_the_flush_except_the_documents_end(
     settings: Settings, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     seen: list[bool] = []
@@ -53,5 +53,7 @@ def test_the_runner_claims_and_finishes_on_the_non_durable_sessions(
 
     monkeypatch.setattr(runner, "session_scope", recording)
     doc_id, token = stored_document(settings, b"Aegis stage commits. " * 20, "notes.txt")
-    assert execute(settings, "validate", doc_id, token, task_id="t1", worker="w:1") is Outcome.SUCCEEDED
-    assert seen == [False, False]  # the claim, then the finish
+    for stage in ("validate", "metadata", "content", "ocr", "ai"):
+        assert execute(settings, stage, doc_id, token, task_id="t1", worker="w:1") is Outcome.SUCCEEDED
+    # Claim and finish of every stage; the last finish ends the document and waits for the flush.
+    assert seen == [False, False] * 4 + [False, True]
