@@ -3,7 +3,7 @@
 Parsers and drivers are imported lazily (inside functions) so that ``aegis``
 imports fast and embedded mode needs none of them. In a Celery prefork worker
 that laziness is paid by each pool child on its first tasks: the PostgreSQL
-driver, lxml, pypdf, pdfium, libmagic, ... (about a second of CPU per child,
+driver, lxml, pypdf, libmagic, ... (about a second of CPU per child,
 and again for every child replaced after ``worker_max_tasks_per_child``).
 Imported once in the worker's main process, the children inherit the modules
 through ``fork``.
@@ -17,7 +17,9 @@ import logging
 log = logging.getLogger("aegis.pipeline.runner")
 
 #: Modules the runner and the stages import on first use. Optional integrations that
-#: pull in much more (openai, pinecone, the MiniLM weights) are left to the children.
+#: pull in much more (openai, pinecone, the MiniLM weights) are left to the children,
+#: and so is pdfium, which initialises its C library when imported: each child starts
+#: its own rather than inheriting one through fork.
 MODULES = (
     "psycopg",
     "sqlalchemy.dialects.postgresql.psycopg",
@@ -33,7 +35,6 @@ MODULES = (
     "olefile",
     "pypdf",
     "pypdf.generic",
-    "pypdfium2",
     "xlrd",
     "openpyxl.utils.datetime",
     "openpyxl.styles.numbers",
