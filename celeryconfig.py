@@ -106,6 +106,10 @@ worker_max_tasks_per_child = 200
 worker_send_task_events = _settings.task_events
 task_send_sent_event = _settings.task_events
 
+# No stage task has a rate limit (admission and quotas pace the work), so the
+# worker need not check every received task against a token bucket.
+worker_disable_rate_limits = True
+
 worker_hijack_root_logger = False
 
 beat_schedule = {

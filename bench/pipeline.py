@@ -23,6 +23,7 @@ import os
 import statistics
 import sys
 import time
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
@@ -33,6 +34,7 @@ sys.path.insert(0, str(ROOT))
 from aegis.config import load_settings  # noqa: E402
 from aegis.pipeline.inprocess import extract, local_settings  # noqa: E402
 from aegis.pipeline.registry import REGISTRY  # noqa: E402
+from bench.cpuacct import CpuMeter, pids_named, tree  # noqa: E402
 from tests.harness import CORPUS, ApiClient, Stack, pick_redis_db, postgres_database  # noqa: E402
 
 
@@ -45,15 +47,32 @@ def corpus_files(folder: Path) -> list[Path]:
     return sorted(p for p in folder.rglob("*") if p.is_file() and not (p.parent == folder and p.name == "README.md"))
 
 
-def in_process(paths: list[Path]) -> tuple[float, dict[str, int]]:
-    """``aegis extract`` over every file, one after the other, in this process."""
+def in_process(paths: list[Path]) -> tuple[float, dict[str, int], float]:
+    """``aegis extract`` over every file, one after the other, in this process (wall and CPU seconds)."""
     outcomes: dict[str, int] = {}
     with local_settings(load_settings({})) as settings:
         started = time.perf_counter()
+        cpu = time.process_time()
         for path in paths:
             status = extract(settings, path)["status"]
             outcomes[status] = outcomes.get(status, 0) + 1
-        return time.perf_counter() - started, outcomes
+        return time.perf_counter() - started, outcomes, time.process_time() - cpu
+
+
+def cpu_meter(stack: Stack, database_url: str) -> CpuMeter:
+    """Who spends the CPU: each stage worker (main process and pool children), the gateway,
+    this database's PostgreSQL backends, every postgres process (shared with whatever else
+    runs), redis-server (shared too) and this client."""
+    database = " " + database_url.rsplit("/", 1)[1].split("?")[0] + " "
+    components: dict[str, Callable[[], list[int]]] = {}
+    for name in REGISTRY.names:
+        components[name] = lambda name=name: tree(stack.procs[f"worker-{name}"].pid)
+    components["gateway"] = lambda: tree(stack.procs["gateway"].pid)
+    components["postgres (this db)"] = lambda: pids_named("postgres", database)
+    components["postgres (all)"] = lambda: pids_named("postgres")
+    components["redis-server"] = lambda: pids_named("redis-server")
+    components["bench client"] = lambda: [os.getpid()]
+    return CpuMeter(components)
 
 
 def through_pipeline(
@@ -70,6 +89,8 @@ def through_pipeline(
             for stage in REGISTRY.names:
                 stack.start_worker(stage, per_stage.get(stage, concurrency))
             api = ApiClient(stack.url, stack.create_tenant("bench"))
+            meter = cpu_meter(stack, database_url)
+            meter.start()
             started = time.perf_counter()
             latencies: list[float] = []
 
@@ -90,10 +111,21 @@ def through_pipeline(
                 print(f"\r  pipeline: {i}/{len(ids)} documents ended", end="", file=sys.stderr)
             print(file=sys.stderr)
             elapsed = time.perf_counter() - started
-            return elapsed, outcomes, stage_report(stack.settings(), set(ids))
+            cpu = meter.stop()
+            return elapsed, outcomes, stage_report(stack.settings(), set(ids)) + cpu_report(cpu)
         finally:
             stack.close()
             redis.Redis.from_url(redis_url).flushdb()
+
+
+def cpu_report(cpu: dict[str, float]) -> list[str]:
+    """CPU seconds per component over the pipeline phase, and the stack's total."""
+    ours = sum(v for k, v in cpu.items() if k not in ("postgres (all)", "bench client"))
+    return [
+        "cpu seconds (utime+stime) over the pipeline phase: "
+        + "  ".join(f"{name} {seconds:.2f}" for name, seconds in cpu.items()),
+        f"cpu seconds, stage workers + gateway + this db's backends + redis: {ours:.2f}",
+    ]
 
 
 def stage_report(settings: Any, ids: set[str]) -> list[str]:
@@ -158,13 +190,14 @@ def main() -> None:
     paths = corpus_files(args.corpus)
     print(f"{len(paths)} files from {args.corpus}")
     print(f"before baseline: {load()}")
-    base_seconds, base_outcomes = in_process(paths)
+    base_seconds, base_outcomes, base_cpu = in_process(paths)
     print(f"before pipeline: {load()}")
     pipe_seconds, pipe_outcomes, report = through_pipeline(paths, args.concurrency, args.clients, env, per_stage)
     print(f"after pipeline:  {load()}")
     base_rate = len(paths) / base_seconds
     pipe_rate = len(paths) / pipe_seconds
-    print(f"in one process (aegis extract): {base_seconds:7.2f} s  {base_rate:6.2f} docs/s  {base_outcomes}")
+    print(f"in one process (aegis extract): {base_seconds:7.2f} s  {base_rate:6.2f} docs/s  {base_outcomes}"
+          f"  (cpu {base_cpu:.2f} s)")
     topology = ", ".join(f"{n} x {per_stage.get(n, args.concurrency)}" for n in REGISTRY.names)
     print(f"pipeline ({topology}): {pipe_seconds:7.2f} s  {pipe_rate:6.2f} docs/s  {pipe_outcomes}")
     for line in report:

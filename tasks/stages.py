@@ -6,7 +6,10 @@ task module of its own. Each task is ``aegis.<stage>`` on the stage's queue.
 
 from __future__ import annotations
 
+from typing import Any
+
 from celery import Celery, Task
+from celery.signals import worker_init
 
 from aegis.pipeline.registry import REGISTRY, Registry, StageSpec
 from tasks.app import app
@@ -41,4 +44,12 @@ def register(app: Celery, registry: Registry = REGISTRY) -> dict[str, Task]:
     return registered
 
 
+def _preload(**_kwargs: Any) -> None:
+    """In the worker's main process, before the pool forks: see ``aegis.pipeline.runner_warmup``."""
+    from aegis.pipeline.runner_warmup import preload
+
+    preload()
+
+
 tasks = register(app)
+worker_init.connect(_preload, weak=False)

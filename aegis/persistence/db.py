@@ -19,7 +19,7 @@ from sqlalchemy.pool import StaticPool
 
 from aegis.config import Settings
 
-_engines: dict[tuple[int, str], Engine] = {}
+_engines: dict[tuple[int, str, bool], Engine] = {}
 #: A private SQLite database in this process's memory (``aegis extract``).
 IN_MEMORY = "sqlite://"
 
@@ -34,9 +34,18 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor.close()
 
 
-def get_engine(settings: Settings) -> Engine:
-    """One engine per (process, URL); a forked child gets a fresh one."""
-    key = (os.getpid(), settings.database_url)
+def get_engine(settings: Settings, durable: bool = True) -> Engine:
+    """One engine per (process, URL, durability); a forked child gets a fresh one.
+
+    ``durable=False`` gives PostgreSQL connections with ``synchronous_commit=off``:
+    a commit returns before its WAL record is flushed (the WAL writer flushes it
+    within ``3 x wal_writer_delay``, 0.6 s by default). Only transactions that
+    the reconciler re-drives if lost may use it (the stage runner's claim and
+    finish; see docs/performance.md, "Third round"). Elsewhere it is the same engine.
+    """
+    if not durable and not settings.database_url.startswith("postgresql"):
+        durable = True  # SQLite has no such setting; one engine serves both
+    key = (os.getpid(), settings.database_url, durable)
     engine = _engines.get(key)
     if engine is None:
         # Looked up at call time: with tracing on, the SQLAlchemy instrumentation has
@@ -53,21 +62,25 @@ def get_engine(settings: Settings) -> Engine:
             )
             event.listen(engine, "connect", _sqlite_pragmas)
         else:
+            connect_args = {} if durable else {"options": "-c synchronous_commit=off"}
             engine = create_engine(
-                settings.database_url, pool_pre_ping=True, pool_size=5, max_overflow=5
+                settings.database_url, pool_pre_ping=True, pool_size=5, max_overflow=5, connect_args=connect_args
             )
         _engines[key] = engine
     return engine
 
 
-def session_factory(settings: Settings) -> sessionmaker[Session]:
-    return sessionmaker(bind=get_engine(settings), expire_on_commit=False)
+def session_factory(settings: Settings, durable: bool = True) -> sessionmaker[Session]:
+    return sessionmaker(bind=get_engine(settings, durable), expire_on_commit=False)
 
 
 @contextmanager
-def session_scope(settings: Settings) -> Iterator[Session]:
-    """A transaction: committed on success, rolled back on any error."""
-    session = session_factory(settings)()
+def session_scope(settings: Settings, durable: bool = True) -> Iterator[Session]:
+    """A transaction: committed on success, rolled back on any error.
+
+    ``durable=False``: see :func:`get_engine`; only for what the reconciler redoes.
+    """
+    session = session_factory(settings, durable)()
     try:
         yield session
         session.commit()

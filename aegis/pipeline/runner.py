@@ -16,7 +16,7 @@ from enum import StrEnum
 from typing import Any
 
 from celery.exceptions import SoftTimeLimitExceeded
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session, joinedload
 
@@ -47,6 +47,16 @@ class Outcome(StrEnum):
     FANNED_OUT = "fanned_out"  # batches were sent; the chain goes on from the join
 
 
+#: Built once: composing the statement and its loader option cost more CPU per call
+#: than SQLAlchemy's compiled-statement cache saves.
+_LOCK_DOCUMENT = (
+    select(Document)
+    .where(Document.id == bindparam("document_id"))
+    .options(joinedload(Document.stage_runs))
+    .with_for_update(of=Document)
+)
+
+
 def _lock_document(session: Session, document_id: str) -> Document | None:
     """The document row, locked, with its stage runs: one round trip, not two.
 
@@ -54,12 +64,7 @@ def _lock_document(session: Session, document_id: str) -> Document | None:
     to lock the nullable side of the outer join); the runs are read under that
     lock, which every writer of a run takes first.
     """
-    return session.scalars(
-        select(Document)
-        .where(Document.id == document_id)
-        .options(joinedload(Document.stage_runs))
-        .with_for_update(of=Document)
-    ).unique().one_or_none()
+    return session.scalars(_LOCK_DOCUMENT, {"document_id": document_id}).unique().one_or_none()
 
 
 def _run_for(document: Document, stage: str) -> StageRun:
@@ -84,7 +89,12 @@ def execute(
     """
     impl = registry.impl(stage)
     started = time.monotonic()
-    with session_scope(settings) as session:
+    # Claim and finish commit without waiting for the WAL flush (durable=False): a
+    # PostgreSQL crash can lose the last fraction of a second of them, and the
+    # reconciler re-drives a stage whose claim or finish was lost (stages are
+    # idempotent; a lost claim's finish is dropped by its task id check). The
+    # finish that ends the document is durable: its webhook and SSE end follow.
+    with session_scope(settings, durable=False) as session:
         claim = _begin(session, settings, stage, document_id, token, task_id, worker, registry)
         if isinstance(claim, Outcome):
             return claim
@@ -123,7 +133,7 @@ def execute(
         return _end(settings, stage, info, token, ErrorCode.INTERNAL_ERROR,
                     f"An unexpected error stopped the {stage} stage; it has been logged.")
     elapsed_ms = int((time.monotonic() - started) * 1000)
-    with session_scope(settings) as session:
+    with session_scope(settings, durable=registry.next(stage) is None) as session:
         document = _lock_document(session, document_id)
         if document is None or document.dispatch_token != token or document.stage != stage:
             log.info("stage result discarded: document moved on", extra=_ctx(document_id, stage))
