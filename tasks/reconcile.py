@@ -74,7 +74,7 @@ def _after_broker_loss() -> list[ReconcileAction]:
 
 
 def _priorities(document_ids: list[str]) -> dict[str, int | None]:
-    """Each re-sent document's priority (fair share); without the database, none (normal order)."""
+    """Each re-sent document's priority (fair share); without the database, none (the broker's default)."""
     if not document_ids:
         return {}
     s = settings()
