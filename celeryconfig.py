@@ -13,6 +13,7 @@ from pathlib import Path
 
 from aegis.config import SettingsError, exit_on_settings_error, load_settings
 from aegis.pipeline import routing
+from aegis.pipeline.priority import REDIS_STEPS
 from aegis.pipeline.registry import REGISTRY
 
 try:
@@ -28,6 +29,12 @@ broker_transport_options: dict[str, object] = {
     # Must exceed every stage's hard time limit, or Redis would hand a running
     # task to a second worker (load_settings enforces it).
     "visibility_timeout": _settings.visibility_timeout,
+    # Fair share's two message priorities (aegis/pipeline/priority.py): one list per step,
+    # BRPOPed lowest step first, so a light tenant's messages (step 0, the queue's plain
+    # list) jump a flooding tenant's (step 9). kombu orders the BRPOP keys by step before
+    # queue, so queue_order_strategy stays round-robin: "priority" would let a folded
+    # worker's first queue starve its others.
+    "priority_steps": list(REDIS_STEPS),
 }
 
 
@@ -61,6 +68,8 @@ if _settings.broker_kind == "amqp":
     # Quorum queues: the publisher waits for RabbitMQ's confirm, so an accepted upload's
     # message is on a majority of nodes. Celery turns global QoS off by itself when it
     # sees a quorum queue (worker_detect_quorum_queues), as quorum queues require.
+    # Fair share's priorities need no queue argument: RabbitMQ 4 quorum queues have two
+    # levels (a message above 4 is high); 3.x quorum queues ignore them.
     broker_transport_options = {"confirm_publish": True}
     worker_detect_quorum_queues = True
 

@@ -61,7 +61,11 @@ def _set_cap(stack: Stack, name: str, cap: int | None) -> None:
         session.scalars(select(Tenant).where(Tenant.name == name)).one().max_in_flight = cap
 
 
-def _one(api: ApiClient, label: str) -> float:
+#: Where each of B's documents spent its time, by scenario: "stage wait+run" per stage.
+BREAKDOWN: dict[str, list[str]] = {}
+
+
+def _one(api: ApiClient, label: str, scenario: str = "") -> float:
     """Seconds from B's upload being accepted to the end of its last stage.
 
     Read from the document's own timestamps, not from polling: a poll every quarter
@@ -70,7 +74,23 @@ def _one(api: ApiClient, label: str) -> float:
     doc = api.upload_bytes(f"{label}.txt", f"{label} {uuid.uuid4().hex}\n".encode()).json()
     done = api.wait(doc["id"], timeout=1800)
     ended = max(datetime.fromisoformat(s["finished_at"]) for s in done["stages"].values() if s["finished_at"])
+    if scenario:
+        BREAKDOWN.setdefault(scenario, []).append(_breakdown(done))
     return (ended - datetime.fromisoformat(done["created_at"])).total_seconds()
+
+
+def _breakdown(done: dict[str, Any]) -> str:
+    """Per stage, milliseconds waiting in its queue (since the previous stage ended) + running."""
+    previous = datetime.fromisoformat(done["created_at"])
+    parts = []
+    for name, run in done["stages"].items():
+        if not run["started_at"] or not run["finished_at"]:
+            continue
+        started, finished = datetime.fromisoformat(run["started_at"]), datetime.fromisoformat(run["finished_at"])
+        wait, took = (started - previous).total_seconds() * 1000, (finished - started).total_seconds() * 1000
+        parts.append(f"{name} {wait:.0f}+{took:.0f}")
+        previous = finished
+    return ", ".join(parts)
 
 
 def _burst(api: ApiClient, n: int) -> None:
@@ -86,7 +106,7 @@ def _burst(api: ApiClient, n: int) -> None:
         list(pool.map(send, batches))
 
 
-def latencies(burst: int, concurrency: int, cap: int | None = None) -> dict[str, float]:
+def latencies(burst: int, concurrency: int, cap: int | None = None, no_cap: bool = True) -> dict[str, float]:
     import redis
 
     index = pick_redis_db()
@@ -101,9 +121,10 @@ def latencies(burst: int, concurrency: int, cap: int | None = None) -> dict[str,
                 b_key = stack.create_tenant("b")
                 b = ApiClient(stack.url, b_key)
                 _one(b, "warm-up")
-                out["idle"] = statistics.median(_one(b, f"idle{i}") for i in range(5))
+                out["idle"] = statistics.median(_one(b, f"idle{i}", "idle") for i in range(5))
                 previous: str | None = None
-                for label, a_cap in (("fair share", cap), ("no cap", burst + 1)):
+                scenarios = (("fair share", cap), ("no cap", burst + 1)) if no_cap else (("fair share", cap),)
+                for label, a_cap in scenarios:
                     if previous is not None:
                         _drain(stack, previous)
                         # Before admission existed: nothing bounds the queues.
@@ -120,7 +141,8 @@ def latencies(burst: int, concurrency: int, cap: int | None = None) -> dict[str,
                     # With fair share A's burst lasts far longer than B's documents: the median
                     # of three in a row, each behind A. Without it the first waits behind all of A.
                     rounds = 3 if label == "fair share" else 1
-                    out[label] = statistics.median(_one(b, f"{label.replace(' ', '-')}{i}") for i in range(rounds))
+                    slug = label.replace(" ", "-")
+                    out[label] = statistics.median(_one(b, f"{slug}{i}", label) for i in range(rounds))
                     # A's documents go on in the background; its cap is lowered to 1 so the
                     # next scenario starts from (nearly) empty queues.
                     _set_cap(stack, name, 1)
@@ -278,11 +300,34 @@ def main() -> None:
                         help="Tenant A's own max_in_flight (default: AEGIS_TENANT_MAX_IN_FLIGHT, "
                              "the installation's slots).")
     parser.add_argument("--skip-pipeline", action="store_true", help="Only time admission.")
+    parser.add_argument("--skip-admission", action="store_true", help="Only the pipeline latencies.")
+    parser.add_argument("--skip-no-cap", action="store_true",
+                        help="Leave out the no-cap scenario (the slow one, unchanged by fair share).")
     args = parser.parse_args()
     print(load())
-    c = admission_cost(args.burst)
+    if not args.skip_admission:
+        print_admission_cost(args.burst)
+    if args.skip_pipeline:
+        return
+    times = latencies(args.burst, args.concurrency, args.cap, not args.skip_no_cap)
+    idle = times["idle"]
+    print(f"tenant B, one document, idle installation: {idle:.3f} s (baseline; upload accepted to last stage end)")
+    for label in ("fair share", "no cap"):
+        if label not in times:
+            continue
+        cap = f" (A's cap {args.cap or 'default'})" if label == "fair share" else ""
+        print(f"tenant B after tenant A uploaded {args.burst}, {label}{cap}: {times[label]:.3f} s "
+              f"= {times[label] / idle:.2f}x idle")
+    for label, lines in BREAKDOWN.items():
+        for line in lines:
+            print(f"  B {label}, ms queue wait+run: {line}")
+    print(load())
+
+
+def print_admission_cost(burst: int) -> None:
+    c = admission_cost(burst)
     empty = c["empty"]
-    print(f"admission ({args.burst} waiting, PostgreSQL, medians of 200 transactions): "
+    print(f"admission ({burst} waiting, PostgreSQL, medians of 200 transactions): "
           f"{c['one']:.2f} ms admitting one document = {c['one'] / empty:.2f}x, {c['none']:.2f} ms at the cap = "
           f"{c['none'] / empty:.2f}x, {c['idle']:.2f} ms with nothing waiting = {c['idle'] / empty:.2f}x "
           f"a transaction that only locks the tenant row ({empty:.2f} ms, baseline)")
@@ -290,16 +335,6 @@ def main() -> None:
           f"({c['upload+admit p95']:.2f}) with admission, {c['upload']:.2f} ms ({c['upload p95']:.2f}) "
           f"without (baseline): admission adds {c['upload+admit'] - c['upload']:.2f} ms; "
           f"{c['deferred']:.0f} of 200 admissions lost a lock conflict (deferred to the reconciler)")
-    print(load())
-    if args.skip_pipeline:
-        return
-    times = latencies(args.burst, args.concurrency, args.cap)
-    idle = times["idle"]
-    print(f"tenant B, one document, idle installation: {idle:.3f} s (baseline; upload accepted to last stage end)")
-    for label in ("fair share", "no cap"):
-        cap = f" (A's cap {args.cap or 'default'})" if label == "fair share" else ""
-        print(f"tenant B after tenant A uploaded {args.burst}, {label}{cap}: {times[label]:.3f} s "
-              f"= {times[label] / idle:.2f}x idle")
     print(load())
 
 

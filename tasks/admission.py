@@ -22,7 +22,7 @@ def send_admitted(admitted: Iterable[admission.Admitted]) -> int:
     sent = 0
     for doc in admitted:
         try:
-            chain.send(app, doc.document_id, doc.token, doc.stage)
+            chain.send(app, doc.document_id, doc.token, doc.stage, priority=doc.priority)
             sent += 1
         except Exception as exc:  # noqa: BLE001 - the reconciler owns it now
             log.warning("could not enqueue admitted document: %s", exc, extra={"document_id": doc.document_id})

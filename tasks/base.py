@@ -132,7 +132,8 @@ def run_stage(task: Task, stage: str, document_id: str, token: str, registry: Re
         # batches carry it on (the join sends the rest of the chain).
         task.request.chain = None
     if outcome is runner.Outcome.FANNED_OUT:
-        chain.send_batches(task.app, document_id, token, stage, batches.open_batches(s, document_id, stage), registry)
+        chain.send_batches(task.app, document_id, token, stage, batches.open_batches(s, document_id, stage), registry,
+                           priority=message_priority(task))
     if outcome in (runner.Outcome.REJECTED, runner.Outcome.FAILED) or (
         outcome is runner.Outcome.SUCCEEDED and registry.next(stage) is None
     ):
@@ -161,6 +162,12 @@ def send_next_now(task: Task) -> None:
         )
     except Exception as exc:  # noqa: BLE001 - the document row says where it is; the reconciler re-sends
         log.warning("could not send the next stage: %s", exc, extra={"document_id": task.request.args[0]})
+
+
+def message_priority(task: Task) -> int | None:
+    """The priority this task's message came with: the document's batches and later stages keep it."""
+    value = (task.request.delivery_info or {}).get("priority")
+    return value if isinstance(value, int) else None
 
 
 def batch_options(spec: StageSpec) -> dict[str, Any]:
@@ -211,7 +218,7 @@ def _after_batch(
     if outcome is batches.BatchOutcome.JOINED and following is not None:
         # The join committed: carry the chain on. A crash before this line only
         # delays the document until the reconciler sends it.
-        chain.send(task.app, document_id, token, following, registry)
+        chain.send(task.app, document_id, token, following, registry, priority=message_priority(task))
     elif outcome is batches.BatchOutcome.ENDED:
         from tasks.admission import ended
 

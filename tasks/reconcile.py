@@ -9,7 +9,7 @@ from contextlib import contextmanager
 from aegis.observability import tracing
 from aegis.observability.metrics import metrics
 from aegis.persistence.db import session_scope
-from aegis.pipeline import brokerloss, chain, reconciler
+from aegis.pipeline import admission, brokerloss, chain, reconciler
 from aegis.pipeline.reconciler import ReconcileAction
 from tasks.admission import admit_all, ended
 from tasks.app import app
@@ -73,9 +73,23 @@ def _after_broker_loss() -> list[ReconcileAction]:
     return actions
 
 
+def _priorities(document_ids: list[str]) -> dict[str, int | None]:
+    """Each re-sent document's priority (fair share); without the database, none (the broker's default)."""
+    if not document_ids:
+        return {}
+    s = settings()
+    try:
+        with session_scope(s) as session:
+            return admission.resend_priorities(session, s, document_ids)
+    except Exception:  # noqa: BLE001 - a re-send without a priority still gets the document going
+        log.warning("could not decide the re-sends' priorities", exc_info=True)
+        return {}
+
+
 def _send(actions: list[ReconcileAction]) -> int:
     sent = 0
     m = metrics()
+    priorities = _priorities([a.document_id for a in actions if a.action == "redispatch"])
     for action in actions:
         context = {"document_id": action.document_id, "stage": action.stage}
         # One span per re-send, linking to the document's own trace (its upload's, long ended):
@@ -85,12 +99,14 @@ def _send(actions: list[ReconcileAction]) -> int:
             document_id=action.document_id, stage=action.stage, batch=action.batch, outcome=action.action,
         ):
             if action.action == "redispatch" and action.batch is not None:
-                chain.send_batches(app, action.document_id, action.token, action.stage, [action.batch])
+                chain.send_batches(app, action.document_id, action.token, action.stage, [action.batch],
+                                   priority=priorities.get(action.document_id))
                 sent += 1
                 m.reconciler_resends.labels(action.stage).inc()
                 log.info("re-enqueued batch %d of %s", action.batch, action.stage, extra=context)
             elif action.action == "redispatch":
-                chain.send(app, action.document_id, action.token, action.stage)
+                chain.send(app, action.document_id, action.token, action.stage,
+                           priority=priorities.get(action.document_id))
                 sent += 1
                 m.reconciler_resends.labels(action.stage).inc()
                 log.info("re-enqueued from %s", action.stage, extra=context)

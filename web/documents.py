@@ -36,10 +36,10 @@ log = logging.getLogger("aegis.gateway")
 _RETRYABLE_SQLSTATES = frozenset({"40P01", "40001"})
 
 
-def _dispatch(document_id: str, token: str, stage: str) -> None:
+def _dispatch(document_id: str, token: str, stage: str, priority: int | None = None) -> None:
     """Send the chain; a broker outage only delays the document (the reconciler resends)."""
     try:
-        pipeline.send(context.celery(), document_id, token, stage)
+        pipeline.send(context.celery(), document_id, token, stage, priority=priority)
     except Exception as exc:  # noqa: BLE001 - the row is committed; the reconciler owns it now
         log.warning("could not enqueue, the reconciler will: %s", exc, extra={"document_id": document_id})
 
@@ -59,7 +59,7 @@ def _admit(tenant_id: str | None) -> None:
         log.warning("admission deferred to the reconciler: %s", exc)
         return
     for doc in admitted:
-        _dispatch(doc.document_id, doc.token, doc.stage)
+        _dispatch(doc.document_id, doc.token, doc.stage, doc.priority)
 
 
 def _document_or_404(document_id: str) -> Any:
@@ -165,7 +165,7 @@ def upload() -> tuple[Response, int, dict[str, str]] | tuple[Response, int]:
             add_context(document_id=document.id)
             log.info("document accepted", extra={"document_id": document.id, "tenant": g.tenant.name})
     for doc in admitted:
-        _dispatch(doc.document_id, doc.token, doc.stage)
+        _dispatch(doc.document_id, doc.token, doc.stage, doc.priority)
     all_duplicates = all(dup for _, dup in results)
     status = 200 if all_duplicates else 202
     first = results[0][0]

@@ -117,10 +117,12 @@ class StateCollector:
                 return amqp_queue_depths(self.settings.broker_url)
             if self.settings.broker_kind != "redis":
                 return {}
+            from aegis.pipeline.priority import queue_lists
             from aegis.services.events import redis_client
 
             client = redis_client(self.settings.broker_url, self.settings.sentinel_master)
-            return {stage: float(client.llen(stage)) for stage in STAGES}
+            # A queue is one list per priority step (fair share): the depth is their sum.
+            return {stage: float(sum(client.llen(name) for name in queue_lists(stage))) for stage in STAGES}
         except Exception:  # noqa: BLE001 - a scrape must not fail because the broker is down
             return {}
 

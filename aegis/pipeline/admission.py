@@ -42,6 +42,7 @@ from sqlalchemy.orm import Session
 
 from aegis.config import Settings
 from aegis.persistence.models import Document, Tenant, utcnow
+from aegis.pipeline import priority
 from aegis.pipeline.registry import REGISTRY, Registry
 from aegis.vocabulary import ACTIVE_STATUSES, DocumentStatus
 
@@ -57,6 +58,8 @@ class Admitted:
     tenant_id: str
     token: str
     stage: str
+    #: The broker priority of every message of its chain (``aegis/pipeline/priority.py``).
+    priority: int | None = None
 
 
 def waiting() -> ColumnElement[bool]:
@@ -191,7 +194,7 @@ def admit(
         return []
     total, found = candidates(session, settings, ids)
     chosen = plan(total, settings.pipeline_slots, found, budget)
-    picks: dict[str, list[Document]] = {}
+    picks: dict[str, tuple[list[Document], int]] = {}
     for c in sorted(chosen, key=lambda c: c.tenant_id):  # lock order: tenant id
         tenant = session.scalars(select(Tenant).where(Tenant.id == c.tenant_id).with_for_update(key_share=True)
             .execution_options(populate_existing=True)).first()
@@ -215,28 +218,54 @@ def admit(
             .with_for_update(skip_locked=True)
         ))
         if rows:
-            picks[c.tenant_id] = rows
+            picks[c.tenant_id] = rows, running
     ordered = [picks[c.tenant_id] for c in chosen if c.tenant_id in picks]
     # Stamped once the locks are held and the slots counted, never before: a time taken at
     # the start of the pass could predate the end of the document whose slot it fills.
     now = now or utcnow()
     admitted: list[Admitted] = []
     depth = 0
-    while len(admitted) < budget and any(depth < len(rows) for rows in ordered):
-        for rows in ordered:
+    while len(admitted) < budget and any(depth < len(rows) for rows, _ in ordered):
+        for rows, running in ordered:
             if depth < len(rows) and len(admitted) < budget:
-                admitted.append(_mark(rows[depth], now, registry))
+                # The tenant's other documents in flight: those before the pass and this pass's earlier picks.
+                level = priority.for_document(running + depth, settings.broker_kind)
+                admitted.append(_mark(rows[depth], now, registry, level))
         depth += 1
     return admitted
 
 
-def _mark(document: Document, now: datetime, registry: Registry) -> Admitted:
+def resend_priorities(session: Session, settings: Settings, document_ids: Iterable[str]) -> dict[str, int | None]:
+    """The priority a re-sent document's messages carry, by document id.
+
+    Not stored with the document: decided again from its tenant's other documents in
+    flight now (one grouped count), so a tenant that was light when the message was
+    lost is still served first, and a flood's re-sends stay behind the light tenants.
+    """
+    ids = sorted(set(document_ids))
+    if not ids or settings.broker_kind == "filesystem":
+        return {i: None for i in ids}
+    tenants: dict[str, str] = {
+        row.id: row.tenant_id for row in session.execute(select(Document.id, Document.tenant_id)
+                                                           .where(Document.id.in_(ids)))
+    }
+    counts: dict[str, int] = {
+        row.tenant_id: int(row.n) for row in session.execute(
+            select(Document.tenant_id, func.count().label("n"))
+            .where(Document.tenant_id.in_(set(tenants.values())), in_flight_now()).group_by(Document.tenant_id)
+        )
+    }
+    # The document itself is (normally) one of its tenant's in flight.
+    return {i: priority.for_document(counts.get(tenants.get(i, ""), 0) - 1, settings.broker_kind) for i in ids}
+
+
+def _mark(document: Document, now: datetime, registry: Registry, level: int | None = None) -> Admitted:
     document.admitted_at = now
     # The reconciler's clock starts now: a crash before the send is noticed one deadline later.
     document.progress_at = now
     document.enqueue_count += 1
     stage = document.stage or registry.first.name
-    return Admitted(document.id, document.tenant_id, document.dispatch_token, stage)
+    return Admitted(document.id, document.tenant_id, document.dispatch_token, stage, level)
 
 
 def tenant_of(session: Session, document_id: str) -> str | None:

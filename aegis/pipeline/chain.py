@@ -22,19 +22,23 @@ if TYPE_CHECKING:
 
 
 def build_chain(
-    app: Celery, document_id: str, token: str, start: str | None = None, registry: Registry = REGISTRY
+    app: Celery, document_id: str, token: str, start: str | None = None, registry: Registry = REGISTRY,
+    priority: int | None = None,
 ) -> Signature:
     """The registry's stages from ``start`` on, each task on its own queue.
 
     Signatures are immutable: a stage's return value is not passed on, because
-    every stage reads what it needs from the database by document id.
+    every stage reads what it needs from the database by document id. Each carries
+    the document's ``priority`` (``aegis/pipeline/priority.py``), so every later stage's
+    message keeps it, also when the next stage is sent early (``tasks/base.py``).
     """
     from celery import chain
 
     specs = registry.from_(start or registry.first.name)
-    return chain(
-        *(app.signature(s.task_name, args=(document_id, token), immutable=True, queue=s.queue) for s in specs)
-    )
+    extra = {} if priority is None else {"priority": priority}
+    return chain(*(
+        app.signature(s.task_name, args=(document_id, token), immutable=True, queue=s.queue, **extra) for s in specs
+    ))
 
 
 def pending_runs(registry: Registry = REGISTRY) -> list[StageRun]:
@@ -74,17 +78,21 @@ def reset_for_reprocess(session: Session, document: Document, registry: Registry
     document.warnings = None
 
 
-def send(app: Celery, document_id: str, token: str, start: str, registry: Registry = REGISTRY) -> None:
-    build_chain(app, document_id, token, start, registry).apply_async()
+def send(
+    app: Celery, document_id: str, token: str, start: str, registry: Registry = REGISTRY, priority: int | None = None,
+) -> None:
+    build_chain(app, document_id, token, start, registry, priority).apply_async()
 
 
 def send_batches(
-    app: Celery, document_id: str, token: str, stage: str, indexes: list[int], registry: Registry = REGISTRY
+    app: Celery, document_id: str, token: str, stage: str, indexes: list[int], registry: Registry = REGISTRY,
+    priority: int | None = None,
 ) -> None:
-    """One task per batch of a fanned-out stage, on the stage's queue."""
+    """One task per batch of a fanned-out stage, on the stage's queue, at the document's priority."""
     spec = registry.get(stage)
+    extra = {} if priority is None else {"priority": priority}
     for index in indexes:
-        app.send_task(spec.batch_task_name, args=(document_id, token, index), queue=spec.queue)
+        app.send_task(spec.batch_task_name, args=(document_id, token, index), queue=spec.queue, **extra)
 
 
 def fail_document(

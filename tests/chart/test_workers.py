@@ -7,6 +7,7 @@ from pathlib import Path
 import helm_python
 import pytest
 
+from aegis.pipeline.priority import queue_lists
 from tasks import probes
 
 from .chartlib import (
@@ -158,12 +159,14 @@ def test_keda_scales_each_worker_on_its_queue_length_instead_of_an_hpa() -> None
     for stage in STAGES:
         scaled = rendered.get("ScaledObject", f"{RELEASE}-worker-{stage}")
         assert scaled["spec"]["scaleTargetRef"]["name"] == f"{RELEASE}-worker-{stage}"
-        (trigger,) = scaled["spec"]["triggers"]
-        assert trigger["type"] == "redis"
-        assert trigger["metadata"]["listName"] == stage
-        assert trigger["metadata"]["address"] == f"{RELEASE}-redis.docs.svc:6379"
-        assert int(trigger["metadata"]["listLength"]) >= 1
-        assert trigger["authenticationRef"]["name"] == f"{RELEASE}-keda-redis"
+        triggers = scaled["spec"]["triggers"]
+        # One trigger per priority list of the queue (fair share): the lists kombu writes.
+        assert [t["metadata"]["listName"] for t in triggers] == queue_lists(stage)
+        for trigger in triggers:
+            assert trigger["type"] == "redis"
+            assert trigger["metadata"]["address"] == f"{RELEASE}-redis.docs.svc:6379"
+            assert int(trigger["metadata"]["listLength"]) >= 1
+            assert trigger["authenticationRef"]["name"] == f"{RELEASE}-keda-redis"
         behavior = scaled["spec"]["advanced"]["horizontalPodAutoscalerConfig"]["behavior"]
         assert behavior["scaleDown"]["stabilizationWindowSeconds"] >= 300
 
@@ -173,7 +176,9 @@ def test_keda_watches_every_queue_of_a_folded_worker() -> None:
         merge(KEDA, {"workers": {"metadata": {"queue": "metadata,content"}, "content": {"enabled": False}}})
     )
     scaled = rendered.get("ScaledObject", f"{RELEASE}-worker-metadata")
-    assert [t["metadata"]["listName"] for t in scaled["spec"]["triggers"]] == ["metadata", "content"]
+    assert [t["metadata"]["listName"] for t in scaled["spec"]["triggers"]] == [
+        *queue_lists("metadata"), *queue_lists("content"),
+    ]
     assert rendered.find("ScaledObject", f"{RELEASE}-worker-content") is None
 
 
@@ -227,9 +232,9 @@ def test_ocr_worker_set_renders_with_its_autoscaler() -> None:
     assert keda.find("HorizontalPodAutoscaler", name) is None
     scaled = keda.get("ScaledObject", name)
     assert scaled["spec"]["scaleTargetRef"]["name"] == name
-    (trigger,) = scaled["spec"]["triggers"]
-    assert trigger["type"] == "redis"
-    assert trigger["metadata"]["listName"] == "ocr"
+    trigger, normal = scaled["spec"]["triggers"]
+    assert trigger["type"] == normal["type"] == "redis"
+    assert [trigger["metadata"]["listName"], normal["metadata"]["listName"]] == queue_lists("ocr")
     # One message is a batch of pages lasting tens of seconds: few per replica.
     assert 1 <= int(trigger["metadata"]["listLength"]) <= 4
     assert keda.get("PodDisruptionBudget", name)
@@ -337,8 +342,9 @@ def test_an_external_sentinel_set_carries_broker_events_and_keda() -> None:
         "sentinel://:$(AEGIS_REDIS_PASSWORD)@s0.redis:26379;sentinel://s1.redis:26379/1"
     )
     assert env["AEGIS_SENTINEL_MASTER"]["value"] == "aegis"
-    (trigger,) = rendered.get("ScaledObject", f"{RELEASE}-worker-ocr")["spec"]["triggers"]
-    assert trigger["type"] == "redis-sentinel"
+    trigger, normal = rendered.get("ScaledObject", f"{RELEASE}-worker-ocr")["spec"]["triggers"]
+    assert trigger["type"] == normal["type"] == "redis-sentinel"
+    assert [trigger["metadata"]["listName"], normal["metadata"]["listName"]] == queue_lists("ocr")
     assert trigger["metadata"]["addresses"] == "s0.redis:26379,s1.redis:26379"
     assert trigger["metadata"]["sentinelMaster"] == "aegis"
     policy = rendered.get("NetworkPolicy", f"{RELEASE}-worker-ocr")

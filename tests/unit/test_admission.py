@@ -15,7 +15,7 @@ from aegis.config import Settings, load_settings
 from aegis.persistence import migrate
 from aegis.persistence.db import dispose_engines, session_scope
 from aegis.persistence.models import Document, Tenant, utcnow
-from aegis.pipeline import admission, reconciler
+from aegis.pipeline import admission, priority, reconciler
 from aegis.pipeline.chain import reset_for_reprocess
 from aegis.services.documents import create_document
 
@@ -242,3 +242,29 @@ def test_the_tenant_cap_defaults_to_the_installations_slots(tmp_path: Path) -> N
     assert load_settings({"AEGIS_DATA_DIR": str(tmp_path)}).pipeline_slots == 5  # one process per stage
     with pytest.raises(SettingsError, match="AEGIS_PIPELINE_SLOTS"):
         load_settings({"AEGIS_DATA_DIR": str(tmp_path), "AEGIS_PIPELINE_SLOTS": "0"})
+
+
+def test_a_newcomers_first_document_is_high_priority_and_the_rest_normal(settings: Settings) -> None:
+    on_redis = replace(settings, broker_url="redis://127.0.0.1:6379/0")
+    high, normal = priority.for_document(0, "redis"), priority.for_document(1, "redis")
+    with session_scope(on_redis) as session:
+        a = _tenant(session, "a", cap=3)
+        b = _tenant(session, "b", cap=3)
+        a_ids = _waiting(session, a, 4)
+    with session_scope(on_redis) as session:
+        first = admission.admit(session, on_redis, [a])
+    assert [(d.document_id, d.priority) for d in first] == [(a_ids[0], high), (a_ids[1], normal), (a_ids[2], normal)]
+    with session_scope(on_redis) as session:
+        b_ids = _waiting(session, b, 1)
+        _end(session, a_ids[0])
+    with session_scope(on_redis) as session:
+        # A still has two in flight: its next is normal; B has none: high.
+        assert {d.document_id: d.priority for d in admission.admit(session, on_redis)} == {
+            a_ids[3]: normal, b_ids[0]: high,
+        }
+        # A re-send is decided again from the tenant's documents in flight now.
+        assert admission.resend_priorities(session, on_redis, [a_ids[1], b_ids[0]]) == {
+            a_ids[1]: normal, b_ids[0]: high,
+        }
+    with session_scope(settings) as session:  # the embedded broker: no priorities at all
+        assert set(admission.resend_priorities(session, settings, [a_ids[1]]).values()) == {None}
