@@ -10,6 +10,7 @@ from __future__ import annotations
 import io
 import struct
 import zipfile
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -167,6 +168,24 @@ def test_zip64_end_record_is_left_to_zipfile(tmp_path: Path) -> None:
 # --- one parse per stage -------------------------------------------------------------------
 
 
+@pytest.fixture
+def count_constructions(monkeypatch: pytest.MonkeyPatch) -> Callable[[type], list[object]]:
+    """Record every instance of a container class built during the test (its ``__init__`` wrapped)."""
+
+    def count(cls: type) -> list[object]:
+        built: list[object] = []
+        original = cls.__init__
+
+        def counting(self: object, *args: Any, **kwargs: Any) -> None:
+            built.append(self)
+            original(self, *args, **kwargs)
+
+        monkeypatch.setattr(cls, "__init__", counting)
+        return built
+
+    return count
+
+
 @needs_corpus
 @pytest.mark.parametrize(
     ("name", "reader"),
@@ -176,7 +195,7 @@ def test_zip64_end_record_is_left_to_zipfile(tmp_path: Path) -> None:
     ],
 )
 def test_validate_parses_a_container_once_and_keeps_nothing(
-    name: str, reader: str, monkeypatch: pytest.MonkeyPatch
+    name: str, reader: str, count_constructions: Callable[[type], list[object]]
 ) -> None:
     """Sniffing's parse is lent to the family's check, then dropped."""
     import importlib
@@ -184,15 +203,7 @@ def test_validate_parses_a_container_once_and_keeps_nothing(
     from aegis.formats import Limits, validate
 
     module_name, class_name = reader.rsplit(".", 1)
-    cls = getattr(importlib.import_module(module_name), class_name)
-    built: list[object] = []
-    original = cls.__init__
-
-    def counting(self: object, *args: object, **kwargs: object) -> None:
-        built.append(self)
-        original(self, *args, **kwargs)
-
-    monkeypatch.setattr(cls, "__init__", counting)
+    built = count_constructions(getattr(importlib.import_module(module_name), class_name))
     path = CORPUS / name
     detection = validate(path, path.name, Limits())
     assert len(built) == 1
@@ -202,7 +213,7 @@ def test_validate_parses_a_container_once_and_keeps_nothing(
 @needs_corpus
 @pytest.mark.parametrize("name", ["office/sample-presentation.pptx", "office/more-than-1k-cells.xlsx"])
 def test_pptx_and_xlsx_extraction_reads_the_package_validate_opened(
-    name: str, monkeypatch: pytest.MonkeyPatch
+    name: str, count_constructions: Callable[[type], list[object]]
 ) -> None:
     """The archive validate opened is lent on to extraction (one read of the file, one
     parse of its directory), and the pages are those of a package opened afresh."""
@@ -212,14 +223,7 @@ def test_pptx_and_xlsx_extraction_reads_the_package_validate_opened(
 
     path = CORPUS / name
     fresh = extract_pages(path, replace(validate(path, path.name, Limits()), container=None), Limits())
-    built: list[object] = []
-    original = LeanZip.__init__
-
-    def counting(self: LeanZip, *args: Any, **kwargs: Any) -> None:
-        built.append(self)
-        original(self, *args, **kwargs)
-
-    monkeypatch.setattr(LeanZip, "__init__", counting)
+    built = count_constructions(LeanZip)
     detection = validate(path, path.name, Limits())
     assert isinstance(detection.container, LeanZip)
     assert extract_pages(path, detection, Limits()) == fresh
