@@ -199,6 +199,38 @@ def test_an_entity_declared_in_a_slide_is_refused(tmp_path: Path) -> None:
     assert caught.value.code == "xml_entities"
 
 
+def _deck_without_notes() -> bytes:
+    import pptx
+
+    presentation = pptx.Presentation()
+    slide = presentation.slides.add_slide(presentation.slide_layouts[1])
+    slide.shapes.title.text = "No notes here"
+    buffer = io.BytesIO()
+    presentation.save(buffer)
+    return buffer.getvalue()
+
+
+def _truncate(data: bytes) -> bytes:
+    return data[: len(data) // 2]
+
+
+def test_a_deck_declaring_no_notes_slides_does_not_read_its_slides_relationships(tmp_path: Path) -> None:
+    """A slide's relationships are read only to find its notes: in a deck whose content
+    types declare no notes slide they are never parsed, so damage there is not ``malformed``
+    (an accepted trade of issue 16; a deck with notes still fails on it, below)."""
+    assert b"notesSlide+xml" not in _deck_without_notes()
+    damaged = _rewrite(_deck_without_notes(), "ppt/slides/_rels/slide1.xml.rels", _truncate)
+    _detection, _meta, pages = process(save(tmp_path, damaged), "deck.pptx")
+    assert pages[0].text == "No notes here"
+
+
+def test_a_damaged_slide_relationships_part_is_malformed_in_a_deck_with_notes(tmp_path: Path) -> None:
+    damaged = _rewrite(make_pptx(), "ppt/slides/_rels/slide1.xml.rels", _truncate)
+    with pytest.raises(DocumentError) as caught:
+        process(save(tmp_path, damaged), "deck.pptx")
+    assert caught.value.code == "malformed"
+
+
 def test_office_packages_without_core_properties_get_none_invented(tmp_path: Path) -> None:
     """python-docx and python-pptx made up a title and a modification time of "now"."""
     for data, name, family in (
