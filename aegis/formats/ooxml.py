@@ -10,6 +10,7 @@ an author, "modified now") for packages that have none.
 
 from __future__ import annotations
 
+import functools
 import threading
 import zipfile
 from pathlib import Path
@@ -198,8 +199,13 @@ def child(element: Any, tag: str) -> Any:
     return None
 
 
+@functools.lru_cache(maxsize=4096)
 def resolve_part(folder: str, target: str) -> str:
-    """A relationship target, relative to the source part's folder, as a part name."""
+    """A relationship target, relative to the source part's folder, as a part name.
+
+    Remembered: packages repeat the same folders and targets (``../slideLayouts/...``),
+    and this ran once per relationship of every relationships part read.
+    """
     parts = [] if target.startswith("/") else [p for p in folder.split("/") if p]
     for piece in target.lstrip("/").split("/"):
         if piece == "..":

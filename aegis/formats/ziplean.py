@@ -26,6 +26,9 @@ from typing import Any, NamedTuple
 MAX_IN_MEMORY = 8 * 1024 * 1024
 _EOCD = struct.Struct("<4s4H2LH")
 _CENTRAL = struct.Struct("<4s4B4HL2L5H2L")
+# The central record's fields the reader keeps (signature, flags, method, CRC, sizes, name,
+# extra and comment lengths, header offset), the others skipped as padding: fewer objects per entry.
+_CENTRAL_KEPT = struct.Struct("<4s4xHH4xLLLHHH8xL")
 _LOCAL = struct.Struct("<4s2B4HL2L2H")
 _STORED, _DEFLATED = 0, 8
 
@@ -85,23 +88,25 @@ class LeanZip:
         self._infos: dict[str, Info] = {}
         self._order: list[Info] = []
         position = cd_offset
+        unpack = _CENTRAL_KEPT.unpack_from
+        record = _CENTRAL.size
+        infos, order = self._infos, self._order
         for _ in range(count):
-            if position + _CENTRAL.size > end:
+            if position + record > end:
                 raise Unsupported("truncated central directory")
-            fields = _CENTRAL.unpack_from(data, position)
-            if fields[0] != b"PK\x01\x02":
+            sig, flags, method, crc, csize, usize, name_len, extra_len, comment_len, offset = unpack(data, position)
+            if sig != b"PK\x01\x02":
                 raise Unsupported("bad central directory")
-            flags, method, crc, csize, usize = fields[5], fields[6], fields[9], fields[10], fields[11]
-            name_len, extra_len, comment_len, offset = fields[12], fields[13], fields[14], fields[18]
             if csize == 0xFFFFFFFF or usize == 0xFFFFFFFF or offset == 0xFFFFFFFF:
                 raise Unsupported("Zip64 member")
-            raw = data[position + _CENTRAL.size : position + _CENTRAL.size + name_len]
+            start = position + record
+            raw = data[start : start + name_len]
             # _name(raw, flags) inlined for the common case (ASCII, no NUL): 40 members a package.
             name = raw.decode("ascii") if raw.isascii() and b"\0" not in raw else _name(raw, flags)
             info = _new_info(Info, (name, flags, method, crc, csize, usize, offset))
-            self._infos[name] = info
-            self._order.append(info)
-            position += _CENTRAL.size + name_len + extra_len + comment_len
+            infos[name] = info
+            order.append(info)
+            position = start + name_len + extra_len + comment_len
         if position != end:
             raise Unsupported("central directory size mismatch")
         self._fallback: zipfile.ZipFile | None = None
