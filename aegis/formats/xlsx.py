@@ -212,10 +212,15 @@ class _Book:
                 kind = cell.get("t")
                 if kind is None or kind == "s" or kind == "n":
                     raw = None  # child_text(cell, _V), inlined: this is the hot loop
-                    for sub in cell:
+                    if len(cell):
+                        sub = cell[0]  # <v> first (no formula): indexing is cheaper than iterating
                         if sub.tag == _V:
                             raw = sub.text
-                            break
+                        else:
+                            for sub in cell:
+                                if sub.tag == _V:
+                                    raw = sub.text
+                                    break
                     if not raw:
                         values.append("")
                     elif kind == "s":
