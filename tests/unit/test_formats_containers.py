@@ -229,3 +229,36 @@ def test_pptx_and_xlsx_extraction_reads_the_package_validate_opened(
     assert extract_pages(path, detection, Limits()) == fresh
     assert extract_pages(path, detection, Limits()) == fresh  # a second reader of the lent archive
     assert len(built) == 1
+
+
+# --- the zip gate ---------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "name", ["../evil", "a/../../evil", "/etc/passwd", "\\\\server\\share", "a\\b", "C:/evil", "c:evil", "x/..", ".."]
+)
+@pytest.mark.parametrize("position", ["first", "last"])
+def test_zip_gate_refuses_every_unsafe_name_wherever_it_sits(name: str, position: str, tmp_path: Path) -> None:
+    """The gate's one-search pass over all names must never clear an archive holding one."""
+    from aegis.formats import DocumentError, Limits
+    from aegis.formats.zipsafe import check_zip
+
+    ordinary = {f"ppt/slides/slide{i}.xml": b"<a/>" for i in range(5)}
+    members = {name: b"x", **ordinary} if position == "first" else {**ordinary, name: b"x"}
+    path = tmp_path / "names.zip"
+    path.write_bytes(_archive(members))
+    for archive in (LeanZip(path), zipfile.ZipFile(path)):
+        with archive, pytest.raises(DocumentError) as caught:
+            check_zip(archive, Limits())
+        assert caught.value.code == "unsafe_archive"
+
+
+def test_zip_gate_passes_names_that_only_look_close(tmp_path: Path) -> None:
+    from aegis.formats import Limits
+    from aegis.formats.zipsafe import check_zip
+
+    names = ["a..b.xml", "x/.hidden", "dir/file:1.xml", "ok/name.xml", "é/ü.xml"]
+    path = tmp_path / "close.zip"
+    path.write_bytes(_archive(dict.fromkeys(names, b"x")))
+    with LeanZip(path) as archive:
+        assert [info.filename for info in check_zip(archive, Limits())] == names
