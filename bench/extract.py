@@ -20,8 +20,9 @@ again with nothing lent, as the pipeline runs it (the content stage rebuilds its
 Detection from the database and reopens the file). kreuzberg's is ``extract_file_sync``
 with OCR and its cache off (Aegis runs OCR in a stage of its own). Files are grouped
 by the family Aegis detects (the extension's family when Aegis rejects the file).
-Per family it prints both times, their ratio, how many files each read, and the
-text-length ratio over the files both read. ``uptime`` is printed before and after:
+Per family it prints both times, their ratio, how many files each read, the
+text-length ratio over the files both read, the staged time and its ratio, and the
+time ratio over the files both read. ``uptime`` is printed before and after:
 only the ratio within one run means something. Not a test.
 """
 
@@ -208,6 +209,7 @@ def main(argv: list[str]) -> None:
     header = (
         f"{'family':8s} {'files':>5s} {'aegis s':>9s} {'kreuzberg s':>11s} {'time ratio':>10s}"
         f" {'aegis ok':>8s} {'kz ok':>6s} {'text ratio':>10s} {'staged s':>9s} {'staged ratio':>12s}"
+        f" {'both-ok ratio':>13s}"
     )
     print(header)
     rows = sorted(families.items(), key=lambda kv: kv[0])
@@ -221,9 +223,13 @@ def main(argv: list[str]) -> None:
         a_chars = sum(int(ours[n]["chars"]) for n in both)
         k_chars = sum(int(theirs[n]["chars"]) for n in both)
         text = f"{a_chars / k_chars:10.2f}" if k_chars else f"{'-':>10s}"
+        # The time ratio again over the files both read (kreuzberg gives up on some quickly).
+        k_both = sum(float(theirs[n]["seconds"]) for n in both)
+        both_ratio = sum(float(ours[n]["seconds"]) for n in both) / k_both if k_both else float("inf")
         print(
             f"{family:8s} {len(names):5d} {a:9.3f} {k:11.3f} {a / k if k else float('inf'):9.2f}x"
             f" {a_ok:8d} {k_ok:6d} {text} {staged:9.3f} {staged / k if k else float('inf'):11.2f}x"
+            f" {both_ratio:12.2f}x"
         )
     failures = {
         Path(n).name: (ours[n]["error"], theirs[n]["error"])
