@@ -12,13 +12,14 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable
+from datetime import timedelta
 from enum import StrEnum
-from typing import Any
+from typing import Any, cast
 
 from celery.exceptions import SoftTimeLimitExceeded
-from sqlalchemy import bindparam, select
+from sqlalchemy import Row, Table, bindparam, inspect, not_, select, update
 from sqlalchemy.exc import OperationalError
-from sqlalchemy.orm import Session, joinedload
+from sqlalchemy.orm import Session, joinedload, make_transient_to_detached
 
 from aegis.config import Settings
 from aegis.formats.base import DocumentError
@@ -29,7 +30,7 @@ from aegis.persistence.models import Document, StageRun, utcnow
 from aegis.persistence.storage import BlobMissing, StorageError, open_store
 from aegis.pipeline.batches import fan_out
 from aegis.pipeline.chain import fail_document
-from aegis.pipeline.claims import claim, held_elsewhere, unclaim
+from aegis.pipeline.claims import claim, held_elsewhere, held_elsewhere_clause, unclaim
 from aegis.pipeline.errors import TransientError
 from aegis.pipeline.registry import REGISTRY, Registry
 from aegis.pipeline.stage import DocumentView, FanOutPlan
@@ -65,6 +66,91 @@ def _lock_document(session: Session, document_id: str) -> Document | None:
     lock, which every writer of a run takes first.
     """
     return session.scalars(_LOCK_DOCUMENT, {"document_id": document_id}).unique().one_or_none()
+
+
+_DOCUMENTS = cast(Table, Document.__table__)
+_RUNS = cast(Table, StageRun.__table__)
+#: (attribute, column name) of every column of a document: ``doc_metadata`` is stored as "metadata".
+_DOCUMENT_ATTRS = [(attr.key, attr.columns[0].name) for attr in inspect(Document).column_attrs]
+
+
+def _claim_statement() -> Any:
+    """The happy path of :func:`_begin` as one statement (PostgreSQL): lock, check, claim, return.
+
+    The document row is locked first (``FOR UPDATE`` in the first CTE, so a
+    concurrent reconciler or finish is waited for and its commit seen), then the
+    stage run is claimed only if every check of ``_begin`` passes: token, active
+    status, the document at this stage, not held by another live task, attempts
+    below the limit. No row back means one of them failed, and ``_begin``'s ORM
+    path finds out which (drop, or end the document at the attempt limit).
+    """
+    d, r = _DOCUMENTS.c, _RUNS.c
+    doc = (
+        select(d.id)
+        .where(d.id == bindparam("p_document_id"), d.dispatch_token == bindparam("p_token"),
+               d.stage == bindparam("p_stage"), d.status.in_([str(s) for s in ACTIVE_STATUSES]))
+        .with_for_update()
+        .cte("locked")
+    )
+    run = (
+        update(_RUNS)
+        .where(r.document_id == doc.c.id, r.stage == bindparam("p_stage"),
+               r.attempts < bindparam("p_max_attempts"),
+               not_(held_elsewhere_clause(_RUNS, bindparam("p_task_id"), bindparam("p_held_since"))))
+        .values(attempts=r.attempts + 1, status=StageStatus.RUNNING.value, task_id=bindparam("p_task_id"),
+                worker=bindparam("p_worker"), started_at=bindparam("p_now"), finished_at=None, duration_ms=None)
+        .returning(r.document_id, r.attempts)
+        .cte("claimed")
+    )
+    return (
+        update(_DOCUMENTS)
+        .where(d.id == run.c.document_id)
+        .values(status=DocumentStatus.PROCESSING.value, progress_at=bindparam("p_now"),
+                updated_at=bindparam("p_now"))
+        .returning(*_DOCUMENTS.c, run.c.attempts)
+    )
+
+
+def _finish_statement() -> Any:
+    """The stage run's half of a finish as one statement (PostgreSQL), with the document it locked.
+
+    Locks the document only if it is still at this stage with this token, ends the
+    run only if this task still holds it, and returns the locked document's row
+    for the stage's ``save``; no row back means the result is dropped.
+    """
+    d, r = _DOCUMENTS.c, _RUNS.c
+    doc = (
+        select(*_DOCUMENTS.c)
+        .where(d.id == bindparam("p_document_id"), d.dispatch_token == bindparam("p_token"),
+               d.stage == bindparam("p_stage"))
+        .with_for_update()
+        .cte("locked")
+    )
+    return (
+        update(_RUNS)
+        .where(r.document_id == doc.c.id, r.stage == bindparam("p_stage"), r.task_id == bindparam("p_task_id"))
+        .values(status=bindparam("p_status"), finished_at=bindparam("p_now"), duration_ms=bindparam("p_duration"),
+                error_code=None, error_message=None)
+        .returning(*(doc.c[c.name] for c in _DOCUMENTS.c))
+    )
+
+
+#: Built once, like ``_LOCK_DOCUMENT``.
+_CLAIM = _claim_statement()
+_FINISH = _finish_statement()
+
+
+def _one_statement(session: Session) -> bool:
+    """Claim and finish in one statement each: PostgreSQL only (SQLite has no data-modifying CTEs)."""
+    return session.get_bind().dialect.name == "postgresql"
+
+
+def _document_of(row: Row[Any]) -> Document:
+    """A detached document holding ``row``'s values as if loaded: no second read for ``load`` or ``save``."""
+    values = row._mapping
+    document = Document(**{key: values[name] for key, name in _DOCUMENT_ATTRS})
+    make_transient_to_detached(document)
+    return document
 
 
 def _run_for(document: Document, stage: str) -> StageRun:
@@ -134,34 +220,39 @@ def execute(
                     f"An unexpected error stopped the {stage} stage; it has been logged.")
     elapsed_ms = int((time.monotonic() - started) * 1000)
     with session_scope(settings, durable=registry.next(stage) is None) as session:
-        document = _lock_document(session, document_id)
-        if document is None or document.dispatch_token != token or document.stage != stage:
-            log.info("stage result discarded: document moved on", extra=_ctx(document_id, stage))
-            return Outcome.DROPPED
-        run = _run_for(document, stage)
-        if run.task_id != task_id:
-            # The claim was released (broker lost) and a re-sent message took over;
-            # its result counts, so a fan-out is never planned twice.
-            log.info("stage result discarded: another task holds the stage", extra=_ctx(document_id, stage))
-            return Outcome.DROPPED
-        impl.save(session, document, result)
+        fans_out = isinstance(result, FanOutPlan) and bool(result.batches)
         now = utcnow()
-        document.progress_at = now
-        document.updated_at = now
-        if isinstance(result, FanOutPlan) and result.batches:
-            # The batches do the work; the last one to end moves the document on.
-            fan_out(session, document, run, stage, result)
-            following: str | None = stage
-        else:
-            # A fan-out stage with nothing to do is skipped, not run.
-            run.status = StageStatus.SKIPPED if isinstance(result, FanOutPlan) else StageStatus.SUCCEEDED
-            run.finished_at = now
-            run.duration_ms = elapsed_ms
-            run.error_code = run.error_message = None
+        row = None
+        if not fans_out and _one_statement(session):
+            # The run ends in the statement that locks the document; the document's own
+            # UPDATE (next stage, the stage's outputs) follows at commit.
+            row = session.execute(_FINISH, {
+                "p_document_id": document_id, "p_token": token, "p_stage": stage, "p_task_id": task_id,
+                "p_now": now, "p_duration": elapsed_ms,
+                "p_status": (StageStatus.SKIPPED if isinstance(result, FanOutPlan) else StageStatus.SUCCEEDED).value,
+            }).one_or_none()
+        if row is not None:
+            document = _document_of(row)
+            session.add(document)
+            impl.save(session, document, result)
+            document.progress_at = now
+            document.updated_at = now
             following = registry.next(stage)
             document.stage = following
             if following is None:
                 document.status = DocumentStatus.SUCCEEDED
+        else:
+            locked = _lock_document(session, document_id)
+            if locked is None or locked.dispatch_token != token or locked.stage != stage:
+                log.info("stage result discarded: document moved on", extra=_ctx(document_id, stage))
+                return Outcome.DROPPED
+            run = _run_for(locked, stage)
+            if run.task_id != task_id:
+                # The claim was released (broker lost) and a re-sent message took over;
+                # its result counts, so a fan-out is never planned twice.
+                log.info("stage result discarded: another task holds the stage", extra=_ctx(document_id, stage))
+                return Outcome.DROPPED
+            following = _finish_orm(session, impl, locked, run, stage, result, registry, now, elapsed_ms)
     if following == stage:
         assert isinstance(result, FanOutPlan)
         events.publish(settings, info.tenant_id, info.id, stage, "progress", pages_done=0,
@@ -177,10 +268,46 @@ def execute(
     return Outcome.SUCCEEDED
 
 
+def _finish_orm(
+    session: Session, impl: Any, document: Document, run: StageRun, stage: str, result: Any, registry: Registry,
+    now: Any, elapsed_ms: int,
+) -> str | None:
+    """The finish through the ORM: a fan-out, SQLite, and any finish the one statement did not match."""
+    impl.save(session, document, result)
+    document.progress_at = now
+    document.updated_at = now
+    if isinstance(result, FanOutPlan) and result.batches:
+        # The batches do the work; the last one to end moves the document on.
+        fan_out(session, document, run, stage, result)
+        return stage
+    # A fan-out stage with nothing to do is skipped, not run.
+    run.status = StageStatus.SKIPPED if isinstance(result, FanOutPlan) else StageStatus.SUCCEEDED
+    run.finished_at = now
+    run.duration_ms = elapsed_ms
+    run.error_code = run.error_message = None
+    following = registry.next(stage)
+    document.stage = following
+    if following is None:
+        document.status = DocumentStatus.SUCCEEDED
+    return following
+
+
 def _begin(
     session: Session, settings: Settings, stage: str, document_id: str, token: str, task_id: str, worker: str,
     registry: Registry,
 ) -> Outcome | tuple[DocumentView, Any]:
+    if _one_statement(session):
+        now = utcnow()
+        row = session.execute(_CLAIM, {
+            "p_document_id": document_id, "p_token": token, "p_stage": stage, "p_task_id": task_id,
+            "p_worker": worker, "p_now": now, "p_max_attempts": settings.max_attempts,
+            "p_held_since": now - timedelta(seconds=settings.time_limits[stage]),
+        }).one_or_none()
+        if row is not None:
+            claimed = _document_of(row)
+            tracing.annotate(tenant=claimed.tenant_id, attempt=row.attempts)
+            return DocumentView.of(claimed), registry.impl(stage).load(session, claimed)
+        # A check failed (or the run row is missing): the ORM path below says which.
     document = _lock_document(session, document_id)
     if document is None or document.dispatch_token != token:
         log.info("stale message dropped", extra=_ctx(document_id, stage))
