@@ -261,9 +261,10 @@ def execute(
         return Outcome.FANNED_OUT
     if following is not None and on_advance is not None:
         on_advance()
-    events.publish(settings, info.tenant_id, info.id, stage, "succeeded", duration_ms=elapsed_ms)
+    ended: list[tuple[str | None, str, dict[str, Any]]] = [(stage, "succeeded", {"duration_ms": elapsed_ms})]
     if following is None:
-        events.publish(settings, info.tenant_id, info.id, None, "document_succeeded")
+        ended.append((None, "document_succeeded", {}))
+    events.publish_all(settings, info.tenant_id, info.id, ended)
     log.info("stage succeeded in %d ms", elapsed_ms, extra=_ctx(document_id, stage, info.tenant_id))
     return Outcome.SUCCEEDED
 

@@ -54,9 +54,8 @@ def test_dropped_stage_connections_cost_one_retry_and_the_document_still_succeed
         document = api.wait(second, timeout=120)
         assert document["status"] == "succeeded"
         with session_scope(stack.settings()) as session:
-            attempts: dict[str, int] = dict(session.execute(  # type: ignore[arg-type]
-                select(StageRun.stage, StageRun.attempts).where(StageRun.document_id == second)
-            ).all())
+            rows = session.execute(select(StageRun.stage, StageRun.attempts).where(StageRun.document_id == second))
+            attempts = {stage: n for stage, n in rows}
         # A dead connection at the claim costs no attempt, at the finish one more: never a third.
         assert all(1 <= n <= 2 for n in attempts.values()), attempts
         retries = _retried_stages(stack)[len(retries_before):]
