@@ -17,7 +17,7 @@ from enum import StrEnum
 from typing import Any, cast
 
 from celery.exceptions import SoftTimeLimitExceeded
-from sqlalchemy import Row, Table, bindparam, inspect, not_, select, update
+from sqlalchemy import Row, Table, and_, bindparam, inspect, not_, select, update
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session, joinedload, make_transient_to_detached
 
@@ -111,33 +111,52 @@ def _claim_statement() -> Any:
     )
 
 
-def _finish_statement() -> Any:
-    """The stage run's half of a finish as one statement (PostgreSQL), with the document it locked.
+def _finish_lock_statement() -> Any:
+    """The checks of a finish as one locking read (PostgreSQL): the document, if this task may finish.
 
-    Locks the document only if it is still at this stage with this token, ends the
-    run only if this task still holds it, and returns the locked document's row
-    for the stage's ``save``; no row back means the result is dropped.
+    Locks the document only if it is still at this stage with this token and this
+    task still holds the stage's run; returns the document's row for the stage's
+    ``save``. No row back means the result is dropped (the ORM path says why).
     """
     d, r = _DOCUMENTS.c, _RUNS.c
-    doc = (
-        select(*_DOCUMENTS.c)
-        .where(d.id == bindparam("p_document_id"), d.dispatch_token == bindparam("p_token"),
-               d.stage == bindparam("p_stage"))
-        .with_for_update()
-        .cte("locked")
-    )
     return (
+        select(*_DOCUMENTS.c)
+        .join(_RUNS, and_(r.document_id == d.id, r.stage == bindparam("p_stage")))
+        .where(d.id == bindparam("p_document_id"), d.dispatch_token == bindparam("p_token"),
+               d.stage == bindparam("p_stage"), r.task_id == bindparam("p_task_id"))
+        .with_for_update(of=_DOCUMENTS)
+    )
+
+
+def _finish_write_statement(document: Document) -> Any:
+    """End the run and store the document's changed columns in one statement (PostgreSQL).
+
+    The run's UPDATE is a data-modifying CTE, which PostgreSQL runs whether or not
+    the main statement reads it. The document's changes are what ``save`` and the
+    runner set on the detached object (its attribute history), so nothing is
+    flushed a second time by the ORM.
+    """
+    r = _RUNS.c
+    state = inspect(document)
+    changed = {}
+    for key, name in _DOCUMENT_ATTRS:
+        added = state.attrs[key].history.added
+        if added:
+            changed[_DOCUMENTS.c[name]] = added[0]
+    ended = (
         update(_RUNS)
-        .where(r.document_id == doc.c.id, r.stage == bindparam("p_stage"), r.task_id == bindparam("p_task_id"))
+        .where(r.document_id == bindparam("p_document_id"), r.stage == bindparam("p_stage"))
         .values(status=bindparam("p_status"), finished_at=bindparam("p_now"), duration_ms=bindparam("p_duration"),
                 error_code=None, error_message=None)
-        .returning(*(doc.c[c.name] for c in _DOCUMENTS.c))
+        .returning(r.id)
+        .cte("ended")
     )
+    return update(_DOCUMENTS).where(_DOCUMENTS.c.id == bindparam("p_document_id")).values(changed).add_cte(ended)
 
 
 #: Built once, like ``_LOCK_DOCUMENT``.
 _CLAIM = _claim_statement()
-_FINISH = _finish_statement()
+_FINISH_LOCK = _finish_lock_statement()
 
 
 def _one_statement(session: Session) -> bool:
@@ -265,26 +284,27 @@ def execute(
     elapsed_ms = int((time.monotonic() - started) * 1000)
     with session_scope(settings, durable=registry.next(stage) is None) as session:
         fans_out = isinstance(result, FanOutPlan) and bool(result.batches)
-        now = utcnow()
         row = None
         if not fans_out and _one_statement(session):
-            # The run ends in the statement that locks the document; the document's own
-            # UPDATE (next stage, the stage's outputs) follows at commit.
-            row = session.execute(_FINISH, {
+            row = session.execute(_FINISH_LOCK, {
                 "p_document_id": document_id, "p_token": token, "p_stage": stage, "p_task_id": task_id,
-                "p_now": now, "p_duration": elapsed_ms,
-                "p_status": (StageStatus.SKIPPED if isinstance(result, FanOutPlan) else StageStatus.SUCCEEDED).value,
             }).one_or_none()
         if row is not None:
+            # Detached: the stage's outputs go out as its own statements, the document's
+            # changes with the run's end in one statement, never through an ORM flush.
             document = _document_of(row)
-            session.add(document)
             impl.save(session, document, result)
+            now = utcnow()
             document.progress_at = now
             document.updated_at = now
             following = registry.next(stage)
             document.stage = following
             if following is None:
                 document.status = DocumentStatus.SUCCEEDED
+            session.execute(_finish_write_statement(document), {
+                "p_document_id": document_id, "p_stage": stage, "p_now": now, "p_duration": elapsed_ms,
+                "p_status": (StageStatus.SKIPPED if isinstance(result, FanOutPlan) else StageStatus.SUCCEEDED).value,
+            })
         else:
             locked = _lock_document(session, document_id)
             if locked is None or locked.dispatch_token != token or locked.stage != stage:
@@ -296,7 +316,7 @@ def execute(
                 # its result counts, so a fan-out is never planned twice.
                 log.info("stage result discarded: another task holds the stage", extra=_ctx(document_id, stage))
                 return Outcome.DROPPED
-            following = _finish_orm(session, impl, locked, run, stage, result, registry, now, elapsed_ms)
+            following = _finish_orm(session, impl, locked, run, stage, result, registry, utcnow(), elapsed_ms)
     if following == stage:
         assert isinstance(result, FanOutPlan)
         events.publish(settings, info.tenant_id, info.id, stage, "progress", pages_done=0,
