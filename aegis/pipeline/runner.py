@@ -145,7 +145,8 @@ def _finish_write_statement(document: Document) -> Any:
             changed[_DOCUMENTS.c[name]] = added[0]
     ended = (
         update(_RUNS)
-        .where(r.document_id == bindparam("p_document_id"), r.stage == bindparam("p_stage"))
+        .where(r.document_id == bindparam("p_document_id"), r.stage == bindparam("p_stage"),
+               r.task_id == bindparam("p_task_id"))  # checked under the lock already; kept as a guard
         .values(status=bindparam("p_status"), finished_at=bindparam("p_now"), duration_ms=bindparam("p_duration"),
                 error_code=None, error_message=None)
         .returning(r.id)
@@ -302,7 +303,8 @@ def execute(
             if following is None:
                 document.status = DocumentStatus.SUCCEEDED
             session.execute(_finish_write_statement(document), {
-                "p_document_id": document_id, "p_stage": stage, "p_now": now, "p_duration": elapsed_ms,
+                "p_document_id": document_id, "p_stage": stage, "p_task_id": task_id, "p_now": now,
+                "p_duration": elapsed_ms,
                 "p_status": (StageStatus.SKIPPED if isinstance(result, FanOutPlan) else StageStatus.SUCCEEDED).value,
             })
         else:
