@@ -42,6 +42,7 @@ def get_engine(settings: Settings, durable: bool = True) -> Engine:
     within ``3 x wal_writer_delay``, 0.6 s by default). Only transactions that
     the reconciler re-drives if lost may use it (the stage runner's claim and
     finish; see docs/performance.md, "Third round"). Elsewhere it is the same engine.
+    Its pool does not pre-ping (see docs/performance.md, "Fourth round: hops").
     """
     if not durable and not settings.database_url.startswith("postgresql"):
         durable = True  # SQLite has no such setting; one engine serves both
@@ -63,8 +64,12 @@ def get_engine(settings: Settings, durable: bool = True) -> Engine:
             event.listen(engine, "connect", _sqlite_pragmas)
         else:
             connect_args = {} if durable else {"options": "-c synchronous_commit=off"}
+            # The stage runner's engine skips the pre-ping (a round trip per checkout, twice
+            # per stage task): a connection PostgreSQL dropped fails the claim or finish with
+            # OperationalError, SQLAlchemy discards the pool's connections, and the task
+            # retries once (tests/integration/test_stale_stage_connections.py).
             engine = create_engine(
-                settings.database_url, pool_pre_ping=True, pool_size=5, max_overflow=5, connect_args=connect_args
+                settings.database_url, pool_pre_ping=durable, pool_size=5, max_overflow=5, connect_args=connect_args
             )
         _engines[key] = engine
     return engine

@@ -8,6 +8,9 @@ one is dropped, and ``max_attempts`` bounds work that kills every worker it meet
 from __future__ import annotations
 
 from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import ColumnElement, Table, and_
 
 from aegis.persistence.models import Batch, StageRun, as_utc
 from aegis.vocabulary import StageStatus
@@ -18,6 +21,22 @@ def held_elsewhere(row: StageRun | Batch, task_id: str, time_limit: int, now: da
     if row.status != StageStatus.RUNNING or row.task_id == task_id or row.started_at is None:
         return False
     return as_utc(row.started_at) + timedelta(seconds=time_limit) > now
+
+
+def held_elsewhere_clause(table: Table, task_id: Any, held_since: Any) -> ColumnElement[bool]:
+    """:func:`held_elsewhere` as SQL, for a claim made in one statement.
+
+    ``held_since`` is ``now`` minus the time limit: a row started after it is
+    still within its limit. Keep the two in step (a test runs the runner's claim
+    rules on both paths).
+    """
+    c = table.c
+    return and_(
+        c.status == StageStatus.RUNNING,
+        c.task_id.is_distinct_from(task_id),
+        c.started_at.is_not(None),
+        c.started_at > held_since,
+    )
 
 
 def claim(row: StageRun | Batch, *, task_id: str, worker: str, now: datetime) -> None:

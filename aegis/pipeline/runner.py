@@ -12,13 +12,14 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable
+from datetime import timedelta
 from enum import StrEnum
-from typing import Any
+from typing import Any, cast
 
 from celery.exceptions import SoftTimeLimitExceeded
-from sqlalchemy import bindparam, select
+from sqlalchemy import Row, Table, and_, bindparam, inspect, not_, select, update
 from sqlalchemy.exc import OperationalError
-from sqlalchemy.orm import Session, joinedload
+from sqlalchemy.orm import Session, joinedload, make_transient_to_detached
 
 from aegis.config import Settings
 from aegis.formats.base import DocumentError
@@ -29,10 +30,10 @@ from aegis.persistence.models import Document, StageRun, utcnow
 from aegis.persistence.storage import BlobMissing, StorageError, open_store
 from aegis.pipeline.batches import fan_out
 from aegis.pipeline.chain import fail_document
-from aegis.pipeline.claims import claim, held_elsewhere, unclaim
+from aegis.pipeline.claims import claim, held_elsewhere, held_elsewhere_clause, unclaim
 from aegis.pipeline.errors import TransientError
 from aegis.pipeline.registry import REGISTRY, Registry
-from aegis.pipeline.stage import DocumentView, FanOutPlan
+from aegis.pipeline.stage import DocumentView, FanOutPlan, FileStage
 from aegis.services import events
 from aegis.vocabulary import ACTIVE_STATUSES, ERRORS, DocumentStatus, ErrorCode, ErrorKind, StageStatus
 
@@ -67,6 +68,148 @@ def _lock_document(session: Session, document_id: str) -> Document | None:
     return session.scalars(_LOCK_DOCUMENT, {"document_id": document_id}).unique().one_or_none()
 
 
+_DOCUMENTS = cast(Table, Document.__table__)
+_RUNS = cast(Table, StageRun.__table__)
+#: (attribute, column name) of every column of a document: ``doc_metadata`` is stored as "metadata".
+_DOCUMENT_ATTRS = [(attr.key, attr.columns[0].name) for attr in inspect(Document).column_attrs]
+
+
+def _claim_statement() -> Any:
+    """The happy path of :func:`_begin` as one statement (PostgreSQL): lock, check, claim, return.
+
+    The document row is locked first (``FOR UPDATE`` in the first CTE, so a
+    concurrent reconciler or finish is waited for and its commit seen), then the
+    stage run is claimed only if every check of ``_begin`` passes: token, active
+    status, the document at this stage, not held by another live task, attempts
+    below the limit. No row back means one of them failed, and ``_begin``'s ORM
+    path finds out which (drop, or end the document at the attempt limit).
+    """
+    d, r = _DOCUMENTS.c, _RUNS.c
+    doc = (
+        select(d.id)
+        .where(d.id == bindparam("p_document_id"), d.dispatch_token == bindparam("p_token"),
+               d.stage == bindparam("p_stage"), d.status.in_([str(s) for s in ACTIVE_STATUSES]))
+        .with_for_update()
+        .cte("locked")
+    )
+    run = (
+        update(_RUNS)
+        .where(r.document_id == doc.c.id, r.stage == bindparam("p_stage"),
+               r.attempts < bindparam("p_max_attempts"),
+               not_(held_elsewhere_clause(_RUNS, bindparam("p_task_id"), bindparam("p_held_since"))))
+        .values(attempts=r.attempts + 1, status=StageStatus.RUNNING.value, task_id=bindparam("p_task_id"),
+                worker=bindparam("p_worker"), started_at=bindparam("p_now"), finished_at=None, duration_ms=None)
+        .returning(r.document_id, r.attempts)
+        .cte("claimed")
+    )
+    return (
+        update(_DOCUMENTS)
+        .where(d.id == run.c.document_id)
+        .values(status=DocumentStatus.PROCESSING.value, progress_at=bindparam("p_now"),
+                updated_at=bindparam("p_now"))
+        .returning(*_DOCUMENTS.c, run.c.attempts)
+    )
+
+
+def _finish_lock_statement() -> Any:
+    """The checks of a finish as one locking read (PostgreSQL): the document, if this task may finish.
+
+    Locks the document only if it is still at this stage with this token and this
+    task still holds the stage's run; returns the document's row for the stage's
+    ``save``. No row back means the result is dropped (the ORM path says why).
+    """
+    d, r = _DOCUMENTS.c, _RUNS.c
+    return (
+        select(*_DOCUMENTS.c)
+        .join(_RUNS, and_(r.document_id == d.id, r.stage == bindparam("p_stage")))
+        .where(d.id == bindparam("p_document_id"), d.dispatch_token == bindparam("p_token"),
+               d.stage == bindparam("p_stage"), r.task_id == bindparam("p_task_id"))
+        .with_for_update(of=_DOCUMENTS)
+    )
+
+
+def _finish_write_statement(document: Document) -> Any:
+    """End the run and store the document's changed columns in one statement (PostgreSQL).
+
+    The run's UPDATE is a data-modifying CTE, which PostgreSQL runs whether or not
+    the main statement reads it. The document's changes are what ``save`` and the
+    runner set on the detached object (its attribute history), so nothing is
+    flushed a second time by the ORM.
+    """
+    r = _RUNS.c
+    state = inspect(document)
+    changed = {}
+    for key, name in _DOCUMENT_ATTRS:
+        added = state.attrs[key].history.added
+        if added:
+            changed[_DOCUMENTS.c[name]] = added[0]
+    ended = (
+        update(_RUNS)
+        .where(r.document_id == bindparam("p_document_id"), r.stage == bindparam("p_stage"),
+               r.task_id == bindparam("p_task_id"))  # checked under the lock already; kept as a guard
+        .values(status=bindparam("p_status"), finished_at=bindparam("p_now"), duration_ms=bindparam("p_duration"),
+                error_code=None, error_message=None)
+        .returning(r.id)
+        .cte("ended")
+    )
+    return update(_DOCUMENTS).where(_DOCUMENTS.c.id == bindparam("p_document_id")).values(changed).add_cte(ended)
+
+
+#: Built once, like ``_LOCK_DOCUMENT``.
+_CLAIM = _claim_statement()
+_FINISH_LOCK = _finish_lock_statement()
+
+
+def _one_statement(session: Session) -> bool:
+    """Claim and finish in one statement each: PostgreSQL only (SQLite has no data-modifying CTEs)."""
+    return session.get_bind().dialect.name == "postgresql"
+
+
+def _claim_params(
+    settings: Settings, stage: str, document_id: str, token: str, task_id: str, worker: str
+) -> dict[str, Any]:
+    now = utcnow()
+    return {
+        "p_document_id": document_id, "p_token": token, "p_stage": stage, "p_task_id": task_id,
+        "p_worker": worker, "p_now": now, "p_max_attempts": settings.max_attempts,
+        "p_held_since": now - timedelta(seconds=settings.time_limits[stage]),
+    }
+
+
+def _loads_nothing(impl: Any) -> bool:
+    """A stage whose ``load`` reads nothing (a file stage): its claim needs no transaction around it."""
+    return type(impl).load is FileStage.load
+
+
+def _claim_alone(
+    session: Session, settings: Settings, stage: str, document_id: str, token: str, task_id: str, worker: str
+) -> DocumentView | None:
+    """A file stage's claim on PostgreSQL: the one statement, committed on its own.
+
+    One statement is atomic without BEGIN and COMMIT around it, and a file stage
+    reads nothing else in its claim, so this is one round trip instead of three.
+    ``None`` when a check failed (nothing was written) or on SQLite: ``_begin``
+    decides then, in a transaction, exactly as before.
+    """
+    if not _one_statement(session):
+        return None
+    connection = session.connection(execution_options={"isolation_level": "AUTOCOMMIT"})
+    row = connection.execute(_CLAIM, _claim_params(settings, stage, document_id, token, task_id, worker)).one_or_none()
+    if row is None:
+        return None
+    document = _document_of(row)
+    tracing.annotate(tenant=document.tenant_id, attempt=row.attempts)
+    return DocumentView.of(document)
+
+
+def _document_of(row: Row[Any]) -> Document:
+    """A detached document holding ``row``'s values as if loaded: no second read for ``load`` or ``save``."""
+    values = row._mapping
+    document = Document(**{key: values[name] for key, name in _DOCUMENT_ATTRS})
+    make_transient_to_detached(document)
+    return document
+
+
 def _run_for(document: Document, stage: str) -> StageRun:
     for run in document.stage_runs:
         if run.stage == stage:
@@ -94,11 +237,18 @@ def execute(
     # reconciler re-drives a stage whose claim or finish was lost (stages are
     # idempotent; a lost claim's finish is dropped by its task id check). The
     # finish that ends the document is durable: its webhook and SSE end follow.
-    with session_scope(settings, durable=False) as session:
-        claim = _begin(session, settings, stage, document_id, token, task_id, worker, registry)
-        if isinstance(claim, Outcome):
-            return claim
-        info, inputs = claim
+    alone = None
+    if _loads_nothing(impl):
+        with session_scope(settings, durable=False) as session:
+            alone = _claim_alone(session, settings, stage, document_id, token, task_id, worker)
+    if alone is not None:
+        info, inputs = alone, None
+    else:
+        with session_scope(settings, durable=False) as session:
+            claim = _begin(session, settings, stage, document_id, token, task_id, worker, registry)
+            if isinstance(claim, Outcome):
+                return claim
+            info, inputs = claim
     events.publish(settings, info.tenant_id, info.id, stage, "started")
     try:
         # A bucket's object is read into a temporary file deleted when the block ends.
@@ -134,34 +284,41 @@ def execute(
                     f"An unexpected error stopped the {stage} stage; it has been logged.")
     elapsed_ms = int((time.monotonic() - started) * 1000)
     with session_scope(settings, durable=registry.next(stage) is None) as session:
-        document = _lock_document(session, document_id)
-        if document is None or document.dispatch_token != token or document.stage != stage:
-            log.info("stage result discarded: document moved on", extra=_ctx(document_id, stage))
-            return Outcome.DROPPED
-        run = _run_for(document, stage)
-        if run.task_id != task_id:
-            # The claim was released (broker lost) and a re-sent message took over;
-            # its result counts, so a fan-out is never planned twice.
-            log.info("stage result discarded: another task holds the stage", extra=_ctx(document_id, stage))
-            return Outcome.DROPPED
-        impl.save(session, document, result)
-        now = utcnow()
-        document.progress_at = now
-        document.updated_at = now
-        if isinstance(result, FanOutPlan) and result.batches:
-            # The batches do the work; the last one to end moves the document on.
-            fan_out(session, document, run, stage, result)
-            following: str | None = stage
-        else:
-            # A fan-out stage with nothing to do is skipped, not run.
-            run.status = StageStatus.SKIPPED if isinstance(result, FanOutPlan) else StageStatus.SUCCEEDED
-            run.finished_at = now
-            run.duration_ms = elapsed_ms
-            run.error_code = run.error_message = None
+        fans_out = isinstance(result, FanOutPlan) and bool(result.batches)
+        row = None
+        if not fans_out and _one_statement(session):
+            row = session.execute(_FINISH_LOCK, {
+                "p_document_id": document_id, "p_token": token, "p_stage": stage, "p_task_id": task_id,
+            }).one_or_none()
+        if row is not None:
+            # Detached: the stage's outputs go out as its own statements, the document's
+            # changes with the run's end in one statement, never through an ORM flush.
+            document = _document_of(row)
+            impl.save(session, document, result)
+            now = utcnow()
+            document.progress_at = now
+            document.updated_at = now
             following = registry.next(stage)
             document.stage = following
             if following is None:
                 document.status = DocumentStatus.SUCCEEDED
+            session.execute(_finish_write_statement(document), {
+                "p_document_id": document_id, "p_stage": stage, "p_task_id": task_id, "p_now": now,
+                "p_duration": elapsed_ms,
+                "p_status": (StageStatus.SKIPPED if isinstance(result, FanOutPlan) else StageStatus.SUCCEEDED).value,
+            })
+        else:
+            locked = _lock_document(session, document_id)
+            if locked is None or locked.dispatch_token != token or locked.stage != stage:
+                log.info("stage result discarded: document moved on", extra=_ctx(document_id, stage))
+                return Outcome.DROPPED
+            run = _run_for(locked, stage)
+            if run.task_id != task_id:
+                # The claim was released (broker lost) and a re-sent message took over;
+                # its result counts, so a fan-out is never planned twice.
+                log.info("stage result discarded: another task holds the stage", extra=_ctx(document_id, stage))
+                return Outcome.DROPPED
+            following = _finish_orm(session, impl, locked, run, stage, result, registry, utcnow(), elapsed_ms)
     if following == stage:
         assert isinstance(result, FanOutPlan)
         events.publish(settings, info.tenant_id, info.id, stage, "progress", pages_done=0,
@@ -170,17 +327,49 @@ def execute(
         return Outcome.FANNED_OUT
     if following is not None and on_advance is not None:
         on_advance()
-    events.publish(settings, info.tenant_id, info.id, stage, "succeeded", duration_ms=elapsed_ms)
+    ended: list[tuple[str | None, str, dict[str, Any]]] = [(stage, "succeeded", {"duration_ms": elapsed_ms})]
     if following is None:
-        events.publish(settings, info.tenant_id, info.id, None, "document_succeeded")
+        ended.append((None, "document_succeeded", {}))
+    events.publish_all(settings, info.tenant_id, info.id, ended)
     log.info("stage succeeded in %d ms", elapsed_ms, extra=_ctx(document_id, stage, info.tenant_id))
     return Outcome.SUCCEEDED
+
+
+def _finish_orm(
+    session: Session, impl: Any, document: Document, run: StageRun, stage: str, result: Any, registry: Registry,
+    now: Any, elapsed_ms: int,
+) -> str | None:
+    """The finish through the ORM: a fan-out, SQLite, and any finish the one statement did not match."""
+    impl.save(session, document, result)
+    document.progress_at = now
+    document.updated_at = now
+    if isinstance(result, FanOutPlan) and result.batches:
+        # The batches do the work; the last one to end moves the document on.
+        fan_out(session, document, run, stage, result)
+        return stage
+    # A fan-out stage with nothing to do is skipped, not run.
+    run.status = StageStatus.SKIPPED if isinstance(result, FanOutPlan) else StageStatus.SUCCEEDED
+    run.finished_at = now
+    run.duration_ms = elapsed_ms
+    run.error_code = run.error_message = None
+    following = registry.next(stage)
+    document.stage = following
+    if following is None:
+        document.status = DocumentStatus.SUCCEEDED
+    return following
 
 
 def _begin(
     session: Session, settings: Settings, stage: str, document_id: str, token: str, task_id: str, worker: str,
     registry: Registry,
 ) -> Outcome | tuple[DocumentView, Any]:
+    if _one_statement(session):
+        row = session.execute(_CLAIM, _claim_params(settings, stage, document_id, token, task_id, worker)).one_or_none()
+        if row is not None:
+            claimed = _document_of(row)
+            tracing.annotate(tenant=claimed.tenant_id, attempt=row.attempts)
+            return DocumentView.of(claimed), registry.impl(stage).load(session, claimed)
+        # A check failed (or the run row is missing): the ORM path below says which.
     document = _lock_document(session, document_id)
     if document is None or document.dispatch_token != token:
         log.info("stale message dropped", extra=_ctx(document_id, stage))

@@ -74,17 +74,35 @@ def sentinel_client(url: str, master: str) -> Any:
     return sentinel.master_for(master, db=db, username=username, password=password, **timeouts)
 
 
+def _payload(document_id: str, stage: str | None, event: str, extra: dict[str, Any]) -> str:
+    return json.dumps({"document_id": document_id, "stage": stage, "event": event, "at": utcnow().isoformat(), **extra})
+
+
 def publish(settings: Settings, tenant_id: str, document_id: str, stage: str | None, event: str, **extra: Any) -> None:
     if not settings.events_url:
         return
-    payload = {
-        "document_id": document_id,
-        "stage": stage,
-        "event": event,
-        "at": utcnow().isoformat(),
-        **extra,
-    }
     try:
-        redis_client(settings.events_url, settings.sentinel_master).publish(channel(tenant_id), json.dumps(payload))
+        redis_client(settings.events_url, settings.sentinel_master).publish(
+            channel(tenant_id), _payload(document_id, stage, event, extra)
+        )
     except Exception as exc:  # noqa: BLE001 - events are best effort by design
         log.warning("could not publish event: %s", exc)
+
+
+def publish_all(
+    settings: Settings, tenant_id: str, document_id: str, events: list[tuple[str | None, str, dict[str, Any]]]
+) -> None:
+    """Several events of one document, in order, in one round trip (a pipeline, not a transaction).
+
+    Every subscriber sees them as if published one by one: the last stage's
+    ``succeeded`` and the document's ``document_succeeded`` go together.
+    """
+    if not settings.events_url or not events:
+        return
+    try:
+        pipe = redis_client(settings.events_url, settings.sentinel_master).pipeline(transaction=False)
+        for stage, event, extra in events:
+            pipe.publish(channel(tenant_id), _payload(document_id, stage, event, extra))
+        pipe.execute()
+    except Exception as exc:  # noqa: BLE001 - events are best effort by design
+        log.warning("could not publish events: %s", exc)
