@@ -85,8 +85,16 @@ class AIStage(Stage["AIInputs", "AIResult"]):
 
 
 def load_inputs(session: Session, document: Document) -> AIInputs:
-    pages = session.scalars(
-        select(PageText).where(PageText.document_id == document.id).order_by(PageText.number)
+    """What the stage needs, as plain rows: three Core SELECTs of the needed columns.
+
+    A 619-page PDF has 619 page rows and ~1,700 chunk rows; ORM objects for them
+    (identity map, attribute state) cost more CPU than the text they carry, and
+    ``run`` only needs tuples.
+    """
+    pages = session.execute(
+        select(PageText.number, PageText.text, PageText.ocr, PageText.ocr_error)
+        .where(PageText.document_id == document.id)
+        .order_by(PageText.number)
     ).all()
     text_parts: list[str] = []
     size = 0
@@ -99,13 +107,15 @@ def load_inputs(session: Session, document: Document) -> AIInputs:
         select(Chunk.index, Chunk.page_start, Chunk.page_end, Chunk.text)
         .where(Chunk.document_id == document.id)
         .order_by(Chunk.index)
-    ).all()
-    tenant = session.get(Tenant, document.tenant_id)
+    ).tuples().all()
+    tenant = session.execute(
+        select(Tenant.token_budget, Tenant.tokens_used).where(Tenant.id == document.tenant_id)
+    ).first()
     scannable = document.family in SCANNABLE_FAMILIES
     return AIInputs(
         text="\n\n".join(text_parts)[:MAX_ANALYSIS_CHARS],
-        chunks=[(row[0], row[1], row[2], row[3]) for row in chunks],
-        tenant=TenantBudget(tenant.token_budget if tenant else 0, tenant.tokens_used if tenant else 0),
+        chunks=list(chunks),
+        tenant=TenantBudget(tenant[0], tenant[1]) if tenant else TenantBudget(0, 0),
         pages_without_text=[
             p.number for p in pages if scannable and not p.text.strip() and not p.ocr and not p.ocr_error
         ],
