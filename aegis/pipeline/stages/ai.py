@@ -107,14 +107,14 @@ def load_inputs(session: Session, document: Document) -> AIInputs:
         select(Chunk.index, Chunk.page_start, Chunk.page_end, Chunk.text)
         .where(Chunk.document_id == document.id)
         .order_by(Chunk.index)
-    ).tuples().all()
+    ).all()
     tenant = session.execute(
         select(Tenant.token_budget, Tenant.tokens_used).where(Tenant.id == document.tenant_id)
     ).first()
     scannable = document.family in SCANNABLE_FAMILIES
     return AIInputs(
         text="\n\n".join(text_parts)[:MAX_ANALYSIS_CHARS],
-        chunks=list(chunks),
+        chunks=[(row[0], row[1], row[2], row[3]) for row in chunks],
         tenant=TenantBudget(tenant[0], tenant[1]) if tenant else TenantBudget(0, 0),
         pages_without_text=[
             p.number for p in pages if scannable and not p.text.strip() and not p.ocr and not p.ocr_error
