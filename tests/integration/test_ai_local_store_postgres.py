@@ -65,7 +65,7 @@ def test_vectors_round_trip_rank_and_stay_within_their_tenant_on_postgresql(fact
 
 
 def test_vectors_written_over_content_chunks_are_the_exact_float32_bytes_on_postgresql(factory) -> None:
-    """The one-statement ``unnest`` write stores what ``to_bytes`` gives, chunk by chunk, and clears the rest."""
+    """The Core executemany write stores what ``to_bytes`` gives, chunk by chunk, and clears the rest."""
     from sqlalchemy import delete, select
 
     from aegis.ai.vectorstores.local import to_bytes
