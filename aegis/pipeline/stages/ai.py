@@ -169,7 +169,11 @@ def analyse(settings: Settings, doc: DocumentView, inputs: AIInputs) -> AIResult
         result = empty_analysis(provider.name, str(getattr(provider, "model", "")))
         result["vector_store"] = settings.vector_store
         return AIResult(analysis=result, chunk_count=0, usage=zero_usage(), warnings=warnings)
-    store = get_vector_store(settings, session_factory(settings))
+    # The vectors commit without waiting for the WAL flush: the AI stage's finish,
+    # which ends the document, is durable and comes after, and a durable commit
+    # flushes every earlier one. A crash in between loses the finish too, and the
+    # reconciler re-runs the stage, whose upsert replaces the document's vectors.
+    store = get_vector_store(settings, session_factory(settings, durable=False))
     usage = zero_usage()
     try:
         # Refuse before spending: a paid provider estimates, the local one is free.
