@@ -11,6 +11,8 @@ say how clearly one label won. A document with no evidence for anything is
 
 from __future__ import annotations
 
+import bisect
+import itertools
 import math
 import re
 from collections import Counter
@@ -155,16 +157,25 @@ def _cues_for(label: str) -> tuple[str, ...]:
     return tuple(dict.fromkeys([fold(label).strip(), *words]))
 
 
-def _count(phrase: str, tokens: Counter[str], folded_text: str) -> int:
+def _count(phrase: str, tokens: Counter[str], folded_text: str, ordered: list[str]) -> int:
+    """Hits of one cue; ``ordered`` is ``sorted(tokens)``, for prefix lookups."""
     if phrase.startswith("re:"):
         return min(50, sum(1 for _ in re.finditer(phrase[3:], folded_text)))
     if " " in phrase:
+        # The pattern matches the phrase itself: a substring test (C, no regex engine)
+        # settles most cues, which a document does not contain at all.
+        if phrase not in folded_text:
+            return 0
         return len(re.findall(r"\b" + re.escape(phrase) + r"\b", folded_text))
     count = tokens.get(phrase, 0)
     if count == 0 and len(phrase) >= 6:
-        # Cheap stemming for unknown labels: "contracts", "contractual".
+        # Cheap stemming for unknown labels: "contracts", "contractual". The tokens
+        # starting with the stem are one run of the sorted list, not a scan of all.
         stem = phrase[:-2]
-        count = sum(c for t, c in tokens.items() if t.startswith(stem))
+        for token in itertools.islice(ordered, bisect.bisect_left(ordered, stem), None):
+            if not token.startswith(stem):
+                break
+            count += tokens[token]
     return count
 
 
@@ -179,11 +190,12 @@ def classify(text: str, labels: Sequence[str], max_chars: int = 200_000) -> dict
         # No words, no evidence: "other" with full confidence would be invented.
         return None
     size = max(1.0, math.log10(sum(tokens.values()) + 10))
+    ordered = sorted(tokens)
     evidence: dict[str, float] = {}
     for label in labels:
         if fold(label) == FALLBACK_LABEL:
             continue
-        hits = [_count(cue, tokens, folded_text) for cue in _cues_for(label)]
+        hits = [_count(cue, tokens, folded_text, ordered) for cue in _cues_for(label)]
         # Distinct cues matter more than one cue repeated; long documents
         # accumulate hits by length alone, hence the size damping.
         evidence[label] = (sum(math.log1p(h) for h in hits) + sum(1 for h in hits if h)) / size

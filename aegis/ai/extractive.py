@@ -30,12 +30,23 @@ def _content(tokens: list[str]) -> list[str]:
     return [t for t in tokens if len(t) > 2 and not is_stopword(t) and not _NUMERIC.match(t)]
 
 
-def summarize(text: str, max_sentences: int = SUMMARY_SENTENCES, max_chars: int = SUMMARY_MAX_CHARS) -> str:
+def analysis_tokens(text: str) -> list[str]:
+    """The tokens of ``text``'s analysed head, which :func:`summarize` and :func:`keywords`
+    both rank by: tokenizing 400,000 characters is a large part of either, so a caller
+    running both computes them once."""
+    return tokenize(text[:MAX_ANALYSIS_CHARS])
+
+
+def summarize(
+    text: str, max_sentences: int = SUMMARY_SENTENCES, max_chars: int = SUMMARY_MAX_CHARS,
+    *, tokens: list[str] | None = None,
+) -> str:
+    """``tokens``: :func:`analysis_tokens` of ``text``, if the caller has them already."""
     text = text[:MAX_ANALYSIS_CHARS]
     sentences = split_sentences(text)
     if not sentences:
         return ""
-    frequencies = Counter(_content(tokenize(text)))
+    frequencies = Counter(_content(analysis_tokens(text) if tokens is None else tokens))
     if not frequencies:
         return _truncate(collapse_whitespace(text), max_chars)
     top = max(frequencies.values())
@@ -65,9 +76,11 @@ def summarize(text: str, max_sentences: int = SUMMARY_SENTENCES, max_chars: int 
     return _truncate(" ".join(chosen), max_chars)
 
 
-def keywords(text: str, limit: int = 10) -> list[str]:
+def keywords(text: str, limit: int = 10, *, tokens: list[str] | None = None) -> list[str]:
+    """``tokens``: :func:`analysis_tokens` of ``text``, if the caller has them already."""
     text = text[:MAX_ANALYSIS_CHARS]
-    tokens = tokenize(text)
+    if tokens is None:
+        tokens = analysis_tokens(text)
     unigrams: Counter[str] = Counter(_content(tokens))
     bigrams: Counter[str] = Counter()
     for left, right in zip(tokens, tokens[1:], strict=False):

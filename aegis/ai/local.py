@@ -11,7 +11,7 @@ from collections.abc import Sequence
 
 from aegis.ai.classify import classify
 from aegis.ai.embeddings import Embedder, make_local_embedder
-from aegis.ai.extractive import keywords, summarize
+from aegis.ai.extractive import analysis_tokens, keywords, summarize
 from aegis.ai.text import clean_text
 from aegis.ai.types import Analysis, zero_usage
 from aegis.text.language import detect_language
@@ -31,9 +31,10 @@ class LocalProvider:
 
     def analyze(self, text: str, labels: Sequence[str], *, token_limit: int | None = None) -> Analysis:
         text = clean_text(text)
+        tokens = analysis_tokens(text)  # shared: the same words ranked twice
         return Analysis(
-            summary=summarize(text),
-            keywords=keywords(text),
+            summary=summarize(text, tokens=tokens),
+            keywords=keywords(text, tokens=tokens),
             language=detect_language(text),
             classification=classify(text, labels),
             usage=zero_usage(),

@@ -62,3 +62,36 @@ def test_vectors_round_trip_rank_and_stay_within_their_tenant_on_postgresql(fact
     store.delete_document("t1", "d1")
     assert {m.document_id for m in store.query("t1", provider.embed_query("kettle"), k=10)} == {"d2"}
     assert {m.document_id for m in store.query("t2", provider.embed_query("kettle"), k=10)} == {"d3"}
+
+
+def test_vectors_written_over_content_chunks_are_the_exact_float32_bytes_on_postgresql(factory) -> None:
+    """The Core executemany write stores what ``to_bytes`` gives, chunk by chunk, and clears the rest."""
+    from sqlalchemy import delete, select
+
+    from aegis.ai.vectorstores.local import to_bytes
+    from aegis.persistence.models import Chunk
+
+    provider = LocalProvider(dimension=256)
+    texts = [f"Chunk {i} of the long manual about descaling kettle number {i * 7}." for i in range(150)]
+    with factory() as session, session.begin():
+        session.add(Tenant(id="t9", name="nine"))
+        session.flush()
+        session.add(Document(id="d9", tenant_id="t9", filename="long.pdf", sha256="9" * 64, size=1))
+        session.flush()
+        session.add_all([Chunk(document_id="d9", tenant_id="t9", index=i, page_start=i, page_end=i, text=t)
+                         for i, t in enumerate(texts)])
+    store = LocalVectorStore(factory)
+    try:
+        vectors = provider.embed(texts)
+        items = [VectorItem(i, v, i, i, t) for i, (t, v) in enumerate(zip(texts, vectors, strict=True))]
+        store.upsert("t9", "d9", items)
+        kept = [VectorItem(i, vectors[i], i, i, texts[i]) for i in range(0, 150, 3)]
+        store.upsert("t9", "d9", kept)
+        with factory() as session:
+            rows = session.execute(select(Chunk.index, Chunk.embedding).where(Chunk.document_id == "d9")).all()
+        stored = {index: blob for index, blob in rows}
+        assert stored == {i: (to_bytes(vectors[i]) if i % 3 == 0 else None) for i in range(150)}
+    finally:
+        with factory() as session, session.begin():
+            session.execute(delete(Document).where(Document.id == "d9"))
+            session.execute(delete(Tenant).where(Tenant.id == "t9"))

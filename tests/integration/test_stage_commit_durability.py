@@ -16,6 +16,7 @@ from aegis.persistence import migrate
 from aegis.persistence.db import dispose_engines, session_scope
 from aegis.pipeline import runner
 from aegis.pipeline.runner import Outcome, execute
+from aegis.pipeline.stages import ai as ai_stage
 from tests.harness import postgres_database
 from tests.unit.pipeline_helpers import stored_document
 
@@ -52,8 +53,18 @@ def test_the_runner_claims_and_finishes_without_the_flush_except_the_documents_e
         return real(s, durable)
 
     monkeypatch.setattr(runner, "session_scope", recording)
+    vector_writes: list[bool] = []
+    real_factory = ai_stage.session_factory
+
+    def recording_factory(s: Settings, durable: bool = True) -> object:
+        vector_writes.append(durable)
+        return real_factory(s, durable)
+
+    monkeypatch.setattr(ai_stage, "session_factory", recording_factory)
     doc_id, token = stored_document(settings, b"Aegis stage commits. " * 20, "notes.txt")
     for stage in ("validate", "metadata", "content", "ocr", "ai"):
         assert execute(settings, stage, doc_id, token, task_id="t1", worker="w:1") is Outcome.SUCCEEDED
     # Claim and finish of every stage; the last finish ends the document and waits for the flush.
     assert seen == [False, False] * 4 + [False, True]
+    # The AI stage's vectors too: the durable finish after them flushes them.
+    assert vector_writes == [False]

@@ -85,8 +85,16 @@ class AIStage(Stage["AIInputs", "AIResult"]):
 
 
 def load_inputs(session: Session, document: Document) -> AIInputs:
-    pages = session.scalars(
-        select(PageText).where(PageText.document_id == document.id).order_by(PageText.number)
+    """What the stage needs, as plain rows: three Core SELECTs of the needed columns.
+
+    A 619-page PDF has 619 page rows and ~1,700 chunk rows; ORM objects for them
+    (identity map, attribute state) cost more CPU than the text they carry, and
+    ``run`` only needs tuples.
+    """
+    pages = session.execute(
+        select(PageText.number, PageText.text, PageText.ocr, PageText.ocr_error)
+        .where(PageText.document_id == document.id)
+        .order_by(PageText.number)
     ).all()
     text_parts: list[str] = []
     size = 0
@@ -100,12 +108,14 @@ def load_inputs(session: Session, document: Document) -> AIInputs:
         .where(Chunk.document_id == document.id)
         .order_by(Chunk.index)
     ).all()
-    tenant = session.get(Tenant, document.tenant_id)
+    tenant = session.execute(
+        select(Tenant.token_budget, Tenant.tokens_used).where(Tenant.id == document.tenant_id)
+    ).first()
     scannable = document.family in SCANNABLE_FAMILIES
     return AIInputs(
         text="\n\n".join(text_parts)[:MAX_ANALYSIS_CHARS],
         chunks=[(row[0], row[1], row[2], row[3]) for row in chunks],
-        tenant=TenantBudget(tenant.token_budget if tenant else 0, tenant.tokens_used if tenant else 0),
+        tenant=TenantBudget(tenant[0], tenant[1]) if tenant else TenantBudget(0, 0),
         pages_without_text=[
             p.number for p in pages if scannable and not p.text.strip() and not p.ocr and not p.ocr_error
         ],
@@ -159,7 +169,11 @@ def analyse(settings: Settings, doc: DocumentView, inputs: AIInputs) -> AIResult
         result = empty_analysis(provider.name, str(getattr(provider, "model", "")))
         result["vector_store"] = settings.vector_store
         return AIResult(analysis=result, chunk_count=0, usage=zero_usage(), warnings=warnings)
-    store = get_vector_store(settings, session_factory(settings))
+    # The vectors commit without waiting for the WAL flush: the AI stage's finish,
+    # which ends the document, is durable and comes after, and a durable commit
+    # flushes every earlier one. A crash in between loses the finish too, and the
+    # reconciler re-runs the stage, whose upsert replaces the document's vectors.
+    store = get_vector_store(settings, session_factory(settings, durable=False))
     usage = zero_usage()
     try:
         # Refuse before spending: a paid provider estimates, the local one is free.
