@@ -6,6 +6,7 @@ The web gateway and the CLI both call these; they hold no HTTP or Celery detail.
 from __future__ import annotations
 
 import base64
+import functools
 import json
 import re
 from dataclasses import dataclass
@@ -66,6 +67,32 @@ def lock_for_admission(session: Session, tenant_id: str) -> None:
     session.execute(_LOCK_FOR_ADMISSION, {"tenant_id": tenant_id})
 
 
+#: The columns an intake sets; the others take their defaults (id, token, timestamps).
+_INTAKE_COLUMNS = (
+    "tenant_id", "filename", "sha256", "size", "status", "stage", "callback_url", "options", "doc_metadata",
+    "traceparent", "admitted_at",
+)
+
+
+@functools.lru_cache(maxsize=4)
+def _insert_document(dialect: str) -> Any:
+    """``INSERT ... ON CONFLICT (tenant_id, sha256) DO NOTHING RETURNING`` with bound values, built once.
+
+    Building it per upload (coercing eleven values, the conflict clause) cost more
+    CPU than sending it; bound parameters let every upload reuse one statement.
+    """
+    if dialect == "sqlite":
+        from sqlalchemy.dialects.sqlite import insert as dialect_insert
+    else:  # PostgreSQL, the other supported database
+        from sqlalchemy.dialects.postgresql import insert as dialect_insert
+    return (
+        dialect_insert(Document)
+        .values({name: bindparam(f"v_{name}") for name in _INTAKE_COLUMNS})
+        .on_conflict_do_nothing(index_elements=[Document.tenant_id, Document.sha256])
+        .returning(Document)
+    )
+
+
 def intake(
     session: Session,
     tenant_id: str,
@@ -98,27 +125,14 @@ def intake(
     tenant row, so uploads of one tenant do not queue for that row for their whole
     transaction.
     """
-    statement: Any
-    if session.get_bind().dialect.name == "sqlite":
-        from sqlalchemy.dialects.sqlite import insert as sqlite_insert
-
-        statement = sqlite_insert(Document)
-    else:  # PostgreSQL, the other supported database
-        from sqlalchemy.dialects.postgresql import insert as pg_insert
-
-        statement = pg_insert(Document)
     values: dict[str, Any] = {
         "tenant_id": tenant_id, "filename": filename, "sha256": sha256, "size": size,
         "status": DocumentStatus.QUEUED, "stage": registry.first.name, "callback_url": callback_url,
         "options": options, "doc_metadata": metadata, "traceparent": traceparent,
         "admitted_at": utcnow() if admitted else None,
     }
-    statement = (
-        statement.values(**values)
-        .on_conflict_do_nothing(index_elements=[Document.tenant_id, Document.sha256])
-        .returning(Document)
-    )
-    document = session.scalars(statement).first()
+    statement = _insert_document(session.get_bind().dialect.name)
+    document = session.scalars(statement, {f"v_{name}": value for name, value in values.items()}).first()
     if document is None:
         # Inserted nothing: the tenant has these bytes (committed, or just now by a concurrent upload).
         existing = find_by_sha(session, tenant_id, sha256)
