@@ -81,12 +81,11 @@ def _insert_document(dialect: str) -> Any:
     Building it per upload (coercing eleven values, the conflict clause) cost more
     CPU than sending it; bound parameters let every upload reuse one statement.
     """
-    if dialect == "sqlite":
-        from sqlalchemy.dialects.sqlite import insert as dialect_insert
-    else:  # PostgreSQL, the other supported database
-        from sqlalchemy.dialects.postgresql import insert as dialect_insert
+    from sqlalchemy.dialects import postgresql, sqlite
+
+    statement: Any = sqlite.insert(Document) if dialect == "sqlite" else postgresql.insert(Document)
     return (
-        dialect_insert(Document)
+        statement
         .values({name: bindparam(f"v_{name}") for name in _INTAKE_COLUMNS})
         .on_conflict_do_nothing(index_elements=[Document.tenant_id, Document.sha256])
         .returning(Document)
