@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import bindparam, delete, insert, select
+from sqlalchemy import bindparam, delete, insert, select, text
 from sqlalchemy.orm import Session, selectinload
 from sqlalchemy.orm.attributes import set_committed_value
 
@@ -92,6 +92,15 @@ def _insert_document(dialect: str) -> Any:
     )
 
 
+# PostgreSQL: a new document's pending stage rows, in pipeline order, loaded as ORM objects.
+_INSERT_RUNS = select(StageRun).from_statement(text(
+    "INSERT INTO stage_runs (document_id, stage, status, attempts)"
+    " SELECT :document_id, s.stage, :status, 0"
+    " FROM unnest(CAST(:stages AS varchar[])) WITH ORDINALITY AS s(stage, n) ORDER BY s.n"
+    " RETURNING *"
+))
+
+
 def intake(
     session: Session,
     tenant_id: str,
@@ -138,10 +147,17 @@ def intake(
         if existing is None:  # pragma: no cover - the conflicting row cannot vanish within the statement
             raise RuntimeError(f"document {sha256} conflicted but cannot be found")
         return Intake(existing, True)
-    runs = list(session.scalars(
-        insert(StageRun).returning(StageRun, sort_by_parameter_order=True),
-        [{"document_id": document.id, "stage": stage, "status": StageStatus.PENDING} for stage in registry.names],
-    ))
+    runs: list[StageRun]
+    if session.get_bind().dialect.name == "postgresql":
+        # One INSERT ... SELECT over the stage names: the ORM's multi-row insert cost ~10 % of an upload.
+        runs = list(session.scalars(
+            _INSERT_RUNS, {"document_id": document.id, "status": StageStatus.PENDING, "stages": list(registry.names)},
+        ))
+    else:
+        runs = list(session.scalars(
+            insert(StageRun).returning(StageRun, sort_by_parameter_order=True),
+            [{"document_id": document.id, "stage": stage, "status": StageStatus.PENDING} for stage in registry.names],
+        ))
     # The answer lists the stages: give the document its rows without a query after the commit.
     set_committed_value(document, "stage_runs", runs)
     return Intake(document, False)
