@@ -46,7 +46,7 @@ from aegis.persistence import migrate  # noqa: E402
 from aegis.persistence.db import dispose_engines, session_scope  # noqa: E402
 from aegis.persistence.models import Document, Tenant  # noqa: E402
 from aegis.pipeline import admission  # noqa: E402
-from aegis.services.documents import create_document  # noqa: E402
+from aegis.services.documents import intake  # noqa: E402
 from tests.harness import ApiClient, Stack, pick_redis_db, postgres_database  # noqa: E402
 
 FILES_PER_REQUEST = 50
@@ -181,7 +181,7 @@ def admission_cost(waiting: int, calls: int = 200) -> dict[str, float]:
                 session.flush()
                 tenant_id = tenant.id
                 for i in range(waiting + calls):
-                    create_document(session, tenant_id, f"{i}.txt", uuid.uuid4().hex * 2, 1, admitted=False)
+                    intake(session, tenant_id, f"{i}.txt", uuid.uuid4().hex * 2, 1, admitted=False)
             one: list[float] = []
             for i in range(calls):
                 with session_scope(settings) as session:
@@ -236,7 +236,7 @@ def _upload_cost(base: Any, calls: int, threads: int = 8) -> dict[str, float]:
         session.flush()
         tenant_id = tenant.id
         for i in range(500):
-            create_document(session, tenant_id, f"w{i}.txt", uuid.uuid4().hex * 2, 1, admitted=False)
+            intake(session, tenant_id, f"w{i}.txt", uuid.uuid4().hex * 2, 1, admitted=False)
     with session_scope(settings) as session:
         admission.admit(session, settings)
     result: dict[str, float] = {}
@@ -270,8 +270,8 @@ def _contended(
         for i in range(calls // threads):
             started = time.perf_counter()
             with session_scope(settings) as session:
-                create_document(session, tenant_id, f"{with_admission}-{worker}-{i}.txt", uuid.uuid4().hex * 2, 1,
-                                admitted=False)
+                intake(session, tenant_id, f"{with_admission}-{worker}-{i}.txt", uuid.uuid4().hex * 2, 1,
+                       admitted=False)
                 if with_admission:
                     # As the gateway does: a lock error defers the admission to the reconciler.
                     try:

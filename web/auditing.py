@@ -29,9 +29,9 @@ def add(
     detail: dict[str, Any] | None = None,
 ) -> None:
     """Events in the caller's transaction: they commit with the action they record, or not at all."""
-    who = actor()
-    for document_id in document_ids or [None]:
-        audit.record(session, g.tenant.id, action, outcome, who, document_id=document_id, detail=detail)
+    audit.insert_events(
+        session, g.tenant.id, action, outcome, actor(), document_ids=document_ids or [None], detail=detail,
+    )
 
 
 def record(

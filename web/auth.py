@@ -12,7 +12,7 @@ from flask import g, request
 from aegis.observability.logs import add_context
 from aegis.services import limits
 from aegis.services.documents import parse_id
-from aegis.services.tenants import allows, authenticate_key
+from aegis.services.tenants import allows, verify_key
 from aegis.vocabulary import ErrorCode
 from web.context import settings
 from web.db import db_session
@@ -56,21 +56,25 @@ def _guarded(view: F, scope: str | None) -> F:
         key = bearer_key()
         if key is None:
             raise ApiError(ErrorCode.UNAUTHORIZED, "Send an API key as 'Authorization: Bearer <key>'.")
-        row = authenticate_key(db_session(), key)
+        session = db_session()
+        # Remembered by this process for a few seconds (tenants.KEY_CACHE_SECONDS): a
+        # request with a known key costs no database round trip before its own work.
+        row = verify_key(session, key)
         if row is None:
             raise ApiError(ErrorCode.UNAUTHORIZED, "The API key is not valid or has been revoked.")
-        tenant = row.tenant
+        # Hand the connection (if the key was read) back to the pool now: an upload may then
+        # take minutes to arrive and an event stream minutes to end, and neither may hold a
+        # connection meanwhile (the pool is small; other tenants' requests need it).
+        session.commit()
+        # The request's own copy of the shared, detached tenant; no query (load=False).
+        tenant = session.merge(row.tenant, load=False)
         g.tenant = tenant
-        g.key_id = row.id
+        g.key_id = row.key_id
         g.scope = row.scope
         _count_request(tenant)
         needed = scope or ("read" if request.method in _READ_METHODS else "write")
         if not allows(row.scope, needed):
             denied(needed)
-        # Hand the connection back to the pool now: an upload may then take minutes to
-        # arrive and an event stream minutes to end, and neither may hold a connection
-        # meanwhile (the pool is small; other tenants' requests need it).
-        db_session().commit()
         add_context(tenant=tenant.name)
         return view(*args, **kwargs)
 

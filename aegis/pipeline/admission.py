@@ -33,11 +33,13 @@ writer at a time, which gives the same guarantees without the locks.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
-from sqlalchemy import ColumnElement, exists, func, select
+from sqlalchemy import ColumnElement, Select, bindparam, exists, func, select
 from sqlalchemy.orm import Session
 
 from aegis.config import Settings
@@ -105,6 +107,35 @@ class _Candidate:
     plan: int = 0  # documents this pass means to admit
 
 
+@functools.lru_cache(maxsize=16)
+def _candidates_query(first: int, named: bool, limit: int) -> Select[Any]:
+    """The candidates statement, built once per shape: building it cost more CPU than running it.
+
+    ``named``: restricted to the tenants bound as ``tenant_ids`` (an expanding
+    parameter), as an upload's admission is; SQLAlchemy's compiled cache then
+    serves every later call.
+    """
+    running = (
+        select(func.count()).select_from(Document)
+        .where(Document.tenant_id == Tenant.id, in_flight_now())
+        .correlate(Tenant).scalar_subquery()
+    )
+    waits = exists().where(Document.tenant_id == Tenant.id, waiting()).correlate(Tenant)
+    # How many wait, counted only up to what one pass could give a tenant.
+    first_waiting = (
+        select(Document.id).where(Document.tenant_id == Tenant.id, waiting())
+        .limit(first).correlate(Tenant).subquery()
+    )
+    queued = select(func.count()).select_from(first_waiting).scalar_subquery()
+    total = select(func.count()).select_from(Document).where(in_flight_now()).scalar_subquery()
+    query = select(
+        Tenant.id, Tenant.max_in_flight, running.label("running"), queued.label("queued"), total.label("total"),
+    ).where(waits)
+    if named:
+        query = query.where(Tenant.id.in_(bindparam("tenant_ids", expanding=True)))
+    return query.order_by(running, Tenant.id).limit(limit)
+
+
 def candidates(
     session: Session, settings: Settings, tenant_ids: Iterable[str] | None = None, limit: int = PASS_BUDGET,
 ) -> tuple[int, list[_Candidate]]:
@@ -114,25 +145,9 @@ def candidates(
     (0007's in-flight index, the waiting index), so the cost follows the number of
     tenants, not of their waiting documents.
     """
-    running = (
-        select(func.count()).select_from(Document)
-        .where(Document.tenant_id == Tenant.id, in_flight_now())
-        .correlate(Tenant).scalar_subquery()
-    )
-    waits = exists().where(Document.tenant_id == Tenant.id, waiting()).correlate(Tenant)
-    # How many wait, counted only up to what one pass could give a tenant.
-    first = (
-        select(Document.id).where(Document.tenant_id == Tenant.id, waiting())
-        .limit(max(1, min(limit, settings.pipeline_slots + 1))).correlate(Tenant).subquery()
-    )
-    queued = select(func.count()).select_from(first).scalar_subquery()
-    total = select(func.count()).select_from(Document).where(in_flight_now()).scalar_subquery()
-    query = select(
-        Tenant.id, Tenant.max_in_flight, running.label("running"), queued.label("queued"), total.label("total"),
-    ).where(waits)
-    if tenant_ids is not None:
-        query = query.where(Tenant.id.in_(list(tenant_ids)))
-    rows = session.execute(query.order_by(running, Tenant.id).limit(limit)).all()
+    query = _candidates_query(max(1, min(limit, settings.pipeline_slots + 1)), tenant_ids is not None, limit)
+    params = {} if tenant_ids is None else {"tenant_ids": list(tenant_ids)}
+    rows = session.execute(query, params).all()
     if not rows:
         return 0, []
     found = [

@@ -70,7 +70,9 @@ def extract(settings: Settings, path: Path, *, ai: bool = True, registry: Regist
         blob.parent.mkdir(parents=True, exist_ok=True)
         if not blob.exists():
             _link_or_copy(path, blob)
-        intake = docs.create_document(session, tenant.id, path.name, sha, path.stat().st_size, registry=registry)
+        intake = docs.intake(
+            session, tenant.id, path.name, sha, path.stat().st_size, admitted=True, registry=registry
+        )
         doc_id, token = intake.document.id, intake.document.dispatch_token
         if intake.duplicate:
             docs.reprocess(session, intake.document)

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import delete, select
+from sqlalchemy import delete, insert, select
 from sqlalchemy.orm import Session
 
 from aegis.persistence.models import AuditEvent, as_utc, utcnow
@@ -62,6 +62,37 @@ def record(
     )
     session.add(event)
     return event
+
+
+def insert_events(
+    session: Session,
+    tenant_id: str,
+    action: str,
+    outcome: str,
+    actor: Actor = Actor(),
+    *,
+    document_ids: Sequence[str | None] = (None,),
+    detail: dict[str, Any] | None = None,
+) -> None:
+    """:func:`record`, one event per document id, as one Core insert in the caller's transaction.
+
+    For the upload's hot path: no ORM object and no unit-of-work flush (which cost
+    an upload more CPU than the insert itself), and nothing returned. The rows are
+    the same as :func:`record` writes.
+    """
+    if action not in ACTIONS:
+        raise ValueError(f"unknown audit action {action!r}")
+    at = utcnow()
+    common = {
+        "at": at, "tenant_id": tenant_id, "action": action, "outcome": outcome, "key_id": actor.key_id,
+        "request_id": (actor.request_id or "")[:64] or None, "client": (actor.client or "")[:64] or None,
+        "detail": detail,
+    }
+    session.connection().execute(_INSERT_EVENT, [{**common, "document_id": d} for d in document_ids])
+
+
+#: Core, not ORM: the table's own insert, built once.
+_INSERT_EVENT = insert(AuditEvent.__table__)  # type: ignore[arg-type]
 
 
 def encode_cursor(event_id: int) -> str:

@@ -10,6 +10,10 @@ from __future__ import annotations
 import hashlib
 import hmac
 import secrets
+import threading
+import time
+from collections import OrderedDict
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from sqlalchemy import select
@@ -96,6 +100,8 @@ def revoke_key(session: Session, key_id_or_prefix: str) -> ApiKey:
     if key is None:
         raise TenantError(f"No API key {key_id_or_prefix!r}.")
     key.revoked_at = key.revoked_at or utcnow()
+    # This process forgets it at once; other processes within KEY_CACHE_SECONDS.
+    KEY_CACHE.forget(key.key_hash)
     return key
 
 
@@ -117,3 +123,92 @@ def authenticate(session: Session, api_key: str) -> Tenant | None:
     """The tenant owning an active key, or None."""
     key = authenticate_key(session, api_key)
     return key.tenant if key is not None else None
+
+
+#: How long a process trusts a key it verified: a revocation, or a change of the
+#: tenant's limits, reaches a gateway process that did not make it within this bound.
+KEY_CACHE_SECONDS = 5.0
+#: Most keys remembered per process (memory stays flat however many keys call).
+KEY_CACHE_SIZE = 1024
+
+
+@dataclass(frozen=True)
+class VerifiedKey:
+    """What a request needs of its key: its id, scope and a detached copy of the tenant."""
+
+    key_id: str
+    scope: str
+    tenant: Tenant
+
+
+class KeyCache:
+    """Keys verified against the database in the last ``seconds``, by the key's SHA-256.
+
+    Checking a key is cheap (one SHA-256; keys are random, so no slow hash is
+    needed), but reading its row is a pool checkout, a pre-ping and a transaction
+    of its own: four round trips, about a quarter of a small upload's gateway
+    CPU. Only active keys are remembered; an unknown or revoked key is read again
+    every time. Thread- and greenlet-safe: entries are replaced, never mutated.
+    """
+
+    def __init__(self, seconds: float = KEY_CACHE_SECONDS, size: int = KEY_CACHE_SIZE,
+                 clock: Callable[[], float] = time.monotonic) -> None:
+        self.seconds = seconds
+        self.size = size
+        self.clock = clock
+        self._entries: OrderedDict[str, tuple[float, VerifiedKey]] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def get(self, digest: str) -> VerifiedKey | None:
+        with self._lock:
+            entry = self._entries.get(digest)
+            if entry is None:
+                return None
+            if entry[0] <= self.clock():
+                del self._entries[digest]
+                return None
+            return entry[1]
+
+    def put(self, digest: str, verified: VerifiedKey) -> None:
+        if self.seconds <= 0:
+            return
+        with self._lock:
+            self._entries[digest] = (self.clock() + self.seconds, verified)
+            self._entries.move_to_end(digest)
+            while len(self._entries) > self.size:
+                self._entries.popitem(last=False)
+
+    def forget(self, digest: str | None = None) -> None:
+        """Drop one key (``None``: every key), e.g. on revocation in this process."""
+        with self._lock:
+            if digest is None:
+                self._entries.clear()
+            else:
+                self._entries.pop(digest, None)
+
+
+KEY_CACHE = KeyCache()
+
+
+def verify_key(session: Session, api_key: str, cache: KeyCache = KEY_CACHE) -> VerifiedKey | None:
+    """:func:`authenticate_key` for every request of a process, remembered for ``cache.seconds``.
+
+    The tenant comes back detached from ``session`` (its columns loaded): callers
+    that need it in a session merge it (``session.merge(tenant, load=False)``).
+    """
+    if not api_key or not api_key.startswith(KEY_PREFIX) or len(api_key) > 200:
+        return None
+    digest = hash_key(api_key)
+    found = cache.get(digest)
+    if found is not None:
+        return found
+    key = authenticate_key(session, api_key)
+    if key is None:
+        return None
+    tenant = key.tenant
+    # Shared by later requests: out of this session, which will not touch it again.
+    session.expunge(key)
+    session.expunge(tenant)
+    verified = VerifiedKey(key.id, key.scope, tenant)
+    cache.put(digest, verified)
+    return verified

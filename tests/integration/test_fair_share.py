@@ -15,7 +15,7 @@ from aegis.persistence import migrate
 from aegis.persistence.db import dispose_engines, session_scope
 from aegis.persistence.models import Document, Tenant, as_utc
 from aegis.pipeline import admission
-from aegis.services.documents import create_document
+from aegis.services.documents import intake
 from tests.harness import ApiClient, Stack, postgres_database, stack_of_its_own
 
 CAP = 2
@@ -105,7 +105,7 @@ def test_concurrent_admitters_never_exceed_the_cap_nor_admit_a_document_twice() 
                 session.flush()
                 tenant_id = tenant.id
                 for i in range(20):
-                    create_document(session, tenant_id, f"{i}.txt", uuid.uuid4().hex * 2, 1, admitted=False)
+                    intake(session, tenant_id, f"{i}.txt", uuid.uuid4().hex * 2, 1, admitted=False)
             start = threading.Barrier(4)
             picked: list[str] = []
             lock = threading.Lock()

@@ -30,7 +30,7 @@ import requests
 from aegis.persistence.db import session_scope
 from aegis.persistence.models import utcnow
 from aegis.services import events
-from aegis.services.documents import create_document
+from aegis.services.documents import intake
 from aegis.services.tenants import authenticate
 from tests.harness import ApiClient, Stack
 
@@ -58,8 +58,7 @@ def _parked_document(stack: Stack, tenant_id: str) -> str:
     future so the reconciler leaves it alone.
     """
     with session_scope(stack.settings()) as session:
-        intake = create_document(session, tenant_id, "parked.txt", uuid.uuid4().hex * 2, 10)
-        document = intake.document
+        document = intake(session, tenant_id, "parked.txt", uuid.uuid4().hex * 2, 10, admitted=True).document
         document.status = "processing"
         document.progress_at = utcnow() + timedelta(hours=1)
         session.flush()

@@ -9,7 +9,7 @@ from aegis.persistence.db import session_scope
 from aegis.persistence.models import Tenant, new_id
 from aegis.persistence.storage import VolumeBlobStore
 from aegis.pipeline.registry import REGISTRY, Registry
-from aegis.services.documents import create_document
+from aegis.services.documents import intake
 
 
 def stored_document(
@@ -24,5 +24,5 @@ def stored_document(
         path = VolumeBlobStore(settings.storage_dir).path_for(tenant.id, sha)
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_bytes(data)
-        doc = create_document(session, tenant.id, name, sha, len(data), registry=registry).document
+        doc = intake(session, tenant.id, name, sha, len(data), admitted=True, registry=registry).document
         return doc.id, doc.dispatch_token

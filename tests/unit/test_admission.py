@@ -17,7 +17,7 @@ from aegis.persistence.db import dispose_engines, session_scope
 from aegis.persistence.models import Document, Tenant, utcnow
 from aegis.pipeline import admission, priority, reconciler
 from aegis.pipeline.chain import reset_for_reprocess
-from aegis.services.documents import create_document
+from aegis.services.documents import intake
 
 
 @pytest.fixture()
@@ -39,7 +39,7 @@ def _tenant(session: Session, name: str, cap: int | None = None) -> str:
 def _waiting(session: Session, tenant_id: str, n: int) -> list[str]:
     ids = []
     for i in range(n):
-        doc = create_document(session, tenant_id, f"{i}.txt", uuid.uuid4().hex * 2, 1, admitted=False).document
+        doc = intake(session, tenant_id, f"{i}.txt", uuid.uuid4().hex * 2, 1, admitted=False).document
         # Distinct, increasing upload times: admission takes the oldest first.
         doc.created_at = utcnow() - timedelta(seconds=100 - i)
         ids.append(doc.id)

@@ -14,7 +14,7 @@ from aegis.persistence import migrate
 from aegis.persistence.db import dispose_engines, session_scope
 from aegis.persistence.models import Tenant, utcnow
 from aegis.pipeline import reconciler
-from aegis.services.documents import create_document
+from aegis.services.documents import intake
 
 
 @pytest.fixture()
@@ -29,7 +29,7 @@ def _document(session: Session, sha: str = "a" * 64):
     tenant = Tenant(name=f"t-{sha[:4]}")
     session.add(tenant)
     session.flush()
-    return create_document(session, tenant.id, "x.pdf", sha, 10).document
+    return intake(session, tenant.id, "x.pdf", sha, 10, admitted=True).document
 
 
 def test_a_document_without_progress_past_its_stage_limit_is_redispatched_once(settings) -> None:
