@@ -42,25 +42,24 @@ def test_default_sessions_wait_for_the_flush_and_stage_sessions_do_not(settings:
     assert _synchronous_commit(settings, durable=False) == "off"
 
 
-def test_the_runner_claims_and_finishes_without_the_flush_except_the_documents_end(
-    settings: Settings, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def _record_durable(monkeypatch: pytest.MonkeyPatch, module: object, name: str) -> list[bool]:
+    """Wrap ``module.name(settings, durable)`` to record each call's ``durable``."""
     seen: list[bool] = []
-    real = runner.session_scope
+    real = getattr(module, name)
 
     def recording(s: Settings, durable: bool = True) -> object:
         seen.append(durable)
         return real(s, durable)
 
-    monkeypatch.setattr(runner, "session_scope", recording)
-    vector_writes: list[bool] = []
-    real_factory = ai_stage.session_factory
+    monkeypatch.setattr(module, name, recording)
+    return seen
 
-    def recording_factory(s: Settings, durable: bool = True) -> object:
-        vector_writes.append(durable)
-        return real_factory(s, durable)
 
-    monkeypatch.setattr(ai_stage, "session_factory", recording_factory)
+def test_the_runner_claims_and_finishes_without_the_flush_except_the_documents_end(
+    settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    seen = _record_durable(monkeypatch, runner, "session_scope")
+    vector_writes = _record_durable(monkeypatch, ai_stage, "session_factory")
     doc_id, token = stored_document(settings, b"Aegis stage commits. " * 20, "notes.txt")
     for stage in ("validate", "metadata", "content", "ocr", "ai"):
         assert execute(settings, stage, doc_id, token, task_id="t1", worker="w:1") is Outcome.SUCCEEDED
