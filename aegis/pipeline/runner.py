@@ -12,6 +12,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable
+from contextlib import nullcontext
 from datetime import timedelta
 from enum import StrEnum
 from typing import Any, cast
@@ -33,7 +34,7 @@ from aegis.pipeline.chain import fail_document
 from aegis.pipeline.claims import claim, held_elsewhere, held_elsewhere_clause, unclaim
 from aegis.pipeline.errors import TransientError
 from aegis.pipeline.registry import REGISTRY, Registry
-from aegis.pipeline.stage import DocumentView, FanOutPlan, FileStage
+from aegis.pipeline.stage import NO_FILE, DocumentView, FanOutPlan, FileStage
 from aegis.services import events
 from aegis.vocabulary import ACTIVE_STATUSES, ERRORS, DocumentStatus, ErrorCode, ErrorKind, StageStatus
 
@@ -252,7 +253,8 @@ def execute(
     events.publish(settings, info.tenant_id, info.id, stage, "started")
     try:
         # A bucket's object is read into a temporary file deleted when the block ends.
-        with open_store(settings).local_copy(info.tenant_id, info.sha256) as blob:
+        copy = open_store(settings).local_copy(info.tenant_id, info.sha256) if impl.reads_file else nullcontext(NO_FILE)
+        with copy as blob:
             result = impl.run(settings, info, blob, inputs)
     except BlobMissing:
         return _end(settings, stage, info, token, ErrorCode.BLOB_MISSING)

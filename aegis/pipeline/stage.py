@@ -9,10 +9,11 @@ appended, so a re-run leaves exactly one copy.
 
 from __future__ import annotations
 
+import os
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, fields
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Generic, TypeVar
+from typing import TYPE_CHECKING, Any, ClassVar, Generic, TypeVar
 
 if TYPE_CHECKING:
     from sqlalchemy.orm import Session
@@ -48,8 +49,16 @@ class DocumentView:
         return cls(**{f.name: getattr(document, _COLUMN.get(f.name, f.name)) for f in fields(cls)})
 
 
+#: What ``run`` gets as ``blob`` in a stage that does not read the file (an empty file).
+NO_FILE = Path(os.devnull)
+
+
 class Stage(ABC, Generic[InputsT, ResultT]):
     """One step of the chain: ``load`` → ``run`` → ``save``."""
+
+    #: False for a stage that works from earlier stages' outputs only: the runner then
+    #: makes no local copy of the file, which from a bucket is a whole download.
+    reads_file: ClassVar[bool] = True
 
     @abstractmethod
     def load(self, session: Session, document: Document) -> InputsT:

@@ -57,6 +57,18 @@ def test_every_stage_in_order_ends_the_document_succeeded(settings: Settings) ->
     assert set(runs.values()) == {("succeeded", 1)}
 
 
+def test_the_ai_stage_needs_no_copy_of_the_file(settings: Settings) -> None:
+    doc_id, token = _upload(settings)
+    for stage in ("validate", "metadata", "content", "ocr"):
+        assert _run(settings, stage, doc_id, token) is Outcome.SUCCEEDED
+    # Gone from the store: a stage that reads the file would end the document blob_missing.
+    for blob in settings.storage_dir.rglob("*"):
+        if blob.is_file():
+            blob.unlink()
+    assert _run(settings, "ai", doc_id, token) is Outcome.SUCCEEDED
+    assert _doc(settings, doc_id)[0] == "succeeded"
+
+
 def test_a_message_with_an_old_token_is_dropped(settings: Settings) -> None:
     doc_id, _token = _upload(settings)
     assert _run(settings, "validate", doc_id, "stale-token") is Outcome.DROPPED

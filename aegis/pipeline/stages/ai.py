@@ -70,6 +70,8 @@ class AIResult:
 
 
 class AIStage(Stage["AIInputs", "AIResult"]):
+    reads_file = False  # the text comes from the content and OCR stages' rows
+
     def load(self, session: Session, document: Document) -> AIInputs:
         return load_inputs(session, document)
 
