@@ -54,6 +54,9 @@ def broker_value(lvl: Level, broker_kind: BrokerKind) -> int | None:
 
 
 def for_document(others_in_flight: int, broker_kind: BrokerKind) -> int | None:
+    """The message priority of a document whose tenant has ``others_in_flight`` other
+    documents in the pipeline, as ``broker_kind`` spells it (None: the broker has none).
+    Admission and the reconciler's re-sends ask the same question, so it has one name."""
     return broker_value(level(others_in_flight), broker_kind)
 
 
