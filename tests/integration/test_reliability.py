@@ -97,10 +97,11 @@ def reconciling_stack(broker_url: str, workers: bool = True, **limits: str) -> I
         stack = Stack(database_url, broker_url, **{**SHORT_LIMITS, **limits})
         try:
             stack.migrate()
-            stack.start_gateway()
             stack.start_beat()
             if workers:
-                stack.start_workers()
+                stack.start_stack(beat=False)  # the gateway starts while the workers import
+            else:
+                stack.start_gateway()
             yield stack
         except BaseException:
             print(stack.log_text())
