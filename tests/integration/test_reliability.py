@@ -316,9 +316,7 @@ def test_a_sentinel_failover_mid_run_ends_every_document_succeeded_exactly_once(
             )
             try:
                 stack.migrate()
-                stack.start_gateway()
-                stack.start_beat()
-                stack.start_workers()
+                stack.start_stack()
                 api = ApiClient(stack.url, stack.create_tenant("sentinel"))
                 ids = [api.upload_bytes(f"note-{i}.txt", _note(200 + i)).json()["id"] for i in range(10)]
                 in_flight = [s for s, _, _ in _broker_state(stack)[1] if s not in TERMINAL]
