@@ -98,11 +98,12 @@ def reconciling_stack(broker_url: str, workers: bool = True, **limits: str) -> I
         stack = Stack(database_url, broker_url, **{**SHORT_LIMITS, **limits})
         try:
             stack.migrate()
-            stack.start_beat()
             if workers:
-                stack.start_stack(beat=False)  # the gateway starts while the workers import
+                stack.start_stack()  # the gateway starts while the workers import
             else:
+                # Beat last: its reconcile ticks land on a queue whose length a test counts.
                 stack.start_gateway()
+                stack.start_beat()
             yield stack
         except BaseException:
             print(stack.log_text())
