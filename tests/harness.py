@@ -433,17 +433,19 @@ class Stack:
         )
 
     def stop(self, name: str, sig: int = signal.SIGTERM, timeout: float = 30) -> None:
-        self.stop_all([name], sig, timeout)
+        self.stop_all({name: sig}, timeout)
 
-    def stop_all(self, names: list[str], sig: int = signal.SIGTERM, timeout: float = 30) -> None:
+    def stop_all(self, signals: dict[str, int], timeout: float = 30) -> None:
         """Signal every named process first, then wait for each within one shared deadline.
 
         A worker's warm shutdown waits for its task and its broker connection to close; stopping
         the processes one after another made a stack's teardown the sum of those waits.
         """
-        procs = [p for p in (self.procs.pop(n, None) for n in names) if p is not None and p.poll() is None]
         signalled = []
-        for proc in procs:
+        for name, sig in signals.items():
+            proc = self.procs.pop(name, None)
+            if proc is None or proc.poll() is not None:
+                continue
             try:
                 os.killpg(proc.pid, sig)
                 signalled.append(proc)
@@ -461,7 +463,10 @@ class Stack:
                 proc.wait(10)
 
     def close(self) -> None:
-        self.stop_all(list(self.procs))
+        """Stop everything at once. Gateways get SIGQUIT (gunicorn's quick stop): on SIGTERM
+        gunicorn drains, and the tests' idle keep-alive connections held each teardown for
+        the keepalive timeout (5 s, more under load) with nothing left to serve."""
+        self.stop_all({n: signal.SIGQUIT if n.startswith("gateway") else signal.SIGTERM for n in self.procs})
         from aegis.persistence.db import dispose_engines
 
         dispose_engines()
