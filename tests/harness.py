@@ -303,6 +303,14 @@ class Stack:
         migrate.upgrade(self.settings())
 
     def start_worker(self, stage: str, concurrency: int = 1, name: str | None = None) -> subprocess.Popen[bytes]:
+        proc, ready = self._spawn_worker(stage, concurrency, name)
+        self._await_ready(name or f"worker-{stage}", proc, ready)
+        return proc
+
+    def _spawn_worker(
+        self, stage: str, concurrency: int = 1, name: str | None = None
+    ) -> tuple[subprocess.Popen[bytes], Path]:
+        """Start a worker without waiting for it: its ready file is returned for ``_await_ready``."""
         name = name or f"worker-{stage}"
         running = self.procs.get(name)
         if running is not None and running.poll() is None:
@@ -331,19 +339,44 @@ class Stack:
         proc = subprocess.Popen(argv, env=env, cwd=ROOT, stdout=open(log, "ab"), stderr=subprocess.STDOUT,
                                 start_new_session=True)
         self.procs[name] = proc
+        return proc, ready
+
+    def _await_ready(self, name: str, proc: subprocess.Popen[bytes], ready: Path, timeout: float = 120) -> None:
         # Generous: importing the app and its parsers takes seconds, much longer on a loaded machine.
-        deadline = time.monotonic() + 120
+        deadline = time.monotonic() + timeout
+        log = self.logs[name]
         while not ready.exists():
             if proc.poll() is not None:
                 raise RuntimeError(f"{name} exited: {log.read_text()[-3000:]}")
             if time.monotonic() > deadline:
                 raise RuntimeError(f"{name} did not become ready: {log.read_text()[-3000:]}")
             time.sleep(0.1)
-        return proc
 
     def start_workers(self, concurrency: int = 1) -> None:
-        for stage in STAGES:
-            self.start_worker(stage, concurrency)
+        """One worker per stage, all started at once (see ``start_stack``)."""
+        self.start_stack(concurrency=concurrency, gateway=False, beat=False)
+
+    def start_stack(
+        self, extra_workers: tuple[str, ...] = (), concurrency: int = 1, gateway: bool = True, beat: bool = True
+    ) -> None:
+        """Workers (one per stage, one more per queue in ``extra_workers``), gateway and beat.
+
+        Each process spends seconds importing the app before it is ready; starting them one
+        after another made a stack's start the sum of those imports instead of the longest.
+        The workers are spawned first, the gateway is waited for while they import, then each
+        worker is waited for.
+        """
+        started = [(f"worker-{stage}", *self._spawn_worker(stage, concurrency)) for stage in STAGES]
+        for n, queue in enumerate(extra_workers, start=2):
+            name = f"worker-{queue}-{n}"
+            started.append((name, *self._spawn_worker(queue, name=name)))
+        if gateway:
+            self.start_gateway()
+        for name, proc, ready in started:
+            # Three times the single-worker bound: all of them import at once on 2 cores.
+            self._await_ready(name, proc, ready, timeout=360)
+        if beat:
+            self.start_beat()
 
     def start_gateway(self, name: str = "gateway", workers: int | None = 1, **env: str) -> str:
         """gunicorn serving ``web:create_app()``, started as ``aegis dev`` and the chart start it
@@ -400,21 +433,40 @@ class Stack:
         )
 
     def stop(self, name: str, sig: int = signal.SIGTERM, timeout: float = 30) -> None:
-        proc = self.procs.pop(name, None)
-        if proc is None or proc.poll() is not None:
-            return
-        try:
-            os.killpg(proc.pid, sig)
-            proc.wait(timeout)
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait(10)
-        except ProcessLookupError:
-            pass
+        self.stop_all({name: sig}, timeout)
+
+    def stop_all(self, signals: dict[str, int], timeout: float = 30) -> None:
+        """Signal every named process first, then wait for each within one shared deadline.
+
+        A worker's warm shutdown waits for its task and its broker connection to close; stopping
+        the processes one after another made a stack's teardown the sum of those waits.
+        """
+        signalled = []
+        for name, sig in signals.items():
+            proc = self.procs.pop(name, None)
+            if proc is None or proc.poll() is not None:
+                continue
+            try:
+                os.killpg(proc.pid, sig)
+                signalled.append(proc)
+            except ProcessLookupError:
+                pass
+        deadline = time.monotonic() + timeout
+        for proc in signalled:
+            try:
+                proc.wait(max(0.0, deadline - time.monotonic()))
+            except subprocess.TimeoutExpired:
+                try:
+                    os.killpg(proc.pid, signal.SIGKILL)
+                except ProcessLookupError:
+                    pass
+                proc.wait(10)
 
     def close(self) -> None:
-        for name in list(self.procs):
-            self.stop(name)
+        """Stop everything at once. Gateways get SIGQUIT (gunicorn's quick stop): on SIGTERM
+        gunicorn drains, and the tests' idle keep-alive connections held each teardown for
+        the keepalive timeout (5 s, more under load) with nothing left to serve."""
+        self.stop_all({n: signal.SIGQUIT if n.startswith("gateway") else signal.SIGTERM for n in self.procs})
         from aegis.persistence.db import dispose_engines
 
         dispose_engines()
@@ -481,11 +533,7 @@ def running_stack(broker_url: str, extra_workers: tuple[str, ...] = (), **env: s
         stack = Stack(database_url, broker_url, **env)
         try:
             stack.migrate()
-            stack.start_gateway()
-            stack.start_workers()
-            for n, queue in enumerate(extra_workers, start=2):
-                stack.start_worker(queue, name=f"worker-{queue}-{n}")
-            stack.start_beat()
+            stack.start_stack(extra_workers)
             yield stack
         except BaseException:
             print(stack.log_text())

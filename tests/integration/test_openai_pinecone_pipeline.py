@@ -32,8 +32,7 @@ def remote_ai_stack() -> Iterator[tuple[Stack, FakeOpenAI, FakePinecone]]:
         )
         try:
             stack.migrate()
-            stack.start_gateway()
-            stack.start_workers()
+            stack.start_stack(beat=False)
             yield stack, openai_server, pinecone_server
         finally:
             stack.close()

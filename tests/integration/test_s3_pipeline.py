@@ -30,9 +30,7 @@ def s3_stack(s3: S3Server, tmp_path_factory: pytest.TempPathFactory) -> Iterator
                       **s3.env(bucket, PREFIX))
         try:
             stack.migrate()
-            stack.start_gateway()
-            stack.start_workers()
-            stack.start_beat()
+            stack.start_stack()
             yield stack, bucket
         except BaseException:
             print(stack.log_text())

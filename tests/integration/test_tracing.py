@@ -33,14 +33,13 @@ def traced() -> Iterator[tuple[Stack, OtlpReceiver]]:
             OTEL_EXPORTER_OTLP_ENDPOINT=receiver.endpoint, OTEL_EXPORTER_OTLP_PROTOCOL="http/protobuf",
             OTEL_BSP_SCHEDULE_DELAY="200",
             # Short enough for the reconciler to re-send a killed content stage within the test,
-            # long enough for DA-619p's content stage on a loaded machine (10.9 s seen at load 13).
-            AEGIS_TIME_LIMIT_CONTENT="60", AEGIS_RECONCILE_INTERVAL="1", AEGIS_OCR_BATCH_PAGES="1",
+            # long enough for DA-619p's content stage on a loaded machine (10.9 s seen at load 13;
+            # 40 s is 3.7 times that, and each second of it is a second the kill test waits).
+            AEGIS_TIME_LIMIT_CONTENT="40", AEGIS_RECONCILE_INTERVAL="1", AEGIS_OCR_BATCH_PAGES="1",
         )
         try:
             stack.migrate()
-            stack.start_gateway()
-            stack.start_workers()
-            stack.start_beat()
+            stack.start_stack()
             yield stack, receiver
         except BaseException:
             print(stack.log_text())
