@@ -126,7 +126,7 @@ def _intake_statement(with_audit: bool) -> Any:
         .returning(*documents.c)
         .cte("new_document")
     )
-    stages = func.unnest(bindparam("stages", type_=ARRAY(String))).table_valued("stage", with_ordinality="n")
+    stages = func.unnest(bindparam("stages", type_=ARRAY(String))).table_valued("stage", with_ordinality="n").render_derived()
     new_runs = (
         insert(runs_table)
         .from_select(
