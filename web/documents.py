@@ -20,8 +20,8 @@ from aegis.observability.metrics import metrics
 from aegis.persistence.storage import CHUNK, BlobMissing, BlobStore, StorageError
 from aegis.pipeline import admission
 from aegis.pipeline import chain as pipeline
-from aegis.services import documents as docs
 from aegis.services import audit, limits, webhooks
+from aegis.services import documents as docs
 from aegis.vocabulary import ErrorCode
 from web import auditing, context
 from web.auth import require_tenant

@@ -93,7 +93,9 @@ def insert_events_values(
     )
 
 
-def event_values(action: str, outcome: str, actor: Actor = Actor(), detail: dict[str, Any] | None = None) -> dict[str, Any]:
+def event_values(
+    action: str, outcome: str, actor: Actor = Actor(), detail: dict[str, Any] | None = None
+) -> dict[str, Any]:
     """An event's columns but its tenant and document: for writers that insert the row themselves.
 
     :func:`insert_events` uses them, and so does the upload's one-statement intake

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ARRAY, String, bindparam, delete, func, insert, literal, select, text, true
+from sqlalchemy import ARRAY, String, bindparam, delete, func, insert, literal, select, true
 from sqlalchemy.orm import Session, selectinload
 from sqlalchemy.orm.attributes import set_committed_value
 
@@ -113,8 +113,8 @@ def _intake_statement(with_audit: bool) -> Any:
 
     from aegis.persistence.models import AuditEvent
 
-    documents = Document.__table__
-    runs_table = StageRun.__table__
+    documents: Any = Document.__table__
+    runs_table: Any = StageRun.__table__
     new_document = (
         postgresql.insert(documents)
         .values({
@@ -126,7 +126,11 @@ def _intake_statement(with_audit: bool) -> Any:
         .returning(*documents.c)
         .cte("new_document")
     )
-    stages = func.unnest(bindparam("stages", type_=ARRAY(String))).table_valued("stage", with_ordinality="n").render_derived()
+    stages = (
+        func.unnest(bindparam("stages", type_=ARRAY(String)))
+        .table_valued("stage", with_ordinality="n")
+        .render_derived()  # AS anon(stage, n)
+    )
     new_runs = (
         insert(runs_table)
         .from_select(
@@ -141,7 +145,7 @@ def _intake_statement(with_audit: bool) -> Any:
     document, run = aliased(Document, new_document), aliased(StageRun, new_runs)
     statement = select(document, run).join_from(document, run, true()).order_by(new_runs.c.id)
     if with_audit:
-        audit_table = AuditEvent.__table__
+        audit_table: Any = AuditEvent.__table__
         new_event = insert(audit_table).from_select(
             ["tenant_id", "document_id", *_AUDIT_COLUMNS],
             select(
