@@ -156,6 +156,7 @@ class ErrorCode(StrEnum):
     QUOTA_EXCEEDED = "quota_exceeded"
     RATE_LIMITED = "rate_limited"
     INSUFFICIENT_SCOPE = "insufficient_scope"
+    DATABASE_UNAVAILABLE = "database_unavailable"
 
 
 @dataclass(frozen=True)
@@ -255,6 +256,8 @@ _DECLARED: tuple[tuple[ErrorCode, int | None, ErrorKind, str], ...] = (
      "A quota of the tenant is used up (the answer names it); a document over the page quota is rejected."),
     (_E.RATE_LIMITED, 429, _K.API, "The tenant sends requests faster than its rate limit; retry after a while."),
     (_E.INSUFFICIENT_SCOPE, 403, _K.API, "This API key's scope does not allow this request."),
+    (_E.DATABASE_UNAVAILABLE, 503, _K.TRANSIENT,
+     "The gateway lost its database connection; nothing was kept. Retry after a moment."),
 )
 
 ERRORS: dict[ErrorCode, ErrorInfo] = {

@@ -20,8 +20,8 @@ from aegis.observability.metrics import metrics
 from aegis.persistence.storage import CHUNK, BlobMissing, BlobStore, StorageError
 from aegis.pipeline import admission
 from aegis.pipeline import chain as pipeline
+from aegis.services import audit, limits, webhooks
 from aegis.services import documents as docs
-from aegis.services import limits, webhooks
 from aegis.vocabulary import ErrorCode
 from web import auditing, context
 from web.auth import require_tenant
@@ -118,6 +118,11 @@ def upload() -> tuple[Response, int, dict[str, str]] | tuple[Response, int]:
             ready.append((part, incoming, decrypted))
         charge = _charge_quotas(session, ready)
         intakes: dict[int, docs.Intake] = {}
+        # One file (the usual upload): its `accepted` event goes in with the document (one
+        # statement on PostgreSQL). Several: all events below, in the request's order.
+        folded = (
+            audit.event_values("upload", "accepted", auditing.actor()) if len(ready) == 1 else None
+        )
         # Inserted in sha256 order: two uploads sharing files wait for each other's rows
         # (the unique index) in one order, never in a cycle. Answered in the request's order.
         for n, (part, incoming, decrypted) in sorted(enumerate(ready), key=lambda item: item[1][1].sha256):
@@ -129,6 +134,7 @@ def upload() -> tuple[Response, int, dict[str, str]] | tuple[Response, int]:
                 metadata={"decrypted_with_password": True} if decrypted else None,
                 # The upload's span is the root of the document's trace.
                 traceparent=tracing.current_traceparent(),
+                audit=folded,
             )
             if intake.duplicate:
                 incoming.discard()
@@ -138,7 +144,7 @@ def upload() -> tuple[Response, int, dict[str, str]] | tuple[Response, int]:
         results = [(intakes[n].document, intakes[n].duplicate) for n in range(len(ready))]
         for outcome in ("accepted", "duplicate"):
             ids: list[str | None] = [d.id for d, dup in results if dup == (outcome == "duplicate")]
-            if ids:
+            if ids and not (folded is not None and outcome == "accepted"):
                 auditing.add(session, "upload", outcome, document_ids=ids)
         # Admitted in the same transaction: sent below if the tenant has room in flight,
         # otherwise left `queued` for its turn.

@@ -72,6 +72,8 @@ def problem(
 
 
 def register(app: Flask) -> None:
+    from sqlalchemy.exc import DBAPIError
+
     from aegis.persistence.storage import StorageError
 
     @app.errorhandler(StorageError)
@@ -80,6 +82,18 @@ def register(app: Flask) -> None:
         logging.getLogger("aegis.gateway").warning("blob store unavailable: %s", exc)
         response = problem(ErrorCode.STORAGE_UNAVAILABLE)
         response.headers["Retry-After"] = str(int(getattr(exc, "retry_after", 5)))
+        return response
+
+    @app.errorhandler(DBAPIError)
+    def _database_error(exc: DBAPIError) -> Response:
+        if not exc.connection_invalidated:
+            return _unexpected(exc)
+        # The gateway's pool does not pre-ping: a connection PostgreSQL dropped (a restart,
+        # a failover) fails the request that finds it. SQLAlchemy has discarded the pool's
+        # older connections; the request rolled back, so the client can simply retry.
+        logging.getLogger("aegis.gateway").warning("database connection lost: %s", exc.orig)
+        response = problem(ErrorCode.DATABASE_UNAVAILABLE)
+        response.headers["Retry-After"] = "1"
         return response
 
     @app.errorhandler(ApiError)

@@ -80,15 +80,34 @@ def insert_events(
     an upload more CPU than the insert itself), and nothing returned. The rows are
     the same as :func:`record` writes.
     """
+    common = {"tenant_id": tenant_id, **event_values(action, outcome, actor, detail)}
+    session.connection().execute(_INSERT_EVENT, [{**common, "document_id": d} for d in document_ids])
+
+
+def insert_events_values(
+    session: Session, tenant_id: str, values: dict[str, Any], document_ids: Sequence[str | None]
+) -> None:
+    """Events with columns from :func:`event_values`, one per document id, as one Core insert."""
+    session.connection().execute(
+        _INSERT_EVENT, [{**values, "tenant_id": tenant_id, "document_id": d} for d in document_ids]
+    )
+
+
+def event_values(
+    action: str, outcome: str, actor: Actor = Actor(), detail: dict[str, Any] | None = None
+) -> dict[str, Any]:
+    """An event's columns but its tenant and document: for writers that insert the row themselves.
+
+    :func:`insert_events` uses them, and so does the upload's one-statement intake
+    (``aegis.services.documents.intake``), so both write the same row.
+    """
     if action not in ACTIONS:
         raise ValueError(f"unknown audit action {action!r}")
-    at = utcnow()
-    common = {
-        "at": at, "tenant_id": tenant_id, "action": action, "outcome": outcome, "key_id": actor.key_id,
+    return {
+        "at": utcnow(), "action": action, "outcome": outcome, "key_id": actor.key_id,
         "request_id": (actor.request_id or "")[:64] or None, "client": (actor.client or "")[:64] or None,
         "detail": detail,
     }
-    session.connection().execute(_INSERT_EVENT, [{**common, "document_id": d} for d in document_ids])
 
 
 #: Core, not ORM: the table's own insert, built once.

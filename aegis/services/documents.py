@@ -13,12 +13,12 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import bindparam, delete, insert, select, text
+from sqlalchemy import ARRAY, String, bindparam, delete, func, insert, literal, select, true
 from sqlalchemy.orm import Session, selectinload
 from sqlalchemy.orm.attributes import set_committed_value
 
 from aegis.observability import tracing
-from aegis.persistence.models import Batch, Chunk, Document, PageText, StageRun, Tenant, as_utc, utcnow
+from aegis.persistence.models import Batch, Chunk, Document, PageText, StageRun, Tenant, as_utc, new_id, utcnow
 from aegis.pipeline.chain import describe_runs, reset_for_reprocess
 from aegis.pipeline.registry import REGISTRY, Registry
 from aegis.vocabulary import DocumentStatus, StageStatus
@@ -92,13 +92,69 @@ def _insert_document(dialect: str) -> Any:
     )
 
 
-# PostgreSQL: a new document's pending stage rows, in pipeline order, loaded as ORM objects.
-_INSERT_RUNS = select(StageRun).from_statement(text(
-    "INSERT INTO stage_runs (document_id, stage, status, attempts)"
-    " SELECT :document_id, s.stage, :status, 0"
-    " FROM unnest(CAST(:stages AS varchar[])) WITH ORDINALITY AS s(stage, n) ORDER BY s.n"
-    " RETURNING *"
-))
+#: Columns with a Python-side default, given explicitly to the one-statement intake:
+#: SQLAlchemy fills such defaults only for a top-level INSERT, not for one inside a CTE.
+_INTAKE_DEFAULTS = ("id", "dispatch_token", "created_at", "updated_at", "progress_at", "enqueue_count")
+_AUDIT_COLUMNS = ("at", "action", "outcome", "key_id", "request_id", "client", "detail")
+
+
+@functools.lru_cache(maxsize=2)
+def _intake_statement(with_audit: bool) -> Any:
+    """PostgreSQL: document, stage rows and (optionally) its ``accepted`` audit row in one statement.
+
+    Data-modifying CTEs: the document's ``INSERT ... ON CONFLICT DO NOTHING
+    RETURNING``, the stage rows inserted from its returned row (so none for a
+    duplicate), the audit row likewise; the outer ``SELECT`` returns the document
+    with each stage row, loaded by the ORM, in pipeline order. One round trip
+    instead of three; no row back means the tenant has these bytes. Built once.
+    """
+    from sqlalchemy.dialects import postgresql
+    from sqlalchemy.orm import aliased
+
+    from aegis.persistence.models import AuditEvent
+
+    documents: Any = Document.__table__
+    runs_table: Any = StageRun.__table__
+    new_document = (
+        postgresql.insert(documents)
+        .values({
+            # The table's column for the ``doc_metadata`` attribute is ``metadata``.
+            ("metadata" if name == "doc_metadata" else name): bindparam(f"v_{name}")
+            for name in (*_INTAKE_COLUMNS, *_INTAKE_DEFAULTS)
+        })
+        .on_conflict_do_nothing(index_elements=[documents.c.tenant_id, documents.c.sha256])
+        .returning(*documents.c)
+        .cte("new_document")
+    )
+    stages = (
+        func.unnest(bindparam("stages", type_=ARRAY(String)))
+        .table_valued("stage", with_ordinality="n")
+        .render_derived()  # AS anon(stage, n)
+    )
+    new_runs = (
+        insert(runs_table)
+        .from_select(
+            ["document_id", "stage", "status", "attempts"],
+            select(new_document.c.id, stages.c.stage, bindparam("run_status", type_=String), literal(0))
+            .select_from(new_document).join(stages, true())
+            .order_by(stages.c.n),
+        )
+        .returning(*runs_table.c)
+        .cte("new_runs")
+    )
+    document, run = aliased(Document, new_document), aliased(StageRun, new_runs)
+    statement = select(document, run).join_from(document, run, true()).order_by(new_runs.c.id)
+    if with_audit:
+        audit_table: Any = AuditEvent.__table__
+        new_event = insert(audit_table).from_select(
+            ["tenant_id", "document_id", *_AUDIT_COLUMNS],
+            select(
+                new_document.c.tenant_id, new_document.c.id,
+                *(bindparam(f"a_{name}", type_=audit_table.c[name].type) for name in _AUDIT_COLUMNS),
+            ),
+        ).cte("new_event")
+        statement = statement.add_cte(new_event)
+    return statement
 
 
 def intake(
@@ -114,6 +170,7 @@ def intake(
     metadata: dict[str, Any] | None = None,
     traceparent: str | None = None,
     registry: Registry = REGISTRY,
+    audit: dict[str, Any] | None = None,
 ) -> Intake:
     """Insert a queued document with its stage rows, or return the tenant's existing one (a duplicate).
 
@@ -123,15 +180,19 @@ def intake(
     (aegis/pipeline/admission.py) decides when it is sent. Tools that run the
     stages themselves (``aegis extract``, benchmarks, tests) pass ``admitted=True``.
 
-    Two statements and no lock: ``INSERT ... ON CONFLICT (tenant_id, sha256) DO
+    No lock, and on PostgreSQL one statement (SQLite: two or three): ``INSERT ... ON CONFLICT (tenant_id, sha256) DO
     NOTHING RETURNING`` answers "new or duplicate" in the insert itself, so there is
     no lookup before it, no savepoint around it and no tenant lock to order
     concurrent uploads of the same bytes: the second insert waits for the first
     one's transaction and then inserts nothing (or its row, if the first rolled
-    back). The stage rows go in one multi-row insert. Admission's ``FOR NO KEY
+    back). The stage rows follow in the same statement. Admission's ``FOR NO KEY
     UPDATE`` does not conflict with the key-share lock the insert takes on the
     tenant row, so uploads of one tenant do not queue for that row for their whole
     transaction.
+
+    ``audit``: the columns of the ``accepted`` audit event to write with a new
+    document (:func:`aegis.services.audit.event_values`); nothing is written for a
+    duplicate. On PostgreSQL document, stage rows and event are one statement.
     """
     values: dict[str, Any] = {
         "tenant_id": tenant_id, "filename": filename, "sha256": sha256, "size": size,
@@ -139,6 +200,8 @@ def intake(
         "options": options, "doc_metadata": metadata, "traceparent": traceparent,
         "admitted_at": utcnow() if admitted else None,
     }
+    if session.get_bind().dialect.name == "postgresql":
+        return _intake_postgresql(session, values, registry, audit)
     statement = _insert_document(session.get_bind().dialect.name)
     document = session.scalars(statement, {f"v_{name}": value for name, value in values.items()}).first()
     if document is None:
@@ -147,19 +210,40 @@ def intake(
         if existing is None:  # pragma: no cover - the conflicting row cannot vanish within the statement
             raise RuntimeError(f"document {sha256} conflicted but cannot be found")
         return Intake(existing, True)
-    runs: list[StageRun]
-    if session.get_bind().dialect.name == "postgresql":
-        # One INSERT ... SELECT over the stage names: the ORM's multi-row insert cost ~10 % of an upload.
-        runs = list(session.scalars(
-            _INSERT_RUNS, {"document_id": document.id, "status": StageStatus.PENDING, "stages": list(registry.names)},
-        ))
-    else:
-        runs = list(session.scalars(
-            insert(StageRun).returning(StageRun, sort_by_parameter_order=True),
-            [{"document_id": document.id, "stage": stage, "status": StageStatus.PENDING} for stage in registry.names],
-        ))
+    runs = list(session.scalars(
+        insert(StageRun).returning(StageRun, sort_by_parameter_order=True),
+        [{"document_id": document.id, "stage": stage, "status": StageStatus.PENDING} for stage in registry.names],
+    ))
+    if audit is not None:
+        from aegis.services.audit import insert_events_values
+
+        insert_events_values(session, tenant_id, audit, [document.id])
     # The answer lists the stages: give the document its rows without a query after the commit.
     set_committed_value(document, "stage_runs", runs)
+    return Intake(document, False)
+
+
+def _intake_postgresql(
+    session: Session, values: dict[str, Any], registry: Registry, audit: dict[str, Any] | None
+) -> Intake:
+    """:func:`intake` in one round trip (see :func:`_intake_statement`)."""
+    now = utcnow()
+    params: dict[str, Any] = {f"v_{name}": value for name, value in values.items()}
+    params.update(
+        v_id=new_id(), v_dispatch_token=new_id(), v_created_at=now, v_updated_at=now, v_progress_at=now,
+        v_enqueue_count=0, stages=list(registry.names), run_status=StageStatus.PENDING,
+    )
+    if audit is not None:
+        params.update({f"a_{name}": audit[name] for name in _AUDIT_COLUMNS})
+    rows = session.execute(_intake_statement(audit is not None), params).all()
+    if not rows:
+        existing = find_by_sha(session, values["tenant_id"], values["sha256"])
+        if existing is None:  # pragma: no cover - the conflicting row cannot vanish within the statement
+            raise RuntimeError(f"document {values['sha256']} conflicted but cannot be found")
+        return Intake(existing, True)
+    document = rows[0][0]
+    # The answer lists the stages: give the document its rows without a query after the commit.
+    set_committed_value(document, "stage_runs", [run for _, run in rows])
     return Intake(document, False)
 
 

@@ -112,3 +112,53 @@ def test_two_uploads_of_the_same_files_in_opposite_orders_do_not_deadlock(roomy_
     ids = [{d["filename"]: d["id"] for d in a.json()["documents"]} for a in answers]
     assert ids[0] == ids[1]
     assert "deadlock" not in _gateway_log_since(stack, start)
+
+
+def test_an_upload_writes_its_document_stage_rows_and_audit_event_together_and_a_duplicate_only_its_event(
+    roomy_stack: Stack,
+) -> None:
+    """One statement on PostgreSQL inserts all three; a duplicate inserts no stage rows and no `accepted` event."""
+    stack = roomy_stack
+    api = ApiClient(stack.url, stack.create_tenant(f"one-statement-{uuid.uuid4().hex[:8]}"))
+    body = f"{uuid.uuid4()} one statement\n".encode()
+    first = api.upload_bytes("one.txt", body)
+    again = api.upload_bytes("again.txt", body)
+    assert (first.status_code, again.status_code) == (202, 200)
+    document = first.json()
+    assert again.json()["id"] == document["id"] and again.json()["duplicate"] is True
+    assert list(document["stages"]) == ["validate", "metadata", "content", "ocr", "ai"]
+    assert document["filename"] == "one.txt" and document["size"] == len(body) and document["duplicate"] is False
+    with psycopg.connect(stack.env["AEGIS_DATABASE_URL"]) as conn:
+        runs = conn.execute("SELECT count(*) FROM stage_runs WHERE document_id = %s", (document["id"],)).fetchone()
+        events = conn.execute(
+            "SELECT action, outcome, key_id IS NOT NULL, request_id IS NOT NULL, client FROM audit_events"
+            " WHERE document_id = %s ORDER BY id", (document["id"],),
+        ).fetchall()
+    assert runs == (5,)
+    assert events == [("upload", "accepted", True, True, "127.0.0.1"), ("upload", "duplicate", True, True, "127.0.0.1")]
+
+
+def test_an_upload_on_a_connection_postgresql_dropped_is_a_503_to_retry_never_a_500(roomy_stack: Stack) -> None:
+    """The gateway's pool does not pre-ping: the request that finds a dead connection answers
+    ``503 database_unavailable`` with ``Retry-After`` (or succeeds on a fresh one), and the next upload is accepted."""
+    stack = roomy_stack
+    api = ApiClient(stack.url, stack.create_tenant(f"stale-{uuid.uuid4().hex[:8]}"))
+    # Several uploads at once: every gateway process has idle pooled connections afterwards.
+    with ThreadPoolExecutor(4) as pool:
+        warm = list(pool.map(lambda n: api.upload_bytes(f"warm-{n}.txt", f"{uuid.uuid4()} warm\n".encode()), range(8)))
+    assert {a.status_code for a in warm} == {202}
+    with psycopg.connect(stack.env["AEGIS_DATABASE_URL"], autocommit=True) as conn:
+        # This test's own database only, never the server.
+        ended = conn.execute(
+            "SELECT count(*) FILTER (WHERE pg_terminate_backend(pid)) FROM pg_stat_activity"
+            " WHERE datname = current_database() AND pid <> pg_backend_pid()"
+        ).fetchone()
+    assert ended is not None and ended[0] >= 1
+    start = stack.logs["gateway"].stat().st_size
+    answers = [api.upload_bytes(f"after-{n}.txt", f"{uuid.uuid4()} after\n".encode()) for n in range(6)]
+    codes = [a.status_code for a in answers]
+    assert set(codes) <= {202, 503}, [a.text[:200] for a in answers]
+    for refused in (a for a in answers if a.status_code == 503):
+        assert refused.json()["code"] == "database_unavailable" and refused.headers["Retry-After"] == "1"
+    assert codes[-1] == 202  # the pool reconnected
+    assert "Traceback" not in _gateway_log_since(stack, start)
