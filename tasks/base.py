@@ -71,6 +71,8 @@ def stage_options(spec: StageSpec) -> dict[str, Any]:
 
 class StageTask(Task):
     abstract = True
+    # The message goes to the pool child before Flower's task-received event (tasks/strategy.py).
+    Strategy = "tasks.strategy:handoff_first"
 
     def on_failure(self, exc: BaseException, task_id: str, args: Any, kwargs: Any, einfo: Any) -> None:
         # Celery calls this in the worker's main process when it kills a task at
@@ -177,6 +179,7 @@ def batch_options(spec: StageSpec) -> dict[str, Any]:
 
 class BatchTask(Task):
     abstract = True
+    Strategy = "tasks.strategy:handoff_first"
 
     def on_failure(self, exc: BaseException, task_id: str, args: Any, kwargs: Any, einfo: Any) -> None:
         # Killed at the hard limit: end the batch now, as the soft limit would have.

@@ -27,14 +27,14 @@ from aegis.formats.base import DocumentError
 from aegis.observability import tracing
 from aegis.observability.metrics import metrics
 from aegis.persistence.db import session_scope
-from aegis.persistence.models import Document, StageRun, utcnow
+from aegis.persistence.models import Document, StageRun, Tenant, utcnow
 from aegis.persistence.storage import BlobMissing, StorageError, open_store
 from aegis.pipeline.batches import fan_out
 from aegis.pipeline.chain import fail_document
 from aegis.pipeline.claims import claim, held_elsewhere, held_elsewhere_clause, unclaim
 from aegis.pipeline.errors import TransientError
 from aegis.pipeline.registry import REGISTRY, Registry
-from aegis.pipeline.stage import NO_FILE, DocumentView, FanOutPlan, FileStage
+from aegis.pipeline.stage import NO_FILE, DocumentView, FanOutPlan
 from aegis.services import events
 from aegis.vocabulary import ACTIVE_STATUSES, ERRORS, DocumentStatus, ErrorCode, ErrorKind, StageStatus
 
@@ -71,6 +71,7 @@ def _lock_document(session: Session, document_id: str) -> Document | None:
 
 _DOCUMENTS = cast(Table, Document.__table__)
 _RUNS = cast(Table, StageRun.__table__)
+_TENANTS = cast(Table, Tenant.__table__)
 #: (attribute, column name) of every column of a document: ``doc_metadata`` is stored as "metadata".
 _DOCUMENT_ATTRS = [(attr.key, attr.columns[0].name) for attr in inspect(Document).column_attrs]
 
@@ -84,8 +85,16 @@ def _claim_statement() -> Any:
     status, the document at this stage, not held by another live task, attempts
     below the limit. No row back means one of them failed, and ``_begin``'s ORM
     path finds out which (drop, or end the document at the attempt limit).
+
+    The row also carries the tenant's page quota (``tenant_max_pages_per_day``, a
+    primary-key lookup inside the same statement), the metadata stage's only input:
+    its claim then needs no transaction and no second read either.
     """
     d, r = _DOCUMENTS.c, _RUNS.c
+    quota = (
+        select(_TENANTS.c.max_pages_per_day).where(_TENANTS.c.id == d.tenant_id)
+        .scalar_subquery().label("tenant_max_pages_per_day")
+    )
     doc = (
         select(d.id)
         .where(d.id == bindparam("p_document_id"), d.dispatch_token == bindparam("p_token"),
@@ -108,7 +117,7 @@ def _claim_statement() -> Any:
         .where(d.id == run.c.document_id)
         .values(status=DocumentStatus.PROCESSING.value, progress_at=bindparam("p_now"),
                 updated_at=bindparam("p_now"))
-        .returning(*_DOCUMENTS.c, run.c.attempts)
+        .returning(*_DOCUMENTS.c, run.c.attempts, quota)
     )
 
 
@@ -177,20 +186,16 @@ def _claim_params(
     }
 
 
-def _loads_nothing(impl: Any) -> bool:
-    """A stage whose ``load`` reads nothing (a file stage): its claim needs no transaction around it."""
-    return type(impl).load is FileStage.load
-
-
 def _claim_alone(
-    session: Session, settings: Settings, stage: str, document_id: str, token: str, task_id: str, worker: str
-) -> DocumentView | None:
-    """A file stage's claim on PostgreSQL: the one statement, committed on its own.
+    session: Session, settings: Settings, impl: Any, stage: str, document_id: str, token: str, task_id: str,
+    worker: str,
+) -> tuple[DocumentView, Any] | None:
+    """The claim of a stage whose inputs come with it (``loads_from_claim``) on PostgreSQL: one statement, alone.
 
-    One statement is atomic without BEGIN and COMMIT around it, and a file stage
-    reads nothing else in its claim, so this is one round trip instead of three.
-    ``None`` when a check failed (nothing was written) or on SQLite: ``_begin``
-    decides then, in a transaction, exactly as before.
+    One statement is atomic without BEGIN and COMMIT around it, and such a stage
+    (a file stage, metadata) reads nothing else in its claim, so this is one round
+    trip instead of three or more. ``None`` when a check failed (nothing was
+    written) or on SQLite: ``_begin`` decides then, in a transaction, exactly as before.
     """
     if not _one_statement(session):
         return None
@@ -200,7 +205,7 @@ def _claim_alone(
         return None
     document = _document_of(row)
     tracing.annotate(tenant=document.tenant_id, attempt=row.attempts)
-    return DocumentView.of(document)
+    return DocumentView.of(document), impl.inputs_from_claim(row._mapping)
 
 
 def _document_of(row: Row[Any]) -> Document:
@@ -239,11 +244,11 @@ def execute(
     # idempotent; a lost claim's finish is dropped by its task id check). The
     # finish that ends the document is durable: its webhook and SSE end follow.
     alone = None
-    if _loads_nothing(impl):
+    if impl.loads_from_claim:
         with session_scope(settings, durable=False) as session:
-            alone = _claim_alone(session, settings, stage, document_id, token, task_id, worker)
+            alone = _claim_alone(session, settings, impl, stage, document_id, token, task_id, worker)
     if alone is not None:
-        info, inputs = alone, None
+        info, inputs = alone
     else:
         with session_scope(settings, durable=False) as session:
             claim = _begin(session, settings, stage, document_id, token, task_id, worker, registry)

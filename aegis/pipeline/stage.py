@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import os
 from abc import ABC, abstractmethod
+from collections.abc import Mapping
 from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar, Generic, TypeVar
@@ -60,9 +61,18 @@ class Stage(ABC, Generic[InputsT, ResultT]):
     #: makes no local copy of the file, which from a bucket is a whole download.
     reads_file: ClassVar[bool] = True
 
+    #: True when ``inputs_from_claim`` gives what ``load`` would read, from the claim
+    #: statement's own row: the claim is then one round trip with no transaction around
+    #: it, instead of BEGIN, claim, ``load``'s reads and COMMIT on the hop into the stage.
+    loads_from_claim: ClassVar[bool] = False
+
     @abstractmethod
     def load(self, session: Session, document: Document) -> InputsT:
         """Read what ``run`` needs from earlier stages (inside the claim transaction)."""
+
+    def inputs_from_claim(self, claimed: Mapping[str, Any]) -> InputsT:
+        """``load``'s answer from the claim's row (the document's columns and ``tenant_*``), if ``loads_from_claim``."""
+        raise NotImplementedError(f"{type(self).__name__} reads its inputs in load")
 
     @abstractmethod
     def run(self, settings: Settings, doc: DocumentView, blob: Path, inputs: InputsT) -> ResultT:
@@ -76,7 +86,12 @@ class Stage(ABC, Generic[InputsT, ResultT]):
 class FileStage(Stage[None, ResultT]):
     """A stage that needs only the file itself, nothing from earlier stages."""
 
+    loads_from_claim = True
+
     def load(self, session: Session, document: Document) -> None:
+        return None
+
+    def inputs_from_claim(self, claimed: Mapping[str, Any]) -> None:
         return None
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -32,9 +33,17 @@ def detection_of(doc: DocumentView) -> Detection:
 
 
 class MetadataStage(Stage[int | None, dict[str, Any]]):
+    # The quota comes back with the claim statement itself (the runner's claim returns
+    # the tenant's quota columns): no transaction and no second read on the hop.
+    loads_from_claim = True
+
     def load(self, session: Session, document: Document) -> int | None:
         """The tenant's daily page quota: pages are first known here, so they are counted here."""
         return session.scalar(select(Tenant.max_pages_per_day).where(Tenant.id == document.tenant_id))
+
+    def inputs_from_claim(self, claimed: Mapping[str, Any]) -> int | None:
+        value = claimed["tenant_max_pages_per_day"]
+        return value if value is None else int(value)
 
     def run(self, settings: Settings, doc: DocumentView, blob: Path, inputs: int | None) -> dict[str, Any]:
         result = formats.extract_metadata(blob, detection_of(doc), limits_from(settings))
