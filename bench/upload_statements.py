@@ -50,7 +50,7 @@ def main() -> None:
             key = create_tenant(session, "bench").api_key
         celery = embedded_celery(settings)
         app = create_app(settings, celery=celery)
-        engine = get_engine(settings, pre_ping=False)  # the gateway's engine (web/__init__.py)
+        engine = get_engine(settings)  # the gateway's engine (web/__init__.py)
         statements: list[str] = []
         counts = {"checkouts": 0, "commits": 0}
 

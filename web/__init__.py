@@ -58,8 +58,7 @@ def create_app(
         from tasks.app import app as default_celery
 
         celery = default_celery
-    # No pre-ping (a round trip per request): a dropped connection answers 503 (web/errors.py).
-    sessions = session_factory(settings, pre_ping=False)
+    sessions = session_factory(settings)
     app = Flask(__name__)
     app.request_class = StreamingRequest
     app.config.update(

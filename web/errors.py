@@ -88,9 +88,9 @@ def register(app: Flask) -> None:
     def _database_error(exc: DBAPIError) -> Response:
         if not exc.connection_invalidated:
             return _unexpected(exc)
-        # The gateway's pool does not pre-ping: a connection PostgreSQL dropped (a restart,
-        # a failover) fails the request that finds it. SQLAlchemy has discarded the pool's
-        # older connections; the request rolled back, so the client can simply retry.
+        # A connection PostgreSQL dropped mid-request (a restart, a failover; the pool's
+        # pre-ping only catches those dropped between requests). SQLAlchemy has discarded
+        # the pool's older connections; the request rolled back, so the client can retry.
         logging.getLogger("aegis.gateway").warning("database connection lost: %s", exc.orig)
         response = problem(ErrorCode.DATABASE_UNAVAILABLE)
         response.headers["Retry-After"] = "1"

@@ -19,7 +19,7 @@ from sqlalchemy.pool import StaticPool
 
 from aegis.config import Settings
 
-_engines: dict[tuple[int, str, bool, bool], Engine] = {}
+_engines: dict[tuple[int, str, bool], Engine] = {}
 #: A private SQLite database in this process's memory (``aegis extract``).
 IN_MEMORY = "sqlite://"
 
@@ -34,7 +34,7 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor.close()
 
 
-def get_engine(settings: Settings, durable: bool = True, pre_ping: bool = True) -> Engine:
+def get_engine(settings: Settings, durable: bool = True) -> Engine:
     """One engine per (process, URL, durability); a forked child gets a fresh one.
 
     ``durable=False`` gives PostgreSQL connections with ``synchronous_commit=off``:
@@ -43,15 +43,10 @@ def get_engine(settings: Settings, durable: bool = True, pre_ping: bool = True) 
     the reconciler re-drives if lost may use it (the stage runner's claim and
     finish; see docs/performance.md, "Third round"). Elsewhere it is the same engine.
     Its pool does not pre-ping (see docs/performance.md, "Fourth round: hops").
-    ``pre_ping=False`` (the gateway's engine): no ``SELECT 1`` per checkout; a dropped
-    connection fails its request with ``503 database_unavailable`` (web/errors.py) and
-    SQLAlchemy discards the pool's older connections, so the next requests reconnect.
     """
-    if not settings.database_url.startswith("postgresql"):
-        durable = pre_ping = True  # SQLite has neither setting; one engine serves all
-    elif not durable:
-        pre_ping = False
-    key = (os.getpid(), settings.database_url, durable, pre_ping)
+    if not durable and not settings.database_url.startswith("postgresql"):
+        durable = True  # SQLite has no such setting; one engine serves both
+    key = (os.getpid(), settings.database_url, durable)
     engine = _engines.get(key)
     if engine is None:
         # Looked up at call time: with tracing on, the SQLAlchemy instrumentation has
@@ -74,14 +69,14 @@ def get_engine(settings: Settings, durable: bool = True, pre_ping: bool = True) 
             # OperationalError, SQLAlchemy discards the pool's connections, and the task
             # retries once (tests/integration/test_stale_stage_connections.py).
             engine = create_engine(
-                settings.database_url, pool_pre_ping=pre_ping, pool_size=5, max_overflow=5, connect_args=connect_args
+                settings.database_url, pool_pre_ping=durable, pool_size=5, max_overflow=5, connect_args=connect_args
             )
         _engines[key] = engine
     return engine
 
 
-def session_factory(settings: Settings, durable: bool = True, pre_ping: bool = True) -> sessionmaker[Session]:
-    return sessionmaker(bind=get_engine(settings, durable, pre_ping), expire_on_commit=False)
+def session_factory(settings: Settings, durable: bool = True) -> sessionmaker[Session]:
+    return sessionmaker(bind=get_engine(settings, durable), expire_on_commit=False)
 
 
 @contextmanager

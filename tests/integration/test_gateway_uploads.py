@@ -138,9 +138,9 @@ def test_an_upload_writes_its_document_stage_rows_and_audit_event_together_and_a
     assert events == [("upload", "accepted", True, True, "127.0.0.1"), ("upload", "duplicate", True, True, "127.0.0.1")]
 
 
-def test_an_upload_on_a_connection_postgresql_dropped_is_a_503_to_retry_never_a_500(roomy_stack: Stack) -> None:
-    """The gateway's pool does not pre-ping: the request that finds a dead connection answers
-    ``503 database_unavailable`` with ``Retry-After`` (or succeeds on a fresh one), and the next upload is accepted."""
+def test_uploads_after_postgresql_dropped_every_connection_are_all_accepted(roomy_stack: Stack) -> None:
+    """A database restart or failover between requests costs the client nothing: the
+    gateway's pool pre-pings each checkout and replaces a connection PostgreSQL dropped."""
     stack = roomy_stack
     api = ApiClient(stack.url, stack.create_tenant(f"stale-{uuid.uuid4().hex[:8]}"))
     # Several uploads at once: every gateway process has idle pooled connections afterwards.
@@ -156,9 +156,5 @@ def test_an_upload_on_a_connection_postgresql_dropped_is_a_503_to_retry_never_a_
     assert ended is not None and ended[0] >= 1
     start = stack.logs["gateway"].stat().st_size
     answers = [api.upload_bytes(f"after-{n}.txt", f"{uuid.uuid4()} after\n".encode()) for n in range(6)]
-    codes = [a.status_code for a in answers]
-    assert set(codes) <= {202, 503}, [a.text[:200] for a in answers]
-    for refused in (a for a in answers if a.status_code == 503):
-        assert refused.json()["code"] == "database_unavailable" and refused.headers["Retry-After"] == "1"
-    assert codes[-1] == 202  # the pool reconnected
+    assert [a.status_code for a in answers] == [202] * 6, [a.text[:200] for a in answers]
     assert "Traceback" not in _gateway_log_since(stack, start)
