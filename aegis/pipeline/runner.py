@@ -203,9 +203,14 @@ def _claim_alone(
     row = connection.execute(_CLAIM, _claim_params(settings, stage, document_id, token, task_id, worker)).one_or_none()
     if row is None:
         return None
+    return DocumentView.of(_claimed(row)), impl.inputs_from_claim(row._mapping)
+
+
+def _claimed(row: Row[Any]) -> Document:
+    """The document of a successful claim statement's row, noted on the task's trace."""
     document = _document_of(row)
     tracing.annotate(tenant=document.tenant_id, attempt=row.attempts)
-    return DocumentView.of(document), impl.inputs_from_claim(row._mapping)
+    return document
 
 
 def _document_of(row: Row[Any]) -> Document:
@@ -251,7 +256,9 @@ def execute(
         info, inputs = alone
     else:
         with session_scope(settings, durable=False) as session:
-            claim = _begin(session, settings, stage, document_id, token, task_id, worker, registry)
+            # A stage that claimed alone has run the claim statement already: its check failed.
+            claim = _begin(session, settings, stage, document_id, token, task_id, worker, registry,
+                           statement_tried=impl.loads_from_claim)
             if isinstance(claim, Outcome):
                 return claim
             info, inputs = claim
@@ -368,13 +375,12 @@ def _finish_orm(
 
 def _begin(
     session: Session, settings: Settings, stage: str, document_id: str, token: str, task_id: str, worker: str,
-    registry: Registry,
+    registry: Registry, *, statement_tried: bool = False,
 ) -> Outcome | tuple[DocumentView, Any]:
-    if _one_statement(session):
+    if _one_statement(session) and not statement_tried:
         row = session.execute(_CLAIM, _claim_params(settings, stage, document_id, token, task_id, worker)).one_or_none()
         if row is not None:
-            claimed = _document_of(row)
-            tracing.annotate(tenant=claimed.tenant_id, attempt=row.attempts)
+            claimed = _claimed(row)
             return DocumentView.of(claimed), registry.impl(stage).load(session, claimed)
         # A check failed (or the run row is missing): the ORM path below says which.
     document = _lock_document(session, document_id)
